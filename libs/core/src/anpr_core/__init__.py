@@ -1,0 +1,1 @@
+"""Schild core."""

@@ -1,0 +1,187 @@
+"""The Kafka bus (aiokafka): idempotent producer with acks=all, manual commits after processing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import OffsetAndMetadata
+
+from anpr_core.bus.base import BusUnavailable, OutgoingRecord, Record
+
+log = logging.getLogger(__name__)
+
+# Frames are whole images: the producer and broker limits must allow them, and ingest refuses
+# anything larger with a clear error before it reaches the producer.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        topics: Sequence[str] = (),
+        compacted: set[str] | frozenset[str] = frozenset(),
+        partitions: int = 3,
+        replication_factor: int = 1,
+        request_timeout_ms: int = 15_000,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._topics = list(topics)
+        self._compacted = set(compacted)
+        self._partitions = partitions
+        self._replication = replication_factor
+        self._request_timeout_ms = request_timeout_ms
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        await self.ensure_topics(self._topics)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=MAX_MESSAGE_BYTES,
+            request_timeout_ms=self._request_timeout_ms,
+            linger_ms=2,
+        )
+        await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-admin")
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            wanted = [
+                NewTopic(
+                    name=name,
+                    num_partitions=self._partitions,
+                    replication_factor=self._replication,
+                    topic_configs=self._topic_config(name),
+                )
+                for name in names
+                if name not in existing
+            ]
+            if wanted:
+                # Another replica may have created it first.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(wanted)
+        finally:
+            await admin.close()
+
+    def _topic_config(self, name: str) -> dict[str, str]:
+        config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        if name in self._compacted:
+            config["cleanup.policy"] = "compact"
+        return config
+
+    def _require_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise BusUnavailable("the Kafka producer is not started")
+        return self._producer
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        await self.publish_many([OutgoingRecord(topic, key, value, tuple(headers))])
+
+    async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
+        producer = self._require_producer()
+        try:
+            # Send everything first so the producer batches, then wait for every acknowledgement.
+            pending = [
+                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                for r in records
+            ]
+            await asyncio.gather(*pending)
+        except KafkaError as error:
+            raise BusUnavailable(f"Kafka did not acknowledge the record: {error}") from error
+
+    def consumer(self, topics: Sequence[str], group_id: str) -> KafkaConsumer:
+        return KafkaConsumer(self._bootstrap, list(topics), group_id, client_id=self._client_id)
+
+    async def ping(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=5)
+        except (KafkaError, TimeoutError):
+            return False
+        return True
+
+
+class KafkaConsumer:
+    def __init__(self, bootstrap: str, topics: list[str], group_id: str, *, client_id: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        )
+
+    async def start(self) -> None:
+        self._next_offsets: dict[tuple[str, int], int] = {}
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        # Rebalances happen inside getmany, between batches, never while a batch is being
+        # processed; a commit after a rebalance that lost the partition fails and the records
+        # are redelivered to the new owner, whose sinks are idempotent.
+        batches = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        for tp, messages in batches.items():
+            if messages:
+                self._next_offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        return [
+            Record(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                timestamp_ms=message.timestamp,
+                headers=tuple(message.headers or ()),
+            )
+            for partition_messages in batches.values()
+            for message in partition_messages
+        ]
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        if offsets:
+            await self._consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        lags: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            consumed = self._next_offsets.get((tp.topic, tp.partition))
+            if highwater is not None and consumed is not None:
+                lags[(tp.topic, tp.partition)] = max(0, highwater - consumed)
+        return lags

@@ -1,0 +1,232 @@
+"""In-process bus with Kafka's semantics: keyed partitions, consumer groups, commits, redelivery.
+
+It backs the embedded mode (`anpr run`), so it is the real thing for one process, not a test fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from anpr_core.bus.base import OutgoingRecord, Record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Partition:
+    records: list[Record] = field(default_factory=list)
+    # Offset of records[0]; older records were trimmed to bound memory.
+    base_offset: int = 0
+
+    @property
+    def end_offset(self) -> int:
+        return self.base_offset + len(self.records)
+
+
+@dataclass
+class _Group:
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)
+    members: list[MemoryConsumer] = field(default_factory=list)
+    # Every topic the group ever subscribed to, kept while members come and go.
+    topics: set[str] = field(default_factory=set)
+
+
+class MemoryBus:
+    def __init__(self, partitions: int = 3, retained_per_partition: int = 10_000) -> None:
+        self._partitions = partitions
+        self._retained = retained_per_partition
+        self._topics: dict[str, list[_Partition]] = {}
+        self._groups: dict[str, _Group] = {}
+        self._round_robin = itertools.count()
+        self._changed = asyncio.Condition()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for group in self._groups.values():
+            for member in list(group.members):
+                await member.stop()
+
+    async def ping(self) -> bool:
+        return True
+
+    def _topic(self, name: str) -> list[_Partition]:
+        if name not in self._topics:
+            self._topics[name] = [_Partition() for _ in range(self._partitions)]
+            # A new topic adds partitions that existing subscribers must be assigned.
+            for group in self._groups.values():
+                if any(name in member.topics for member in group.members):
+                    self._rebalance(group)
+        return self._topics[name]
+
+    def _partition_for(self, key: bytes | None) -> int:
+        if key is None:
+            return next(self._round_robin) % self._partitions
+        return zlib.crc32(key) % self._partitions
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        await self.publish_many([OutgoingRecord(topic, key, value, tuple(headers))])
+
+    async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
+        now_ms = int(time.time() * 1000)
+        for outgoing in records:
+            partitions = self._topic(outgoing.topic)
+            index = self._partition_for(outgoing.key)
+            partition = partitions[index]
+            partition.records.append(
+                Record(
+                    topic=outgoing.topic,
+                    partition=index,
+                    offset=partition.end_offset,
+                    key=outgoing.key,
+                    value=outgoing.value,
+                    timestamp_ms=now_ms,
+                    headers=outgoing.headers,
+                )
+            )
+            overflow = len(partition.records) - self._retained
+            if overflow > 0:
+                del partition.records[:overflow]
+                partition.base_offset += overflow
+        async with self._changed:
+            self._changed.notify_all()
+
+    def pending(self) -> int:
+        """Records that consumer groups have not committed yet; 0 when the pipeline is idle.
+
+        A group counts while its members restart, so an idle check does not pass during a retry.
+        """
+        total = 0
+        for group in self._groups.values():
+            for topic in group.topics:
+                for index, partition in enumerate(self._topics.get(topic, [])):
+                    total += partition.end_offset - max(
+                        group.committed.get((topic, index), 0), partition.base_offset
+                    )
+        return total
+
+    def consumer(self, topics: Sequence[str], group_id: str) -> MemoryConsumer:
+        return MemoryConsumer(self, list(topics), group_id)
+
+    # Group coordination: the bus is the coordinator, as the broker is for Kafka.
+    def _join(self, member: MemoryConsumer) -> None:
+        for topic in member.topics:
+            self._topic(topic)
+        group = self._groups.setdefault(member.group_id, _Group())
+        group.members.append(member)
+        group.topics.update(member.topics)
+        self._rebalance(group)
+
+    def _leave(self, member: MemoryConsumer) -> None:
+        group = self._groups.get(member.group_id)
+        if group and member in group.members:
+            group.members.remove(member)
+            self._rebalance(group)
+
+    def _rebalance(self, group: _Group) -> None:
+        """Spreads every subscribed partition over the members, round robin, like Kafka's assignors.
+
+        Each member restarts from the committed offsets: what it had polled but not committed
+        comes again, which is the at-least-once contract.
+        """
+        for member in group.members:
+            member._assign({})
+        subscribed = sorted({topic for member in group.members for topic in member.topics})
+        slots = [(topic, index) for topic in subscribed for index in range(len(self._topics.get(topic, [])))]
+        assignment: dict[int, dict[tuple[str, int], int]] = {i: {} for i in range(len(group.members))}
+        members_of: dict[str, list[int]] = {
+            topic: [i for i, m in enumerate(group.members) if topic in m.topics] for topic in subscribed
+        }
+        for n, (topic, index) in enumerate(slots):
+            candidates = members_of[topic]
+            owner = candidates[n % len(candidates)]
+            start = max(group.committed.get((topic, index), 0), self._topics[topic][index].base_offset)
+            assignment[owner][(topic, index)] = start
+        for i, member in enumerate(group.members):
+            member._assign(assignment[i])
+
+    def _commit(self, member: MemoryConsumer, offsets: dict[tuple[str, int], int]) -> None:
+        group = self._groups.get(member.group_id)
+        if group is None:
+            return
+        for slot, offset in offsets.items():
+            # Like Kafka, only the current owner may commit; a revoked partition's records
+            # are redelivered to its new owner.
+            if slot in member.positions:
+                group.committed[slot] = max(group.committed.get(slot, 0), offset)
+            else:
+                log.debug("commit for revoked partition %s ignored", slot)
+
+
+class MemoryConsumer:
+    def __init__(self, bus: MemoryBus, topics: list[str], group_id: str) -> None:
+        self._bus = bus
+        self.topics = topics
+        self.group_id = group_id
+        self.positions: dict[tuple[str, int], int] = {}
+        self._running = False
+
+    def _assign(self, positions: dict[tuple[str, int], int]) -> None:
+        self.positions = dict(positions)
+
+    async def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self._bus._join(self)
+
+    async def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._bus._leave(self)
+            async with self._bus._changed:
+                self._bus._changed.notify_all()
+
+    def _take(self, max_records: int) -> list[Record]:
+        taken: list[Record] = []
+        for slot, position in sorted(self.positions.items()):
+            partition = self._bus._topics[slot[0]][slot[1]]
+            position = max(position, partition.base_offset)
+            start = position - partition.base_offset
+            chunk = partition.records[start : start + (max_records - len(taken))]
+            if chunk:
+                taken.extend(chunk)
+                self.positions[slot] = chunk[-1].offset + 1
+            if len(taken) >= max_records:
+                break
+        return taken
+
+    async def poll(self, timeout_s: float, max_records: int) -> list[Record]:
+        if not self._running:
+            raise RuntimeError("consumer is not started")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            records = self._take(max_records)
+            remaining = deadline - time.monotonic()
+            if records or remaining <= 0 or not self._running:
+                return records
+            async with self._bus._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._bus._changed.wait(), timeout=remaining)
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            slot = (record.topic, record.partition)
+            offsets[slot] = max(offsets.get(slot, 0), record.offset + 1)
+        self._bus._commit(self, offsets)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        return {
+            slot: self._bus._topics[slot[0]][slot[1]].end_offset - position
+            for slot, position in self.positions.items()
+        }

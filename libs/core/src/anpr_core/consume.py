@@ -1,0 +1,151 @@
+"""The consumer loop every service uses: process, dead-letter poison, then commit.
+
+Order per batch (at-least-once):
+  1. poll a batch;
+  2. hand each record to the handler; a record that cannot be decoded or is refused goes to the DLQ;
+  3. commit the batch's offsets only after every record's effect is durable (handler returned
+     or dead letter acknowledged).
+A handler failure that is not the record's fault (database down) stops the batch without
+committing; the consumer restarts with back-off and the records come again. A record that keeps
+failing is dead-lettered after `max_attempts`, so it never blocks its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from google.protobuf.message import DecodeError
+
+from anpr.v1 import dlq_pb2
+from anpr_core.bus import Bus, Record
+from anpr_core.events import new_meta
+from anpr_core.metrics import CONSUMER_LAG, CONSUMER_RESTARTS, DLQ_MESSAGES, MESSAGES_CONSUMED
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Record], Awaitable[None]]
+
+
+class PoisonMessage(Exception):  # noqa: N818 - names what the record is
+    """Raised by a handler for a record that can never be processed; it goes to the DLQ."""
+
+
+def dead_letter_for(record: Record, reason: str, consumer: str, zone_id: str) -> dlq_pb2.DeadLetter:
+    return dlq_pb2.DeadLetter(
+        meta=new_meta(zone_id, consumer),
+        original_topic=record.topic,
+        original_partition=record.partition,
+        original_offset=record.offset,
+        original_key=record.key or b"",
+        original_value=record.value,
+        reason=reason[:2000],
+        consumer=consumer,
+    )
+
+
+class ConsumerWorker:
+    """Runs one consumer-group member in a background task until stopped."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        dlq_topic: str,
+        service: str,
+        zone_id: str,
+        max_records: int = 100,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self._bus = bus
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._handler = handler
+        self._dlq_topic = dlq_topic
+        self._service = service
+        self._zone_id = zone_id
+        self._max_records = max_records
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.healthy = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self._group_id}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = self._backoff_s
+        while not self._stopping.is_set():
+            consumer = self._bus.consumer(self._topics, self._group_id)
+            try:
+                await consumer.start()
+                self.healthy = True
+                while not self._stopping.is_set():
+                    records = await consumer.poll(timeout_s=0.5, max_records=self._max_records)
+                    if records:
+                        await self._process(records)
+                        await consumer.commit(records)
+                        delay = self._backoff_s
+                    for (topic, partition), lag in consumer.lag().items():
+                        CONSUMER_LAG.labels(self._service, topic, str(partition)).set(lag)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.healthy = False
+                CONSUMER_RESTARTS.labels(self._service).inc()
+                log.exception("consumer %s failed; restarting in %.1fs", self._group_id, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                delay = min(delay * 2, 30.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+        self.healthy = False
+
+    async def _process(self, records: list[Record]) -> None:
+        for record in records:
+            slot = (record.topic, record.partition, record.offset)
+            try:
+                await self._handler(record)
+            except (DecodeError, PoisonMessage) as error:
+                await self._dead_letter(record, f"{type(error).__name__}: {error}")
+            except Exception as error:
+                attempts = self._attempts.get(slot, 0) + 1
+                if attempts >= self._max_attempts:
+                    self._attempts.pop(slot, None)
+                    await self._dead_letter(
+                        record, f"failed {attempts} times, last: {type(error).__name__}: {error}"
+                    )
+                else:
+                    self._attempts[slot] = attempts
+                    raise
+            else:
+                self._attempts.pop(slot, None)
+            MESSAGES_CONSUMED.labels(self._service, record.topic).inc()
+
+    async def _dead_letter(self, record: Record, reason: str) -> None:
+        letter = dead_letter_for(record, reason, self._group_id, self._zone_id)
+        await self._bus.publish(self._dlq_topic, record.key, letter.SerializeToString())
+        DLQ_MESSAGES.labels(self._service, record.topic).inc()
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            extra={"consumer": self._group_id},
+        )

@@ -1,0 +1,23 @@
+"""UUIDv7 event ids: time-ordered, so sinks index them well, and unique for idempotency."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def uuid7() -> uuid.UUID:
+    """RFC 9562 UUID version 7: 48-bit Unix milliseconds, then 74 random bits."""
+    unix_ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (unix_ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+def new_event_id() -> str:
+    return str(uuid7())

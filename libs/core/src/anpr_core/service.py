@@ -1,0 +1,62 @@
+"""What every service's FastAPI app has: health, readiness, metrics and problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from anpr_core.auth import TokenVerifier
+from anpr_core.problems import Problem, install_problem_handlers
+from anpr_core.settings import CoreSettings
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    name: str,
+    *,
+    lifespan: Lifespan,
+    readiness: Mapping[str, ReadinessCheck],
+    token_verifier: TokenVerifier | None = None,
+    description: str = "",
+) -> FastAPI:
+    app = FastAPI(title=f"Schild {name}", description=description, version="0.1.0", lifespan=lifespan)
+    app.state.token_verifier = token_verifier
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> dict[str, object]:
+        results = {check: await probe() for check, probe in readiness.items()}
+        if not all(results.values()):
+            failing = ", ".join(check for check, ok in results.items() if not ok)
+            raise Problem(
+                503, "Not ready", f"not ready: {failing}", checks=results, headers={"Retry-After": "5"}
+            )
+        return {"status": "ready", "checks": results}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def serve(app: FastAPI, settings: CoreSettings) -> None:
+    """Runs one service under uvicorn until SIGTERM/SIGINT."""
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    yield

@@ -1,0 +1,65 @@
+"""Typed settings shared by every service (environment prefix ANPR_). They fail fast."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class CoreSettings(BaseSettings):
+    """What every service needs: where the bus and the database are, who we are, how to authenticate.
+
+    With neither `kafka_bootstrap` nor `database_url` set, the platform runs embedded:
+    an in-process bus and SQLite files under `data_dir`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ANPR_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    zone_id: str = Field(default="5344", min_length=1, max_length=32)
+    kafka_bootstrap: str | None = None
+    database_url: str | None = None
+    # Prefix for every topic name; tests use it to get fresh topics on a shared broker.
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=3, ge=1, le=256)
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    # Operator authentication (OIDC). In development a local issuer signs tokens with a key
+    # kept outside the repository, at dev_issuer_key_path.
+    oidc_issuer: str | None = None
+    oidc_audience: str = "schild"
+    oidc_jwks_url: str | None = None
+    dev_issuer_key_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Self:
+        if self.env is Environment.PRODUCTION:
+            problems = []
+            if not self.kafka_bootstrap or not self.database_url:
+                problems.append("production needs ANPR_KAFKA_BOOTSTRAP and ANPR_DATABASE_URL")
+            if self.dev_issuer_key_path is not None:
+                problems.append("the development token issuer (ANPR_DEV_ISSUER_KEY_PATH) is refused")
+            if not (self.oidc_issuer and self.oidc_jwks_url):
+                problems.append("production needs ANPR_OIDC_ISSUER and ANPR_OIDC_JWKS_URL")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    def resolved_dev_key_path(self) -> Path:
+        return self.dev_issuer_key_path or (self.data_dir / "dev-issuer" / "key.pem")

@@ -1,0 +1,76 @@
+"""Runs one service as its own process, on Kafka and PostgreSQL (`python -m anpr_<service>`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr_core.bus import Bus
+from anpr_core.bus.kafka import KafkaBus
+from anpr_core.db import make_engine
+from anpr_core.events import Topics
+from anpr_core.jsonlog import configure_logging
+from anpr_core.service import serve
+from anpr_core.settings import CoreSettings
+
+S = TypeVar("S", bound=CoreSettings)
+AppFactory = Callable[[S, Bus, AsyncEngine], FastAPI]
+
+log = logging.getLogger(__name__)
+
+
+def kafka_bus_for(settings: CoreSettings, client_id: str) -> KafkaBus:
+    if settings.kafka_bootstrap is None:
+        raise ValueError("ANPR_KAFKA_BOOTSTRAP is not set")
+    topics = Topics(settings.topic_prefix)
+    return KafkaBus(
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        topics=topics.all(),
+        compacted=topics.compacted(),
+        partitions=settings.topic_partitions,
+    )
+
+
+def run_standalone(
+    service: str, settings_type: type[S], build_app: AppFactory[S], *, needs_database: bool = True
+) -> None:
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        settings = settings_type()
+    except ValidationError as error:
+        sys.stderr.write(f"{service}: invalid settings:\n{error}\n")
+        raise SystemExit(2) from error
+    configure_logging(settings.log_level)
+    if settings.kafka_bootstrap is None or (needs_database and settings.database_url is None):
+        sys.stderr.write(
+            f"{service}: a standalone service needs ANPR_KAFKA_BOOTSTRAP"
+            + (" and ANPR_DATABASE_URL" if needs_database else "")
+            + "; "
+            "for everything in one process without them, run `anpr run`\n"
+        )
+        raise SystemExit(2)
+    bus = kafka_bus_for(settings, client_id=f"schild-{service}")
+    engine = make_engine(settings.database_url, service, Path(settings.data_dir))
+    app = build_app(settings, bus, engine)
+    log.info("starting %s on %s:%d", service, settings.host, settings.port)
+    asyncio.run(_serve_with(bus, engine, app, settings))
+
+
+async def _serve_with(bus: Bus, engine: AsyncEngine, app: FastAPI, settings: CoreSettings) -> None:
+    # The composition root owns the bus and the engine; the app's lifespan owns its consumers.
+    await bus.start()
+    try:
+        await serve(app, settings)
+    finally:
+        await bus.stop()
+        await engine.dispose()

@@ -1,0 +1,140 @@
+"""Composition root of the access service: stores reads and hits, serves lawful search."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr.v1 import common_pb2, hit_pb2, read_pb2
+from anpr_access.api import build_router
+from anpr_access.legal import LegalPolicy
+from anpr_access.settings import AccessSettings
+from anpr_access.storage import SCHEMA, hits, metadata, reads
+from anpr_core.auditing import AuditTrail
+from anpr_core.auth import TokenVerifier, build_verifier
+from anpr_core.bus import Bus, Record
+from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.db import create_schema, insert_ignoring_duplicates, ping, session_factory
+from anpr_core.events import Topics, from_timestamp, utcnow
+from anpr_core.metrics import READS_STORED
+from anpr_core.service import create_service_app
+
+_DIRECTION_NAMES = {
+    common_pb2.DIRECTION_IN: "in",
+    common_pb2.DIRECTION_OUT: "out",
+    common_pb2.DIRECTION_BOTH: "both",
+}
+
+
+def read_row(read: read_pb2.PlateRead) -> dict[str, object]:
+    return {
+        "event_id": read.meta.event_id,
+        "zone_id": read.meta.zone_id,
+        "camera_id": read.camera_id,
+        "captured_at": from_timestamp(read.captured_at),
+        "direction": _DIRECTION_NAMES.get(read.direction, "unknown"),
+        "plate": read.plate,
+        "formatted": read.formatted,
+        "country": read.country,
+        "format_valid": read.format_valid,
+        "confidence": read.confidence,
+        "candidates": [[c.text, round(c.confidence, 4)] for c in read.candidates],
+        "box": [read.box.x1, read.box.y1, read.box.x2, read.box.y2],
+        "camera_read": read.camera_read,
+        "reader": read.reader,
+        "plate_crop": read.plate_crop or None,
+        "stored_at": utcnow(),
+    }
+
+
+def build_app(
+    settings: AccessSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
+) -> FastAPI:
+    topics = Topics(settings.topic_prefix)
+    sessions = session_factory(engine)
+    audit = AuditTrail(bus, topics.audit, settings.zone_id, "access")
+    policy = LegalPolicy(
+        first_tier=timedelta(days=settings.first_tier_days), retention=timedelta(days=settings.retention_days)
+    )
+
+    async def on_read(record: Record) -> None:
+        read = read_pb2.PlateRead()
+        read.ParseFromString(record.value)
+        if not read.meta.event_id or not read.camera_id:
+            raise PoisonMessage("read without event_id or camera_id")
+        async with sessions.begin() as session:
+            stored = await insert_ignoring_duplicates(session, reads, [read_row(read)])
+        READS_STORED.inc(stored)
+
+    async def on_hit(record: Record) -> None:
+        hit = hit_pb2.Hit()
+        hit.ParseFromString(record.value)
+        if not hit.meta.event_id:
+            raise PoisonMessage("hit without event_id")
+        async with sessions.begin() as session:
+            await insert_ignoring_duplicates(
+                session,
+                hits,
+                [
+                    {
+                        "hit_id": hit.meta.event_id,
+                        "read_event_id": hit.read_event_id,
+                        "entry_id": hit.hotlist_entry_id,
+                        "camera_id": hit.camera_id,
+                        "captured_at": from_timestamp(hit.captured_at),
+                        "plate_listed": hit.plate_listed,
+                        "match_kind": hit_pb2.MatchKind.Name(hit.match_kind)
+                        .removeprefix("MATCH_KIND_")
+                        .lower(),
+                        "list_name": hit.list_name,
+                        "priority": hit.priority,
+                        "stored_at": utcnow(),
+                    }
+                ],
+            )
+
+    workers = [
+        ConsumerWorker(
+            bus,
+            topics=[topics.reads],
+            group_id="access-reads",
+            handler=on_read,
+            dlq_topic=topics.dlq,
+            service="access",
+            zone_id=settings.zone_id,
+        ),
+        ConsumerWorker(
+            bus,
+            topics=[topics.hits],
+            group_id="access-hits",
+            handler=on_hit,
+            dlq_topic=topics.dlq,
+            service="access",
+            zone_id=settings.zone_id,
+        ),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await create_schema(engine, metadata, SCHEMA)
+        for worker in workers:
+            worker.start()
+        try:
+            yield
+        finally:
+            for worker in workers:
+                await worker.stop()
+
+    app = create_service_app(
+        "access",
+        lifespan=lifespan,
+        readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        token_verifier=verifier or build_verifier(settings),
+        description="Lawful, purpose-bound search of passages.",
+    )
+    app.include_router(build_router(sessions, audit, policy))
+    return app

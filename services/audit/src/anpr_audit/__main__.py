@@ -1,0 +1,8 @@
+"""`python -m anpr_audit`: the audit service on Kafka and PostgreSQL."""
+
+from anpr_audit.bootstrap import build_app
+from anpr_core.settings import CoreSettings
+from anpr_core.standalone import run_standalone
+
+if __name__ == "__main__":
+    run_standalone("audit", CoreSettings, build_app)

@@ -1,0 +1,69 @@
+"""Composition root of the audit service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr.v1 import audit_pb2
+from anpr_audit.api import build_router
+from anpr_audit.storage import SCHEMA, AuditLog, install_append_only_guards, metadata
+from anpr_core.auditing import AuditTrail
+from anpr_core.auth import TokenVerifier, build_verifier
+from anpr_core.bus import Bus, Record
+from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.db import create_schema, ping
+from anpr_core.events import Topics
+from anpr_core.metrics import AUDIT_APPENDED
+from anpr_core.service import create_service_app
+from anpr_core.settings import CoreSettings
+
+
+def build_app(
+    settings: CoreSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
+) -> FastAPI:
+    topics = Topics(settings.topic_prefix)
+    log = AuditLog(engine)
+    audit = AuditTrail(bus, topics.audit, settings.zone_id, "audit")
+
+    async def on_audit_event(record: Record) -> None:
+        event = audit_pb2.AuditEvent()
+        event.ParseFromString(record.value)
+        if not event.meta.event_id:
+            raise PoisonMessage("audit event without event_id")
+        if await log.append(event):
+            AUDIT_APPENDED.inc()
+
+    worker = ConsumerWorker(
+        bus,
+        topics=[topics.audit],
+        group_id="audit",
+        handler=on_audit_event,
+        dlq_topic=topics.dlq,
+        service="audit",
+        zone_id=settings.zone_id,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await create_schema(engine, metadata, SCHEMA)
+        await install_append_only_guards(engine)
+        worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+
+    app = create_service_app(
+        "audit",
+        lifespan=lifespan,
+        readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        token_verifier=verifier or build_verifier(settings),
+        description="Append-only, hash-chained audit log.",
+    )
+    app.state.audit_log = log
+    app.include_router(build_router(log, audit))
+    return app

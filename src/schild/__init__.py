@@ -1,0 +1,1 @@
+"""Schild composition root and the `anpr` command."""

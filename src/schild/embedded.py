@@ -1,0 +1,122 @@
+"""The embedded platform: all five services in one process, on the in-process bus and SQLite.
+
+Same service code as on Kafka and PostgreSQL; only the adapters handed to each composition
+root differ. The REST surfaces share one port under /ingest, /detect, /match, /audit, /access.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr_access.bootstrap import build_app as build_access
+from anpr_access.settings import AccessSettings
+from anpr_audit.bootstrap import build_app as build_audit
+from anpr_core.auth import DevIssuer
+from anpr_core.bus import MemoryBus
+from anpr_core.db import make_engine, ping
+from anpr_core.service import create_service_app
+from anpr_core.settings import CoreSettings
+from anpr_detect.bootstrap import ReaderFactory, rapidocr_reader
+from anpr_detect.bootstrap import build_app as build_detect
+from anpr_detect.settings import DetectSettings
+from anpr_ingest.bootstrap import build_app as build_ingest
+from anpr_ingest.settings import IngestSettings
+from anpr_match.bootstrap import build_app as build_match
+
+SERVICES = ("ingest", "detect", "match", "audit", "access")
+
+
+@dataclass
+class EmbeddedPlatform:
+    app: FastAPI
+    bus: MemoryBus
+    issuer: DevIssuer
+    services: dict[str, FastAPI]
+    engines: dict[str, AsyncEngine] = field(default_factory=dict)
+
+    async def wait_until_idle(self, timeout_s: float = 120.0, settle_s: float = 0.3) -> bool:
+        """Waits until every consumer group has committed everything published so far."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.bus.pending() == 0:
+                await asyncio.sleep(settle_s)
+                if self.bus.pending() == 0:
+                    return True
+            await asyncio.sleep(0.05)
+        return False
+
+
+def build_platform(
+    data_dir: Path | None = None,
+    *,
+    reader_factory: ReaderFactory = rapidocr_reader,
+) -> EmbeddedPlatform:
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
+    core = CoreSettings(**overrides)
+    if not core.embedded or core.database_url is not None:
+        raise ValueError(
+            "the embedded platform runs without ANPR_KAFKA_BOOTSTRAP and ANPR_DATABASE_URL; "
+            "unset them, or run the services one by one (`anpr serve SERVICE`)"
+        )
+    bus = MemoryBus(partitions=core.topic_partitions)
+    issuer = DevIssuer(core.resolved_dev_key_path(), core.oidc_audience)
+    engines = {name: make_engine(None, name, core.data_dir) for name in SERVICES}
+    services: dict[str, FastAPI] = {
+        "ingest": build_ingest(IngestSettings(**overrides), bus, engines["ingest"], issuer),
+        "detect": build_detect(DetectSettings(**overrides), bus, engines["detect"], issuer, reader_factory),
+        "match": build_match(core, bus, engines["match"], issuer),
+        "audit": build_audit(core, bus, engines["audit"], issuer),
+        "access": build_access(AccessSettings(**overrides), bus, engines["access"], issuer),
+    }
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Mounted apps' lifespans do not run by themselves; the parent enters each one,
+        # consumers of the audit trail first so nothing waits on a missing sink.
+        async with AsyncExitStack() as stack:
+            await bus.start()
+            stack.push_async_callback(bus.stop)
+            for engine in engines.values():
+                stack.push_async_callback(engine.dispose)
+            for name in ("audit", "access", "match", "detect", "ingest"):
+                service = services[name]
+                await stack.enter_async_context(service.router.lifespan_context(service))
+            yield
+
+    async def databases_ready() -> bool:
+        results = await asyncio.gather(*(ping(engine) for engine in engines.values()))
+        return all(results)
+
+    app = create_service_app(
+        "embedded",
+        lifespan=lifespan,
+        readiness={"bus": bus.ping, "databases": databases_ready},
+        token_verifier=issuer,
+        description="All Schild services in one process. Each service is mounted under its own prefix.",
+    )
+    for name, service in services.items():
+        app.mount(f"/{name}", service)
+    return EmbeddedPlatform(app=app, bus=bus, issuer=issuer, services=services, engines=engines)
+
+
+@asynccontextmanager
+async def running(platform: EmbeddedPlatform) -> AsyncIterator[EmbeddedPlatform]:
+    """Runs the platform's lifespan without a server, e.g. for `anpr run --once` and tests."""
+    async with platform.app.router.lifespan_context(platform.app):
+        yield platform
+
+
+async def stop_quietly(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
