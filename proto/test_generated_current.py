@@ -37,4 +37,5 @@ def test_every_event_carries_meta() -> None:
     ):
         field = message.DESCRIPTOR.fields_by_name["meta"]
         assert field.number == 1
+        assert field.message_type is not None
         assert field.message_type.full_name == "anpr.v1.EventMeta"

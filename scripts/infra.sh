@@ -157,6 +157,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 auto.create.topics.enable=true
+# Frames are whole images: allow records up to 8 MiB (ingest refuses larger ones first).
+message.max.bytes=8388608
+replica.fetch.max.bytes=8388608
 # Tests should not wait 3s for every consumer group to form, nor for 50
 # offsets partitions to be created on the first group.
 group.initial.rebalance.delay.ms=0

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from anpr_access.bootstrap import build_app as build_access
 from anpr_access.settings import AccessSettings
 from anpr_audit.bootstrap import build_app as build_audit
+from anpr_audit.settings import AuditSettings
 from anpr_core.auth import DevIssuer
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine, ping
@@ -75,7 +76,7 @@ def build_platform(
         "ingest": build_ingest(IngestSettings(**overrides), bus, engines["ingest"], issuer),
         "detect": build_detect(DetectSettings(**overrides), bus, engines["detect"], issuer, reader_factory),
         "match": build_match(core, bus, engines["match"], issuer),
-        "audit": build_audit(core, bus, engines["audit"], issuer),
+        "audit": build_audit(AuditSettings(**overrides), bus, engines["audit"], issuer),
         "access": build_access(AccessSettings(**overrides), bus, engines["access"], issuer),
     }
 

@@ -50,8 +50,10 @@ class AuditTrail:
         return audit_pb2.AuditEvent(
             meta=new_meta(self._zone_id, self._service),
             actor=audit_pb2.Actor(
-                user_id=actor.subject if actor else f"service:{self._service}",
-                role=actor.role.value if actor else "system",
+                user_id=actor.subject
+                if actor
+                else ("anonymous" if outcome == "refused" else f"service:{self._service}"),
+                role=actor.role.value if actor else ("none" if outcome == "refused" else "system"),
                 zone_id=actor.zone_id if actor else self._zone_id,
             ),
             action=action,
@@ -68,6 +70,10 @@ class AuditTrail:
             outcome=outcome,
             detail=detail,
         )
+
+    async def refused(self, actor: Principal | None, action: str, detail: str, path: str) -> None:
+        """Audits an attempt that authentication or the role table refused."""
+        await self.record(actor, action, query={"path": path}, outcome="refused", detail=detail)
 
     async def record(self, actor: Principal | None, action: str, **fields: Any) -> audit_pb2.AuditEvent:
         """Publishes the event and returns once the broker holds it."""

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from fastapi import Depends, Request
+from fastapi import Request
 
 from anpr_core.problems import Problem
 from anpr_core.settings import CoreSettings
@@ -216,16 +216,34 @@ async def current_principal(request: Request) -> Principal:
     return await _verifier(request).verify(token.strip())
 
 
+class RefusalRecorder(Protocol):
+    async def refused(self, actor: Principal | None, action: str, detail: str, path: str) -> None: ...
+
+
+async def _record_refusal(request: Request, actor: Principal | None, action: Action, detail: str) -> None:
+    # A refused attempt is audited too, so the supervisor sees who tried what.
+    recorder: RefusalRecorder | None = getattr(request.app.state, "refusal_recorder", None)
+    if recorder is not None:
+        await recorder.refused(actor, action.value, detail, request.url.path)
+
+
 def require(action: Action) -> Callable[..., Awaitable[Principal]]:
     """A FastAPI dependency that authenticates and checks the role table for `action`."""
 
-    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        try:
+            principal = await current_principal(request)
+        except Problem as unauthenticated:
+            await _record_refusal(request, None, action, unauthenticated.detail)
+            raise
         if not allowed(principal.role, action):
-            raise Problem(
+            forbidden = Problem(
                 403,
                 "Forbidden",
                 f"role {principal.role.value} may not {action.value.replace('_', ' ')}",
             )
+            await _record_refusal(request, principal, action, forbidden.detail)
+            raise forbidden
         return principal
 
     return dependency

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from google.protobuf.message import DecodeError
 
 from anpr.v1 import dlq_pb2
-from anpr_core.bus import Bus, Record
+from anpr_core.bus import Bus, Consumer, Record
 from anpr_core.events import new_meta
 from anpr_core.metrics import CONSUMER_LAG, CONSUMER_RESTARTS, DLQ_MESSAGES, MESSAGES_CONSUMED
 
@@ -95,7 +95,7 @@ class ConsumerWorker:
                 await consumer.start()
                 self.healthy = True
                 while not self._stopping.is_set():
-                    records = await consumer.poll(timeout_s=0.5, max_records=self._max_records)
+                    records = await self._poll_unless_stopping(consumer)
                     if records:
                         await self._process(records)
                         await consumer.commit(records)
@@ -115,6 +115,21 @@ class ConsumerWorker:
                 with contextlib.suppress(Exception):
                     await consumer.stop()
         self.healthy = False
+
+    async def _poll_unless_stopping(self, consumer: Consumer) -> list[Record]:
+        """Polls, but gives up at once when asked to stop; nothing polled then is lost, only uncommitted."""
+        polling = asyncio.ensure_future(consumer.poll(timeout_s=1.0, max_records=self._max_records))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not polling.done():
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            return []
+        return polling.result()
 
     async def _process(self, records: list[Record]) -> None:
         for record in records:

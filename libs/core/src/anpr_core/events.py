@@ -43,6 +43,10 @@ class Topics:
     def dlq(self) -> str:
         return f"{self.prefix}anpr.dlq.v1"
 
+    def group(self, name: str) -> str:
+        """Consumer group ids share the prefix, so isolated runs never join each other's groups."""
+        return f"{self.prefix}{name}"
+
     def all(self) -> list[str]:
         return [self.frames, self.reads, self.hits, self.hotlist, self.audit, self.dlq]
 

@@ -101,7 +101,7 @@ def build_app(
         ConsumerWorker(
             bus,
             topics=[topics.reads],
-            group_id="access-reads",
+            group_id=topics.group("access-reads"),
             handler=on_read,
             dlq_topic=topics.dlq,
             service="access",
@@ -110,7 +110,7 @@ def build_app(
         ConsumerWorker(
             bus,
             topics=[topics.hits],
-            group_id="access-hits",
+            group_id=topics.group("access-hits"),
             handler=on_hit,
             dlq_topic=topics.dlq,
             service="access",
@@ -136,5 +136,6 @@ def build_app(
         token_verifier=verifier or build_verifier(settings),
         description="Lawful, purpose-bound search of passages.",
     )
+    app.state.refusal_recorder = audit
     app.include_router(build_router(sessions, audit, policy))
     return app

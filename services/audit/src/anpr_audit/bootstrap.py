@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
 from anpr_audit.api import build_router
+from anpr_audit.settings import AuditSettings
 from anpr_audit.storage import SCHEMA, AuditLog, install_append_only_guards, metadata
+from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
@@ -19,11 +21,10 @@ from anpr_core.db import create_schema, ping
 from anpr_core.events import Topics
 from anpr_core.metrics import AUDIT_APPENDED
 from anpr_core.service import create_service_app
-from anpr_core.settings import CoreSettings
 
 
 def build_app(
-    settings: CoreSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
+    settings: AuditSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     topics = Topics(settings.topic_prefix)
     log = AuditLog(engine)
@@ -40,21 +41,25 @@ def build_app(
     worker = ConsumerWorker(
         bus,
         topics=[topics.audit],
-        group_id="audit",
+        group_id=topics.group("audit"),
         handler=on_audit_event,
         dlq_topic=topics.dlq,
         service="audit",
         zone_id=settings.zone_id,
     )
 
+    watch = ChainWatch(log, interval_s=settings.audit_verify_interval_s)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await create_schema(engine, metadata, SCHEMA)
         await install_append_only_guards(engine)
         worker.start()
+        watch.start()
         try:
             yield
         finally:
+            await watch.stop()
             await worker.stop()
 
     app = create_service_app(
@@ -65,5 +70,6 @@ def build_app(
         description="Append-only, hash-chained audit log.",
     )
     app.state.audit_log = log
+    app.state.refusal_recorder = audit
     app.include_router(build_router(log, audit))
     return app

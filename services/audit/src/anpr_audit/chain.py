@@ -28,19 +28,28 @@ class Verification:
     first_broken_seq: int | None = None
     reason: str = ""
     head_hash: str = GENESIS
+    head_seq: int = 0
 
 
-def verify_chain(rows: Iterable[ChainRow], expected_previous: str = GENESIS) -> Verification:
-    """Recomputes the chain in seq order; names the first row whose link or content does not hold."""
+def verify_chain(
+    rows: Iterable[ChainRow], expected_previous: str = GENESIS, after_seq: int = 0
+) -> Verification:
+    """Recomputes the chain in seq order; names the first row whose link or content does not hold.
+
+    `expected_previous` and `after_seq` continue from an earlier verified head, so a periodic
+    check reads only the rows appended since.
+    """
     previous = expected_previous
+    head_seq = after_seq
     checked = 0
     for row in rows:
         if row.previous_hash != previous:
-            return Verification(
-                False, checked, row.seq, "previous_hash does not match the row before", previous
-            )
+            reason = "previous_hash does not match the row before"
+            return Verification(False, checked, row.seq, reason, previous, head_seq)
         if link_hash(previous, row.content) != row.row_hash:
-            return Verification(False, checked, row.seq, "row content does not match its hash", previous)
+            reason = "row content does not match its hash"
+            return Verification(False, checked, row.seq, reason, previous, head_seq)
         previous = row.row_hash
+        head_seq = row.seq
         checked += 1
-    return Verification(True, checked, head_hash=previous)
+    return Verification(True, checked, head_hash=previous, head_seq=head_seq)

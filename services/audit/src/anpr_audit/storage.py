@@ -135,9 +135,9 @@ class AuditLog:
             )
         return True
 
-    async def chain_rows(self, batch: int = 5000) -> AsyncIterator[ChainRow]:
-        """Streams the whole chain in order, in batches by seq, without holding it all in memory."""
-        last_seq = 0
+    async def chain_rows(self, batch: int = 5000, after_seq: int = 0) -> AsyncIterator[ChainRow]:
+        """Streams the chain in order from `after_seq`, in batches, without holding it all in memory."""
+        last_seq = after_seq
         while True:
             async with self._sessions() as session:
                 rows = (

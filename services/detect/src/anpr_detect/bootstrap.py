@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import frame_pb2
+from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, OutgoingRecord, Record
 from anpr_core.consume import ConsumerWorker, PoisonMessage
@@ -43,6 +44,7 @@ def build_app(
     del engine
     topics = Topics(settings.topic_prefix)
     slot = ReaderSlot()
+    audit = AuditTrail(bus, topics.audit, settings.zone_id, "detect")
 
     async def on_frame(record: Record) -> None:
         frame = frame_pb2.Frame()
@@ -67,7 +69,7 @@ def build_app(
     worker = ConsumerWorker(
         bus,
         topics=[topics.frames],
-        group_id="detect",
+        group_id=topics.group("detect"),
         handler=on_frame,
         dlq_topic=topics.dlq,
         service="detect",
@@ -99,5 +101,6 @@ def build_app(
         token_verifier=verifier or build_verifier(settings),
         description="Plate detection and recognition.",
     )
+    app.state.refusal_recorder = audit
     app.include_router(build_read_router(slot, settings.max_upload_bytes))
     return app

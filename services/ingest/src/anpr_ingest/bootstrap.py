@@ -38,5 +38,6 @@ def build_app(
         description="Camera register and frame intake.",
     )
     app.state.camera_register = register
+    app.state.refusal_recorder = audit
     app.include_router(build_router(settings, bus, register, audit))
     return app

@@ -40,19 +40,27 @@ class ImageInfo:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The IEND chunk: zero length, type, and its fixed CRC.
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # JPEG start-of-frame markers that carry the dimensions (baseline, progressive, ...).
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 def sniff_image(data: bytes) -> ImageInfo:
     """Establishes the type and size of an image from its bytes, never from its name."""
+    # Some cameras pad their files with zeros; the end marker must still be there.
+    body = data.rstrip(b"\x00")
     if data.startswith(_PNG_SIGNATURE):
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise RejectedFrame("corrupt_image", "PNG without a valid IHDR header")
+        if not body.endswith(_PNG_END):
+            raise RejectedFrame("truncated_image", "the PNG is cut off: it has no IEND chunk")
         width, height = struct.unpack(">II", data[16:24])
         return ImageInfo("image/png", width, height)
     if data.startswith(b"\xff\xd8"):
         width, height = _jpeg_size(data)
+        if not body.endswith(b"\xff\xd9"):
+            raise RejectedFrame("truncated_image", "the JPEG is cut off: it has no end-of-image marker")
         return ImageInfo("image/jpeg", width, height)
     raise RejectedFrame("not_an_image", "the bytes are neither a JPEG nor a PNG image", status=415)
 

@@ -87,7 +87,7 @@ def build_app(
     index_worker = ConsumerWorker(
         bus,
         topics=[topics.hotlist],
-        group_id=f"match-index-{new_event_id()}",
+        group_id=topics.group(f"match-index-{new_event_id()}"),
         handler=on_hotlist_event,
         dlq_topic=topics.dlq,
         service="match",
@@ -97,7 +97,7 @@ def build_app(
     read_worker = ConsumerWorker(
         bus,
         topics=[topics.reads],
-        group_id="match",
+        group_id=topics.group("match"),
         handler=on_read,
         dlq_topic=topics.dlq,
         service="match",
@@ -123,5 +123,6 @@ def build_app(
         description="Hotlists, matching and hits.",
     )
     app.state.hotlist_index = index
+    app.state.refusal_recorder = audit
     app.include_router(build_router(sessions, bus, index, audit, topics, settings.zone_id))
     return app

@@ -188,6 +188,8 @@ class MemoryConsumer:
         if self._running:
             self._running = False
             self._bus._leave(self)
+            # A departed member owns nothing: a late commit must not move the group's offsets.
+            self.positions = {}
             async with self._bus._changed:
                 self._bus._changed.notify_all()
 

@@ -1,0 +1,72 @@
+# Schild: the two commands that matter are `make run` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+
+export ORT_DISABLE_TELEMETRY := 1
+# Never fetch interpreters from the internet: use the machine's Python.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: help venv run run-once test lint typecheck unit bench proto infra-up infra-down clean
+
+help:
+	@echo "make run        run the whole platform in one process (in-process bus, SQLite) on :$(PORT)"
+	@echo "make test       lint, type-check and all tests, on real Kafka and PostgreSQL"
+	@echo "make bench      benchmarks -> bench/results/*.json"
+	@echo "make proto      regenerate the event classes from proto/"
+	@echo "make infra-up   start Kafka and PostgreSQL on loopback (scripts/infra.sh)"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/core/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --frozen
+	touch $@
+
+venv: $(VENV)/.synced
+
+run: venv
+	$(BIN)/anpr run --port $(PORT)
+
+run-once: venv
+	$(BIN)/anpr run --once
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy --strict .
+
+# The test fixtures start scripts/infra.sh when no broker or database is given
+# (ANPR_KAFKA_BOOTSTRAP / ANPR_DATABASE_URL), and stop what they started.
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest -m "not integration"
+
+bench: venv
+	$(BIN)/python -m bench.bench_embedded_pipeline
+
+proto: venv
+	$(BIN)/python proto/generate.py
+
+infra-up:
+	scripts/infra.sh up
+
+infra-down:
+	scripts/infra.sh down
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

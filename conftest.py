@@ -1,0 +1,155 @@
+"""Test infrastructure: one real Kafka broker and one PostgreSQL server per test session.
+
+Where they come from, in order:
+  1. ANPR_KAFKA_BOOTSTRAP / ANPR_DATABASE_URL from the environment;
+  2. testcontainers, where a Docker engine answers;
+  3. scripts/infra.sh, which starts both on loopback (and is stopped again if this session started it).
+Each test gets fresh topics (a unique prefix) and, when it asks for one, a fresh database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+INFRA = REPO / "scripts" / "infra.sh"
+
+
+@dataclass
+class Infrastructure:
+    kafka_bootstrap: str
+    database_url: str
+    source: str
+    _cleanup: list[object] = field(default_factory=list)
+
+
+def _docker_works() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _from_testcontainers() -> Infrastructure:  # pragma: no cover - needs a Docker engine
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.postgres import PostgresContainer
+
+    postgres = PostgresContainer(
+        "postgres:16",
+        username="schild",
+        password="schild",  # noqa: S106 - throwaway test server
+        dbname="schild",
+    )
+    postgres.start()
+    kafka = (
+        DockerContainer("apache/kafka:4.1.0")
+        .with_bind_ports(9092, 19092)
+        .with_env("KAFKA_NODE_ID", "1")
+        .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
+        .with_env("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
+        .with_env("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://127.0.0.1:19092")
+        .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+        .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+        .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_MESSAGE_MAX_BYTES", "8388608")
+    )
+    kafka.start()
+    wait_for_logs(kafka, "Kafka Server started", timeout=120)
+    host = postgres.get_container_host_ip()
+    port = postgres.get_exposed_port(5432)
+    infra = Infrastructure(
+        kafka_bootstrap="127.0.0.1:19092",
+        database_url=f"postgresql+asyncpg://schild:schild@{host}:{port}/schild",
+        source="testcontainers",
+    )
+    infra._cleanup.extend([kafka, postgres])
+    return infra
+
+
+def _from_infra_script() -> tuple[Infrastructure, bool]:
+    already_running = subprocess.run([str(INFRA), "status"], capture_output=True).returncode == 0
+    result = subprocess.run([str(INFRA), "up"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"scripts/infra.sh up failed:\n{result.stderr[-4000:]}")
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    infra = Infrastructure(
+        kafka_bootstrap=exports["ANPR_KAFKA_BOOTSTRAP"],
+        database_url=exports["ANPR_DATABASE_URL"],
+        source="scripts/infra.sh",
+    )
+    return infra, not already_running
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    kafka = os.environ.get("ANPR_KAFKA_BOOTSTRAP")
+    database = os.environ.get("ANPR_DATABASE_URL")
+    if kafka and database:
+        yield Infrastructure(kafka, database, "environment")
+        return
+    if _docker_works():  # pragma: no cover - no Docker engine on the CI machines
+        infra = _from_testcontainers()
+        try:
+            yield infra
+        finally:
+            for container in infra._cleanup:
+                with contextlib.suppress(Exception):
+                    container.stop()  # type: ignore[attr-defined]
+        return
+    infra, started = _from_infra_script()
+    try:
+        yield infra
+    finally:
+        if started and os.environ.get("SCHILD_KEEP_INFRA") != "1":
+            subprocess.run([str(INFRA), "down"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infrastructure: Infrastructure) -> str:
+    return infrastructure.kafka_bootstrap
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Fresh topics for each test on the shared broker."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+async def database_url(infrastructure: Infrastructure) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import asyncpg
+
+    admin_url = infrastructure.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = infrastructure.database_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

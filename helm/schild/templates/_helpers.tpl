@@ -1,0 +1,104 @@
+{{/*
+Chart name, truncated to the 63 characters Kubernetes allows in names.
+*/}}
+{{- define "schild.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Fully qualified app name.
+*/}}
+{{- define "schild.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "schild.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Common labels / selector labels (release level).
+*/}}
+{{- define "schild.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "schild.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "schild.labels" -}}
+helm.sh/chart: {{ include "schild.chart" . }}
+{{ include "schild.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: schild
+{{- end -}}
+
+{{/*
+Per-service helpers. Call with (dict "root" $ "name" $name "svc" $svc).
+*/}}
+{{- define "schild.componentFullname" -}}
+{{- printf "%s-%s" (include "schild.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "schild.componentSelectorLabels" -}}
+{{ include "schild.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "schild.componentLabels" -}}
+{{ include "schild.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/*
+Container image of one service: [registry/]repository:tag.
+*/}}
+{{- define "schild.image" -}}
+{{- $img := .svc.image | default dict -}}
+{{- $registry := $img.registry | default .root.Values.image.registry -}}
+{{- $repository := $img.repository | default (printf "%s%s" .root.Values.image.repositoryPrefix .name) -}}
+{{- $tag := $img.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if $registry -}}
+{{- printf "%s/%s:%s" $registry $repository (toString $tag) -}}
+{{- else -}}
+{{- printf "%s:%s" $repository (toString $tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Name of the chart-wide env ConfigMap.
+*/}}
+{{- define "schild.configMapName" -}}
+{{- printf "%s-env" (include "schild.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Secret holding the database URL for one service: the service's own
+database.existingSecret, else the chart-wide one, else the Secret the chart
+creates from database.url.
+*/}}
+{{- define "schild.databaseSecretName" -}}
+{{- $db := .svc.database | default dict -}}
+{{- if $db.existingSecret -}}
+{{- $db.existingSecret -}}
+{{- else if .root.Values.database.existingSecret -}}
+{{- .root.Values.database.existingSecret -}}
+{{- else if .root.Values.database.url -}}
+{{- printf "%s-database" (include "schild.fullname" .root) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- fail "database: set database.existingSecret (a Secret with the database URL) or, for test clusters, database.url" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "schild.databaseSecretKey" -}}
+{{- $db := .svc.database | default dict -}}
+{{- $db.secretKey | default .root.Values.database.secretKey | default "database-url" -}}
+{{- end -}}

@@ -1,0 +1,226 @@
+"""The audit service on SQLite: appends what the bus carries, once, verifiably; reading it is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr.v1 import audit_pb2, dlq_pb2
+from anpr_audit.bootstrap import build_app
+from anpr_audit.settings import AuditSettings
+from anpr_audit.storage import audit_log
+from anpr_core.auditing import AuditTrail
+from anpr_core.auth import DevIssuer, Principal, Role
+from anpr_core.bus import MemoryBus, Record
+from anpr_core.db import make_engine
+from anpr_core.events import Topics
+
+TOPICS = Topics()
+PROBLEM_JSON = "application/problem+json"
+ALICE = Principal("alice", Role.INVESTIGATOR, "5344")
+
+
+@pytest.fixture(autouse=True)
+def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ANPR_"):
+            monkeypatch.delenv(name)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def read_topic(bus: MemoryBus, topic: str) -> list[Record]:
+    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
+    await consumer.start()
+    taken: list[Record] = []
+    try:
+        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
+            taken.extend(batch)
+        await consumer.commit(taken)
+    finally:
+        await consumer.stop()
+    return taken
+
+
+@dataclass
+class Audit:
+    client: httpx.AsyncClient
+    bus: MemoryBus
+    issuer: DevIssuer
+    engine: AsyncEngine
+    trail: AuditTrail
+
+    def auth(self, role: Role = Role.AUDITOR, subject: str = "carol") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issuer.issue(subject, role)}"}
+
+    async def verify(self) -> dict[str, Any]:
+        response = await self.client.get("/v1/verify", headers=self.auth())
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def rows(self, count: int) -> None:
+        async def has_rows() -> bool:
+            checked: int = (await self.verify())["rows_checked"]
+            return checked >= count
+
+        await eventually(has_rows)
+
+    async def events(self, **params: Any) -> list[dict[str, Any]]:
+        response = await self.client.get("/v1/events", params=params, headers=self.auth())
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    async def idle(self) -> None:
+        async def nothing_pending() -> bool:
+            return self.bus.pending() == 0
+
+        await eventually(nothing_pending)
+
+
+@pytest.fixture
+async def audit(tmp_path: Path) -> AsyncIterator[Audit]:
+    bus = MemoryBus()
+    issuer = DevIssuer(tmp_path / "key.pem")
+    engine = make_engine(None, "audit", tmp_path)
+    app = build_app(AuditSettings(data_dir=tmp_path), bus, engine, issuer)
+    trail = AuditTrail(bus, TOPICS.audit, "5344", "access")
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+        ):
+            yield Audit(client, bus, issuer, engine, trail)
+    finally:
+        await engine.dispose()
+
+
+async def test_events_on_the_bus_are_appended_and_the_chain_verifies(audit: Audit) -> None:
+    published = [
+        await audit.trail.record(ALICE, "search", purpose="judicial", case_reference=f"PV/{n}")
+        for n in range(5)
+    ]
+    await audit.rows(5)
+    result = await audit.verify()
+    assert result["valid"] is True
+    assert result["rows_checked"] == 5
+    assert result["first_broken_seq"] is None
+    assert len(result["head_hash"]) == 64
+
+    events = await audit.events(actor="alice")
+    assert sorted(e["event_id"] for e in events) == sorted(p.meta.event_id for p in published)
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    first = next(e for e in events if e["event_id"] == published[0].meta.event_id)
+    assert first["case_reference"] == "PV/0"
+    assert (first["actor_role"], first["action"], first["service"], first["outcome"]) == (
+        "investigator",
+        "search",
+        "access",
+        "allowed",
+    )
+    assert [e["event_id"] for e in await audit.events(case_reference="PV/3")] == [published[3].meta.event_id]
+
+
+async def test_a_redelivered_event_is_appended_once(audit: Audit) -> None:
+    event = await audit.trail.record(ALICE, "hotlist_change", case_reference="PV/9")
+    await audit.bus.publish(TOPICS.audit, b"alice", event.SerializeToString())
+    await audit.bus.publish(TOPICS.audit, b"replay", event.SerializeToString())
+    await audit.idle()
+    result = await audit.verify()
+    assert (result["valid"], result["rows_checked"]) == (True, 1)
+    assert [e["event_id"] for e in await audit.events(action="hotlist_change")] == [event.meta.event_id]
+
+
+async def test_reading_the_log_is_itself_audited(audit: Audit) -> None:
+    event = await audit.trail.record(ALICE, "search", case_reference="PV/1")
+    await audit.rows(1)
+    listed = await audit.events(case_reference="PV/1")
+    assert [e["event_id"] for e in listed] == [event.meta.event_id]
+
+    await audit.rows(2)
+    searches = await audit.events(actor="carol", action="search")
+    assert len(searches) >= 1
+    own = searches[0]
+    assert (own["actor_role"], own["service"], own["outcome"]) == ("auditor", "audit", "allowed")
+    # The row records what the auditor saw.
+    async with audit.engine.connect() as conn:
+        content = (
+            (await conn.execute(audit_log.select().where(audit_log.c.event_id == own["event_id"])))
+            .one()
+            ._mapping["content"]
+        )
+    stored = audit_pb2.AuditEvent()
+    stored.ParseFromString(content)
+    assert list(stored.record_ids) == [event.meta.event_id]
+    assert stored.purpose == "audit"
+    assert (await audit.verify())["valid"] is True
+
+
+async def test_only_auditors_read_the_log(audit: Audit) -> None:
+    await audit.trail.record(ALICE, "search", case_reference="PV/1")
+    await audit.rows(1)
+    for role in (r for r in Role if r is not Role.AUDITOR):
+        response = await audit.client.get("/v1/events", headers=audit.auth(role, "mallory"))
+        assert response.status_code == 403, role
+        assert response.headers["content-type"] == PROBLEM_JSON
+    anonymous = await audit.client.get("/v1/events")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == PROBLEM_JSON
+    await audit.idle()
+    # Each refused attempt (five roles, one anonymous) is itself audited, as refused.
+    await audit.rows(7)
+    refused = await audit.events(action="read_audit")
+    assert len(refused) == 6
+    assert {row["outcome"] for row in refused} == {"refused"}
+    assert {row["actor_user"] for row in refused} == {"mallory", "anonymous"}
+    investigator = await audit.client.get("/v1/verify", headers=audit.auth(Role.INVESTIGATOR))
+    assert investigator.status_code == 403
+    for role in (Role.ADMIN, Role.DPO):
+        assert (await audit.client.get("/v1/verify", headers=audit.auth(role))).json()["valid"] is True
+
+
+async def test_tampering_in_the_database_is_reported_by_verify(audit: Audit) -> None:
+    for n in range(4):
+        await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+    await audit.rows(4)
+    async with audit.engine.begin() as conn:
+        await conn.execute(update(audit_log).where(audit_log.c.seq == 3).values(content=b"forged"))
+    result = await audit.verify()
+    assert result["valid"] is False
+    assert result["first_broken_seq"] == 3
+    assert result["rows_checked"] == 2
+
+
+async def test_event_without_id_is_dead_lettered_and_the_next_is_appended(audit: Audit) -> None:
+    broken = audit.trail.event(ALICE, "search")
+    broken.meta.event_id = ""
+    await audit.bus.publish(TOPICS.audit, b"alice", broken.SerializeToString())
+    good = await audit.trail.record(ALICE, "search", case_reference="PV/ok")
+    await audit.rows(1)
+    await audit.idle()
+    assert (await audit.verify())["rows_checked"] == 1
+    letters = await read_topic(audit.bus, TOPICS.dlq)
+    assert len(letters) == 1
+    letter = dlq_pb2.DeadLetter()
+    letter.ParseFromString(letters[0].value)
+    assert letter.original_topic == TOPICS.audit
+    assert "event_id" in letter.reason
+    assert [e["event_id"] for e in await audit.events(case_reference="PV/ok")] == [good.meta.event_id]

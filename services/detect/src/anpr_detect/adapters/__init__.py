@@ -1,0 +1,1 @@
+"""Adapters of the detect service to the outside world (OCR engines, codecs)."""

@@ -1,0 +1,350 @@
+"""Offline plate reader on rapidocr 3.x (PP-OCR ONNX models shipped inside the rapidocr wheel).
+
+Foundation approach, until a trained plate detector exists: PP-OCR text detection and recognition
+run on the whole frame; text lines that look like a plate (shape, 4..10 alphanumerics) are kept,
+pieces of one plate split into adjacent boxes are merged, and the plate grammar decides what each
+reading means. The models are loaded from the wheel's own folder by explicit path, so rapidocr never
+reaches for its download code: the service must work on an air-gapped police network.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must be set before onnxruntime is first imported (rapidocr imports it): no telemetry leaves the host.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import rapidocr
+
+from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
+
+__all__ = ["DetectedPlate", "PlateReader", "RapidOcrPlateReader", "decode_image"]
+
+logger = logging.getLogger(__name__)
+
+# Detection runs on the frame scaled so that its longer side is at most this: 1280x720 becomes
+# 960x540, where a 160 px plate still has ~18 px characters, and detection (the dominant cost)
+# takes about half the time of full resolution.
+_DETECTION_LONG_SIDE = 960
+# rapidocr drops readings below this; kept low because the grammar, not the OCR score alone, decides.
+_MIN_TEXT_SCORE = 0.3
+
+# Plate text lines: "1-ABC-234" is about 5 times as wide as tall, a split piece ("ABC") about 2,
+# a two-row or square plate line less; anything beyond 15 is a line of prose or a banner.
+_MIN_ASPECT = 1.2
+_MAX_ASPECT = 15.0
+_MIN_TEXT_HEIGHT_PX = 8
+_MIN_PLATE_CHARACTERS = 4
+_MAX_PLATE_CHARACTERS = 10
+
+# Two boxes belong to the same plate line when they overlap vertically by this share of the smaller
+# height and the gap between them is at most this many character heights. The EU band's "B" is
+# printed at about half the plate characters' height, hence the loose height ratio.
+_MIN_VERTICAL_OVERLAP = 0.5
+_MAX_GAP_IN_HEIGHTS = 1.2
+_MAX_HEIGHT_RATIO = 2.5
+_MAX_BOXES_PER_LINE = 6
+
+# A text box hugs the characters; the plate itself extends about this many character heights
+# beyond them on every side.
+_PLATE_PADDING_IN_HEIGHTS = 0.2
+# A reading below this confidence is worth a second look at a tight crop of its own box.
+_REREAD_BELOW_CONFIDENCE = 0.9
+
+
+@dataclass(frozen=True)
+class DetectedPlate:
+    text: str
+    formatted: str
+    country: str
+    valid: bool
+    confidence: float
+    bbox: tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
+    candidates: tuple[tuple[str, float], ...]  # OCR readings with confidences, best first
+
+
+class PlateReader(Protocol):
+    def read(self, image: npt.NDArray[np.uint8]) -> list[DetectedPlate]:
+        """Read the plates in a BGR uint8 image, as from cv2.imdecode; best first."""
+        ...
+
+
+def decode_image(data: bytes) -> npt.NDArray[np.uint8]:
+    """Decode JPEG/PNG bytes into a BGR uint8 image."""
+    if not data:
+        raise ValueError("not a decodable JPEG/PNG image")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise ValueError("not a decodable JPEG/PNG image") from error
+    if image is None or image.size == 0:
+        raise ValueError("not a decodable JPEG/PNG image")
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class _TextBox:
+    """One rapidocr text line: its reading and its axis-aligned extent."""
+
+    text: str
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    height: float  # along the text's own slant, not the axis-aligned extent
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Consecutive boxes of one line read as one candidate plate."""
+
+    boxes: tuple[_TextBox, ...]
+
+    @property
+    def raw(self) -> str:
+        # A space keeps the boundary, which the grammar uses (e.g. to split a German plate).
+        return " ".join(box.text for box in self.boxes)
+
+    @property
+    def score(self) -> float:
+        # Weighted by the characters each box contributes, so a stray one-letter box weighs little.
+        weights = [max(1, len(normalise_plate(box.text))) for box in self.boxes]
+        return sum(box.score * weight for box, weight in zip(self.boxes, weights, strict=True)) / sum(weights)
+
+    @property
+    def height(self) -> float:
+        return max(box.height for box in self.boxes)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (
+            min(box.x1 for box in self.boxes),
+            min(box.y1 for box in self.boxes),
+            max(box.x2 for box in self.boxes),
+            max(box.y2 for box in self.boxes),
+        )
+
+
+class RapidOcrPlateReader:
+    """PlateReader on rapidocr. Thread-safe; calls are serialised (the engine keeps per-call state)."""
+
+    def __init__(self, threads: int = 2) -> None:
+        detection_model, recognition_model = _bundled_models()
+        self._engine: Any = rapidocr.RapidOCR(
+            params={
+                "Global.use_cls": False,  # plates are upright; the angle classifier only costs time
+                "Global.text_score": _MIN_TEXT_SCORE,
+                # rapidocr warns on every frame without text, which is most frames of a quiet road.
+                "Global.log_level": "error",
+                "Det.model_path": str(detection_model),
+                "Det.limit_type": "max",
+                "Det.limit_side_len": _DETECTION_LONG_SIDE,
+                "Rec.model_path": str(recognition_model),
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        self._lock = threading.Lock()
+        # rapidocr loads its sessions lazily; load them now so the first frame is not slow.
+        warm_up = np.full((64, 256, 3), 255, dtype=np.uint8)
+        cv2.putText(warm_up, "1ABC234", (8, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
+        with self._lock:
+            self._run(warm_up, detect=True)
+            self._run(warm_up, detect=False)
+        logger.info("rapidocr plate reader ready (%s, %s)", detection_model.name, recognition_model.name)
+
+    def read(self, image: npt.NDArray[np.uint8]) -> list[DetectedPlate]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+            raise ValueError(f"expected a BGR image of shape (h, w, 3), got {image.shape}")
+        with self._lock:
+            boxes = self._detect_and_recognise(image)
+            plates = [plate for line in _lines(boxes) if (plate := self._read_line(image, line)) is not None]
+        return _without_duplicates(plates)
+
+    def _detect_and_recognise(self, image: npt.NDArray[np.uint8]) -> list[_TextBox]:
+        output = self._run(image, detect=True)
+        quads = getattr(output, "boxes", None)
+        texts = getattr(output, "txts", None)
+        scores = getattr(output, "scores", None)
+        if quads is None or texts is None or scores is None:
+            return []
+        boxes = []
+        for quad, text, score in zip(quads, texts, scores, strict=False):
+            box = _text_box(np.asarray(quad, dtype=np.float64), str(text).strip(), float(score))
+            if box is not None and box.height <= image.shape[0] / 2:
+                boxes.append(box)
+        return boxes
+
+    def _read_line(self, image: npt.NDArray[np.uint8], line: Sequence[_TextBox]) -> DetectedPlate | None:
+        """The most plausible plate among the spans of one text line, or None."""
+        best: tuple[PlateInterpretation, _Span] | None = None
+        readings: list[tuple[str, float]] = []
+        for span in _spans(line):
+            if not _plate_like(span):
+                continue
+            reading = (span.raw, span.score)
+            readings.append(reading)
+            interpretation = interpret([reading])
+            if interpretation is None or not _worth_reporting(interpretation):
+                continue
+            if best is None or _rank(interpretation) > _rank(best[0]):
+                best = (interpretation, span)
+        if best is None:
+            return None
+
+        interpretation, span = best
+        bbox = _padded_bbox(span, image.shape[1], image.shape[0])
+        winning_reading = (span.raw, span.score)
+        if not interpretation.valid or interpretation.confidence < _REREAD_BELOW_CONFIDENCE:
+            reread = self._reread(image, span)
+            if reread is not None:
+                readings.append(reread)
+                better = interpret([reread])
+                if better is not None and _worth_reporting(better) and _rank(better) > _rank(interpretation):
+                    interpretation, winning_reading = better, reread
+
+        others = sorted((r for r in set(readings) if r != winning_reading), key=lambda r: r[1], reverse=True)
+        return DetectedPlate(
+            text=interpretation.text,
+            formatted=interpretation.formatted,
+            country=interpretation.country,
+            valid=interpretation.valid,
+            confidence=interpretation.confidence,
+            bbox=bbox,
+            candidates=(winning_reading, *others),
+        )
+
+    def _reread(self, image: npt.NDArray[np.uint8], span: _Span) -> tuple[str, float] | None:
+        """Recognition alone on a tight crop of the span, which sometimes reads a clean line better."""
+        x1, y1, x2, y2 = span.bounds()
+        pad = span.height * 0.15
+        left, top = max(0, int(x1 - pad)), max(0, int(y1 - pad))
+        right, bottom = min(image.shape[1], int(x2 + pad) + 1), min(image.shape[0], int(y2 + pad) + 1)
+        if right - left < 4 or bottom - top < 4:
+            return None
+        output = self._run(np.ascontiguousarray(image[top:bottom, left:right]), detect=False)
+        texts = getattr(output, "txts", None)
+        scores = getattr(output, "scores", None)
+        if not texts or not scores or not str(texts[0]).strip():
+            return None
+        return str(texts[0]), float(scores[0])
+
+    def _run(self, image: npt.NDArray[np.uint8], *, detect: bool) -> Any:
+        # Every flag is passed on every call: rapidocr keeps the last call's flags as its new defaults.
+        return self._engine(image, use_det=detect, use_cls=False, use_rec=True)
+
+
+def _bundled_models() -> tuple[Path, Path]:
+    """The detection and recognition models inside the rapidocr wheel (newest version if several)."""
+    models = Path(rapidocr.__file__).resolve().parent / "models"
+    detection = sorted(models.glob("*det*.onnx"))
+    recognition = sorted(models.glob("*rec*.onnx"))
+    if not detection or not recognition:
+        # Refuse rather than let rapidocr download: no network is reachable, nor should it be.
+        raise RuntimeError(f"rapidocr models not found in {models}; reinstall the rapidocr wheel")
+    return detection[-1], recognition[-1]
+
+
+def _text_box(quad: npt.NDArray[np.float64], text: str, score: float) -> _TextBox | None:
+    if quad.shape != (4, 2) or not text:
+        return None
+    # Corners come clockwise from top-left; the mean of the two side edges is the slanted height.
+    height = (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    if height < _MIN_TEXT_HEIGHT_PX:
+        return None
+    return _TextBox(
+        text=text,
+        score=score,
+        x1=float(quad[:, 0].min()),
+        y1=float(quad[:, 1].min()),
+        x2=float(quad[:, 0].max()),
+        y2=float(quad[:, 1].max()),
+        height=float(height),
+    )
+
+
+def _lines(boxes: Sequence[_TextBox]) -> list[list[_TextBox]]:
+    """Group boxes into lines of adjacent boxes, left to right; every box ends up in one line."""
+    lines: list[list[_TextBox]] = []
+    for box in sorted(boxes, key=lambda b: b.x1):
+        for line in lines:
+            if len(line) < _MAX_BOXES_PER_LINE and _continues(line[-1], box):
+                line.append(box)
+                break
+        else:
+            lines.append([box])
+    return lines
+
+
+def _continues(left: _TextBox, right: _TextBox) -> bool:
+    smaller, larger = sorted((left.height, right.height))
+    overlap = min(left.y2, right.y2) - max(left.y1, right.y1)
+    gap = right.x1 - left.x2
+    return (
+        larger <= smaller * _MAX_HEIGHT_RATIO
+        and overlap >= _MIN_VERTICAL_OVERLAP * min(left.y2 - left.y1, right.y2 - right.y1)
+        and gap <= _MAX_GAP_IN_HEIGHTS * larger
+    )
+
+
+def _spans(line: Sequence[_TextBox]) -> list[_Span]:
+    return [
+        _Span(tuple(line[start:end])) for start in range(len(line)) for end in range(start + 1, len(line) + 1)
+    ]
+
+
+def _plate_like(span: _Span) -> bool:
+    characters = len(normalise_plate(span.raw))
+    x1, _, x2, _ = span.bounds()
+    aspect = (x2 - x1) / span.height
+    return (
+        _MIN_PLATE_CHARACTERS <= characters <= _MAX_PLATE_CHARACTERS and _MIN_ASPECT <= aspect <= _MAX_ASPECT
+    )
+
+
+def _worth_reporting(interpretation: PlateInterpretation) -> bool:
+    # An unknown format is still reported (foreign plates matter), but not a word: every plate
+    # layout in use carries digits, a shop sign or a slogan usually does not.
+    return interpretation.valid or any(character.isdigit() for character in interpretation.text)
+
+
+def _rank(interpretation: PlateInterpretation) -> tuple[bool, float, int]:
+    return interpretation.valid, interpretation.confidence, len(interpretation.text)
+
+
+def _padded_bbox(span: _Span, width: int, height: int) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = span.bounds()
+    pad = span.height * _PLATE_PADDING_IN_HEIGHTS
+    return (
+        max(0, int(round(x1 - pad))),
+        max(0, int(round(y1 - pad))),
+        min(width, int(round(x2 + pad))),
+        min(height, int(round(y2 + pad))),
+    )
+
+
+def _without_duplicates(plates: Sequence[DetectedPlate]) -> list[DetectedPlate]:
+    """Best first; the same text read twice in overlapping places is one plate."""
+    kept: list[DetectedPlate] = []
+    for plate in sorted(plates, key=lambda p: p.confidence, reverse=True):
+        if not any(other.text == plate.text and _overlaps(other.bbox, plate.bbox) for other in kept):
+            kept.append(plate)
+    return kept
+
+
+def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
