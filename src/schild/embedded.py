@@ -7,7 +7,6 @@ root differ. The REST surfaces share one port under /ingest, /detect, /match, /a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -115,9 +114,3 @@ async def running(platform: EmbeddedPlatform) -> AsyncIterator[EmbeddedPlatform]
     """Runs the platform's lifespan without a server, e.g. for `anpr run --once` and tests."""
     async with platform.app.router.lifespan_context(platform.app):
         yield platform
-
-
-async def stop_quietly(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

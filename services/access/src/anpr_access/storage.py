@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-from anpr_core.db import UtcDateTime  # noqa: E402
+from anpr_core.db import UtcDateTime
 
 SCHEMA = "access"
 metadata = MetaData(schema=SCHEMA)

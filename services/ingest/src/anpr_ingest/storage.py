@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Column, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from anpr_core.db import UtcDateTime  # noqa: E402
+from anpr_core.db import UtcDateTime
 
 SCHEMA = "ingest"
 metadata = MetaData(schema=SCHEMA)

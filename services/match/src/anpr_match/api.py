@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -19,7 +18,7 @@ from anpr_core.ids import new_event_id
 from anpr_core.problems import Problem
 from anpr_match.domain import PLATE_PATTERN, Category, HotlistEntry, HotlistIndex, normalise_plate
 from anpr_match.events import entry_to_event
-from anpr_match.storage import hits, hotlist_entries
+from anpr_match.storage import entry_of, hits, hotlist_entries
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
 HotlistManager = Annotated[Principal, Depends(require(Action.MANAGE_HOTLIST))]
@@ -86,12 +85,6 @@ class HitOut(BaseModel):
     category: str
     priority: int
     action: str
-
-
-def _entry_of(mapping: Mapping[Any, Any]) -> HotlistEntry:
-    fields = {k: v for k, v in mapping.items() if k in HotlistEntry.__dataclass_fields__}
-    fields["category"] = Category(fields["category"])
-    return HotlistEntry(**fields)
 
 
 def build_router(
@@ -163,7 +156,7 @@ def build_router(
             rows = (
                 await session.execute(statement.order_by(hotlist_entries.c.created_at).limit(limit))
             ).all()
-        return [out(_entry_of(row._mapping)) for row in rows]
+        return [out(entry_of(row._mapping)) for row in rows]
 
     @router.get("/hotlist/{entry_id}", response_model=EntryOut, tags=["hotlist"])
     async def get_entry(entry_id: str, _principal: HotlistViewer) -> EntryOut:
@@ -173,7 +166,7 @@ def build_router(
             ).first()
         if row is None:
             raise Problem(404, "Not Found", f"hotlist entry {entry_id} does not exist")
-        return out(_entry_of(row._mapping))
+        return out(entry_of(row._mapping))
 
     @router.get("/hits", response_model=list[HitOut], tags=["hits"])
     async def list_hits(

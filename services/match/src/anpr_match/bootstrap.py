@@ -22,7 +22,7 @@ from anpr_core.settings import CoreSettings
 from anpr_match.api import build_router
 from anpr_match.domain import HotlistIndex
 from anpr_match.events import entry_from_event, hit_for, readings_of
-from anpr_match.storage import SCHEMA, hits, metadata
+from anpr_match.storage import SCHEMA, hits, load_entries, metadata
 
 
 def build_app(
@@ -107,6 +107,8 @@ def build_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await create_schema(engine, metadata, SCHEMA)
+        for entry in await load_entries(sessions):
+            index.put(entry)
         index_worker.start()
         read_worker.start()
         try:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, UniqueConstraint
+from collections.abc import Mapping
+from typing import Any
 
-from anpr_core.db import UtcDateTime  # noqa: E402
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, UniqueConstraint, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from anpr_core.db import UtcDateTime
+from anpr_match.domain import Category, HotlistEntry
 
 SCHEMA = "match"
 metadata = MetaData(schema=SCHEMA)
@@ -48,3 +53,22 @@ hits = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("read_event_id", "entry_id", name="hits_one_per_read_and_entry"),
 )
+
+
+def entry_of(mapping: Mapping[Any, Any]) -> HotlistEntry:
+    fields = {k: v for k, v in mapping.items() if k in HotlistEntry.__dataclass_fields__}
+    fields["category"] = Category(fields["category"])
+    return HotlistEntry(**fields)
+
+
+async def load_entries(sessions: async_sessionmaker[AsyncSession]) -> list[HotlistEntry]:
+    """Entries in the database, for warming the index before the hotlist topic is replayed.
+
+    In the embedded mode the in-process topic starts empty at every run while SQLite keeps the
+    entries; on Kafka the topic replay that follows brings the same entries again (idempotent).
+    """
+    async with sessions() as session:
+        rows = (
+            await session.execute(select(hotlist_entries).where(hotlist_entries.c.deleted.is_(False)))
+        ).all()
+    return [entry_of(row._mapping) for row in rows]
