@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from anpr.v1 import dlq_pb2
 from anpr_core.bus import Bus, Consumer, Record
-from anpr_core.events import new_meta
+from anpr_core.events import Topics, new_meta
 from anpr_core.metrics import CONSUMER_LAG, CONSUMER_RESTARTS, DLQ_MESSAGES, MESSAGES_CONSUMED
 
 log = logging.getLogger(__name__)
@@ -163,4 +165,26 @@ class ConsumerWorker:
             record.offset,
             reason,
             extra={"consumer": self._group_id},
+        )
+
+
+@dataclass(frozen=True)
+class ServiceConsumers:
+    """Builds one service's workers: its bus, its DLQ, its metrics label and zone, prefixed group ids."""
+
+    bus: Bus
+    topics: Topics
+    service: str
+    zone_id: str
+
+    def worker(self, topic: str, group: str, handler: Handler, **options: Any) -> ConsumerWorker:
+        return ConsumerWorker(
+            self.bus,
+            topics=[topic],
+            group_id=self.topics.group(group),
+            handler=handler,
+            dlq_topic=self.topics.dlq,
+            service=self.service,
+            zone_id=self.zone_id,
+            **options,
         )

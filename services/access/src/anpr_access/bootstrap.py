@@ -17,7 +17,7 @@ from anpr_access.storage import SCHEMA, hits, metadata, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
-from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.db import create_schema, insert_ignoring_duplicates, ping, session_factory
 from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.metrics import READS_STORED
@@ -55,6 +55,7 @@ def build_app(
     settings: AccessSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     topics = Topics(settings.topic_prefix)
+    consumers = ServiceConsumers(bus, topics, "access", settings.zone_id)
     sessions = session_factory(engine)
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "access")
     policy = LegalPolicy(
@@ -98,24 +99,8 @@ def build_app(
             )
 
     workers = [
-        ConsumerWorker(
-            bus,
-            topics=[topics.reads],
-            group_id=topics.group("access-reads"),
-            handler=on_read,
-            dlq_topic=topics.dlq,
-            service="access",
-            zone_id=settings.zone_id,
-        ),
-        ConsumerWorker(
-            bus,
-            topics=[topics.hits],
-            group_id=topics.group("access-hits"),
-            handler=on_hit,
-            dlq_topic=topics.dlq,
-            service="access",
-            zone_id=settings.zone_id,
-        ),
+        consumers.worker(topics.reads, "access-reads", on_read),
+        consumers.worker(topics.hits, "access-hits", on_hit),
     ]
 
     @asynccontextmanager

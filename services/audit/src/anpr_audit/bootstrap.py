@@ -16,7 +16,7 @@ from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
-from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.db import create_schema, ping
 from anpr_core.events import Topics
 from anpr_core.metrics import AUDIT_APPENDED
@@ -27,6 +27,7 @@ def build_app(
     settings: AuditSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     topics = Topics(settings.topic_prefix)
+    consumers = ServiceConsumers(bus, topics, "audit", settings.zone_id)
     log = AuditLog(engine)
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "audit")
 
@@ -38,15 +39,7 @@ def build_app(
         if await log.append(event):
             AUDIT_APPENDED.inc()
 
-    worker = ConsumerWorker(
-        bus,
-        topics=[topics.audit],
-        group_id=topics.group("audit"),
-        handler=on_audit_event,
-        dlq_topic=topics.dlq,
-        service="audit",
-        zone_id=settings.zone_id,
-    )
+    worker = consumers.worker(topics.audit, "audit", on_audit_event)
 
     watch = ChainWatch(log, interval_s=settings.audit_verify_interval_s)
 

@@ -14,7 +14,7 @@ from anpr.v1 import frame_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, OutgoingRecord, Record
-from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.events import Topics
 from anpr_core.metrics import READS
 from anpr_core.service import create_service_app
@@ -43,6 +43,7 @@ def build_app(
     # Detect keeps no tables: the engine is accepted for a uniform composition root, and unused.
     del engine
     topics = Topics(settings.topic_prefix)
+    consumers = ServiceConsumers(bus, topics, "detect", settings.zone_id)
     slot = ReaderSlot()
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "detect")
 
@@ -66,16 +67,7 @@ def build_app(
             )
             READS.labels("detect").inc(len(reads))
 
-    worker = ConsumerWorker(
-        bus,
-        topics=[topics.frames],
-        group_id=topics.group("detect"),
-        handler=on_frame,
-        dlq_topic=topics.dlq,
-        service="detect",
-        zone_id=settings.zone_id,
-        max_records=settings.max_inflight * 4,
-    )
+    worker = consumers.worker(topics.frames, "detect", on_frame, max_records=settings.max_inflight * 4)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from anpr.v1 import hotlist_pb2, read_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
-from anpr_core.consume import ConsumerWorker, PoisonMessage
+from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.db import create_schema, insert_ignoring_duplicates, ping, session_factory
 from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.ids import new_event_id
@@ -29,6 +29,7 @@ def build_app(
     settings: CoreSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     topics = Topics(settings.topic_prefix)
+    consumers = ServiceConsumers(bus, topics, "match", settings.zone_id)
     sessions = session_factory(engine)
     index = HotlistIndex()
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "match")
@@ -83,26 +84,11 @@ def build_app(
             HITS.labels(hit.list_name, match.kind.value).inc()
 
     # Every replica reads the whole hotlist topic into its own index, so no replica is special:
-    # a group of its own, never committed, starts at the beginning each time.
-    index_worker = ConsumerWorker(
-        bus,
-        topics=[topics.hotlist],
-        group_id=topics.group(f"match-index-{new_event_id()}"),
-        handler=on_hotlist_event,
-        dlq_topic=topics.dlq,
-        service="match",
-        zone_id=settings.zone_id,
-        max_records=1000,
+    # a group id new at each start has no committed offsets, so it replays from the beginning.
+    index_worker = consumers.worker(
+        topics.hotlist, f"match-index-{new_event_id()}", on_hotlist_event, max_records=1000
     )
-    read_worker = ConsumerWorker(
-        bus,
-        topics=[topics.reads],
-        group_id=topics.group("match"),
-        handler=on_read,
-        dlq_topic=topics.dlq,
-        service="match",
-        zone_id=settings.zone_id,
-    )
+    read_worker = consumers.worker(topics.reads, "match", on_read)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
