@@ -56,8 +56,9 @@ test: lint typecheck
 unit: venv
 	$(BIN)/pytest -m "not integration"
 
+# Every bench/bench_*.py runs and writes bench/results/<name>.json; not part of `make test`.
 bench: venv
-	$(BIN)/python -m bench.bench_embedded_pipeline
+	for module in bench/bench_*.py; do $(BIN)/python -m bench.$$(basename $$module .py); done
 
 proto: venv
 	$(BIN)/python proto/generate.py
