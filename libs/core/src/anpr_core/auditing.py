@@ -45,6 +45,8 @@ class AuditTrail:
         recipients: Sequence[str] = (),
         outcome: str = "allowed",
         detail: str = "",
+        target: str = "",
+        changes: Mapping[str, Any] | None = None,
     ) -> audit_pb2.AuditEvent:
         listed = list(record_ids) if len(record_ids) <= MAX_LISTED_RECORDS else []
         return audit_pb2.AuditEvent(
@@ -69,6 +71,8 @@ class AuditTrail:
             service=self._service,
             outcome=outcome,
             detail=detail,
+            target=target,
+            changes=canonical_json(changes) if changes is not None else "",
         )
 
     async def refused(self, actor: Principal | None, action: str, detail: str, path: str) -> None:

@@ -8,6 +8,11 @@ Order per batch (at-least-once):
 A handler failure that is not the record's fault (database down) stops the batch without
 committing; the consumer restarts with back-off and the records come again. A record that keeps
 failing is dead-lettered after `max_attempts`, so it never blocks its partition.
+
+Batch mode (`batch_handler`): the handler gets the whole polled batch at once, so a sink can
+write it in one transaction. When the batch fails as a whole, the records are handed over again
+one at a time, with the rules above, so a poison record goes to the DLQ alone and the rest
+go through (the sink must be idempotent: part of the batch may be written twice).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from anpr_core.metrics import CONSUMER_LAG, CONSUMER_RESTARTS, DLQ_MESSAGES, MES
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[list[Record]], Awaitable[None]]
 
 
 class PoisonMessage(Exception):  # noqa: N818 - names what the record is
@@ -57,18 +63,22 @@ class ConsumerWorker:
         *,
         topics: Sequence[str],
         group_id: str,
-        handler: Handler,
+        handler: Handler | None = None,
         dlq_topic: str,
         service: str,
         zone_id: str,
         max_records: int = 100,
         max_attempts: int = 5,
         backoff_s: float = 0.5,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a ConsumerWorker either a handler or a batch_handler")
         self._bus = bus
         self._topics = list(topics)
         self._group_id = group_id
-        self._handler = handler
+        self._handler: Handler = handler or self._one_at_a_time
+        self._batch_handler = batch_handler
         self._dlq_topic = dlq_topic
         self._service = service
         self._zone_id = zone_id
@@ -133,7 +143,27 @@ class ConsumerWorker:
             return []
         return polling.result()
 
+    async def _one_at_a_time(self, record: Record) -> None:
+        assert self._batch_handler is not None  # noqa: S101 - set whenever handler is not
+        await self._batch_handler([record])
+
     async def _process(self, records: list[Record]) -> None:
+        if self._batch_handler is not None and len(records) > 1:
+            try:
+                await self._batch_handler(records)
+            except Exception as error:
+                # The type only: a message may quote record content (plates) and this is INFO.
+                log.info(
+                    "batch of %d failed (%s); retrying record by record",
+                    len(records),
+                    type(error).__name__,
+                    extra={"consumer": self._group_id},
+                )
+            else:
+                for record in records:
+                    self._attempts.pop((record.topic, record.partition, record.offset), None)
+                    MESSAGES_CONSUMED.labels(self._service, record.topic).inc()
+                return
         for record in records:
             slot = (record.topic, record.partition, record.offset)
             try:
@@ -176,6 +206,21 @@ class ServiceConsumers:
     topics: Topics
     service: str
     zone_id: str
+
+    def batch_worker(
+        self, topic: str, group: str, batch_handler: BatchHandler, **options: Any
+    ) -> ConsumerWorker:
+        """A worker whose handler gets each polled batch whole (one transaction per poll)."""
+        return ConsumerWorker(
+            self.bus,
+            topics=[topic],
+            group_id=self.topics.group(group),
+            batch_handler=batch_handler,
+            dlq_topic=self.topics.dlq,
+            service=self.service,
+            zone_id=self.zone_id,
+            **options,
+        )
 
     def worker(self, topic: str, group: str, handler: Handler, **options: Any) -> ConsumerWorker:
         return ConsumerWorker(

@@ -1,18 +1,35 @@
-"""Audit's REST surface: verification of the chain and the auditor's view of the log."""
+"""Audit's REST surface: verification, the public key and checkpoints, the auditor's view and export."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from anpr_audit.chain import verify_chain
+from anpr.v1 import audit_pb2
+from anpr_audit.chain import Checkpoint, Verification, from_micros
+from anpr_audit.export import (
+    ExportRow,
+    checkpoint_record,
+    csv_header_line,
+    csv_record,
+    header_record,
+    jsonl,
+    row_record,
+)
+from anpr_audit.signing import public_pem
 from anpr_audit.storage import AuditLog
+from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
+from anpr_core.events import utcnow
 from anpr_core.metrics import AUDIT_CHAIN_VALID
+from anpr_core.problems import Problem
 
 
 class VerifyOut(BaseModel):
@@ -21,6 +38,10 @@ class VerifyOut(BaseModel):
     first_broken_seq: int | None
     reason: str
     head_hash: str
+    head_seq: int
+    checkpoints_checked: int
+    from_seq: int | None
+    to_seq: int | None
 
 
 class AuditEventOut(BaseModel):
@@ -36,15 +57,117 @@ class AuditEventOut(BaseModel):
     row_hash: str
 
 
-def build_router(log: AuditLog, audit: AuditTrail) -> APIRouter:
+class CheckpointOut(BaseModel):
+    seq: int
+    head_hash: str
+    created_at: datetime
+    key_id: str
+    signature_hex: str
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> CheckpointOut:
+        return cls(
+            seq=checkpoint.seq,
+            head_hash=checkpoint.head_hash,
+            created_at=from_micros(checkpoint.created_us),
+            key_id=checkpoint.key_id,
+            signature_hex=checkpoint.signature.hex(),
+        )
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+Since = Annotated[
+    datetime | None, Query(alias="from", description="start of the period (when the log recorded)")
+]
+Until = Annotated[datetime | None, Query(alias="to", description="end of the period, exclusive")]
+
+
+def _verify_out(result: Verification, period: tuple[int, int] | None) -> VerifyOut:
+    return VerifyOut(
+        valid=result.valid,
+        rows_checked=result.rows_checked,
+        first_broken_seq=result.first_broken_seq,
+        reason=result.reason,
+        head_hash=result.head_hash,
+        head_seq=result.head_seq,
+        checkpoints_checked=result.checkpoints_checked,
+        from_seq=period[0] if period else None,
+        to_seq=period[1] if period else None,
+    )
+
+
+def _check_period(since: datetime | None, until: datetime | None) -> None:
+    for name, moment in (("from", since), ("to", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise Problem(422, "Invalid period", f"`{name}` needs a time zone, e.g. 2026-03-01T00:00:00Z")
+    if since and until and since >= until:
+        raise Problem(422, "Invalid period", "`from` must be before `to`")
+
+
+def build_router(
+    log: AuditLog,
+    audit: AuditTrail,
+    watch: ChainWatch,
+    zone_id: str,
+    publish: Callable[[audit_pb2.AuditEvent], Awaitable[None]],
+) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
+    async def period_seqs(since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
+        _check_period(since, until)
+        return await log.seq_range(since, until)
+
     @router.get("/verify", response_model=VerifyOut, tags=["audit"])
-    async def verify(_principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))]) -> VerifyOut:
-        rows = [row async for row in log.chain_rows()]
-        result = verify_chain(rows)
-        AUDIT_CHAIN_VALID.set(1 if result.valid else 0)
-        return VerifyOut(**result.__dict__)
+    async def verify(
+        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        since: Since = None,
+        until: Until = None,
+    ) -> VerifyOut:
+        """Recomputes the chain (or a period's rows, from the row before it) and the checkpoint signatures."""
+        if since is None and until is None:
+            result = await log.verify(watch.public_key)
+            AUDIT_CHAIN_VALID.set(1 if result.valid else 0)
+            return _verify_out(result, None)
+        period = await period_seqs(since, until)
+        if period is None:
+            return _verify_out(Verification(True, 0, reason="the log recorded nothing in this period"), None)
+        first, last = period
+        return _verify_out(await log.verify(watch.public_key, after_seq=first - 1, last_seq=last), period)
+
+    @router.get("/public-key", response_class=PlainTextResponse, tags=["audit"])
+    async def public_key() -> PlainTextResponse:
+        """The Ed25519 key that signs checkpoints (PEM). Keep a copy: it is what exports are verified with."""
+        return PlainTextResponse(public_pem(watch.public_key), media_type="application/x-pem-file")
+
+    @router.get("/checkpoints", response_model=list[CheckpointOut], tags=["audit"])
+    async def list_checkpoints(
+        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[CheckpointOut]:
+        signed = await log.checkpoints()
+        return [CheckpointOut.of(c) for c in signed[-limit:]]
+
+    @router.post("/checkpoints", response_model=CheckpointOut, status_code=201, tags=["audit"])
+    async def make_checkpoint(
+        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+    ) -> CheckpointOut:
+        """Verifies the chain and signs its head now (the service also does so at an interval)."""
+        signed = await watch.checkpoint()
+        if signed is None:
+            result = await watch.check()
+            if not result.valid:
+                raise Problem(
+                    409,
+                    "Chain broken",
+                    f"the chain does not verify (row {result.first_broken_seq}: {result.reason}); "
+                    "no checkpoint is signed over a broken chain",
+                )
+            raise Problem(409, "Empty log", "the log holds no rows yet; there is no head to sign")
+        return CheckpointOut.of(signed)
 
     @router.get("/events", response_model=list[AuditEventOut], tags=["audit"])
     async def events(
@@ -75,5 +198,87 @@ def build_router(log: AuditLog, audit: AuditTrail) -> APIRouter:
             record_ids=[row.event_id for row in rows],
         )
         return [AuditEventOut(**row.__dict__) for row in rows]
+
+    @router.get("/export", tags=["audit"], response_class=StreamingResponse)
+    async def export(
+        principal: Annotated[Principal, Depends(require(Action.READ_AUDIT))],
+        since: Since = None,
+        until: Until = None,
+        format: ExportFormat = ExportFormat.JSONL,  # noqa: A002 - the query parameter's name
+    ) -> StreamingResponse:
+        """The period's rows, with what is needed to verify them offline (`anpr audit verify FILE`).
+
+        Rows are those the log recorded in [from, to). The export is itself audited (action
+        `export`, recipient: who asked) before a byte leaves.
+        """
+        period = await period_seqs(since, until)
+        signed: list[Checkpoint] = []
+        verified, reason = True, "the log recorded nothing in this period"
+        if period is not None:
+            first, last = period
+            result = await log.verify(watch.public_key, after_seq=first - 1, last_seq=last)
+            verified, reason = result.valid, result.reason
+            signed = await log.checkpoints(first, last)
+            if result.valid and (not signed or signed[-1].seq != last):
+                # Vouch for the segment's end, so the export verifies on its own.
+                closing = await watch.checkpoint_at(last, result.head_hash)
+                if closing is not None:
+                    signed.append(closing)
+        event = audit.event(
+            principal,
+            "export",
+            purpose="audit",
+            query={"from": since, "to": until, "format": format.value},
+            recipients=[principal.subject],
+            detail=f"audit rows seq {period[0]}..{period[1]}" if period else "no rows",
+        )
+        event.record_count = period[1] - period[0] + 1 if period else 0
+        await publish(event)
+        header = header_record(
+            public_key=watch.public_key,
+            zone_id=zone_id,
+            since=since,
+            until=until,
+            first_seq=period[0] if period else None,
+            last_seq=period[1] if period else None,
+            exported_at=utcnow(),
+            exported_by=principal.subject,
+            verified=verified,
+            reason=reason,
+        )
+
+        async def lines() -> AsyncIterator[str]:
+            emit = jsonl if format is ExportFormat.JSONL else csv_record
+            if format is ExportFormat.CSV:
+                yield csv_header_line()
+            yield emit(header)
+            for checkpoint in signed:
+                yield emit(checkpoint_record(checkpoint))
+            if period is None:
+                return
+            async for rows in log.stored_rows(period[0] - 1, period[1], batch=5000):
+                yield "".join(
+                    emit(
+                        row_record(
+                            ExportRow(
+                                row.seq,
+                                row.event_id,
+                                row.appended_at,
+                                row.content,
+                                row.previous_hash,
+                                row.row_hash,
+                            )
+                        )
+                    )
+                    for row in rows
+                )
+
+        media = "application/x-ndjson" if format is ExportFormat.JSONL else "text/csv"
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        return StreamingResponse(
+            lines(),
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="audit-{zone_id}-{stamp}.{format.value}"'},
+        )
 
     return router

@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
+from anpr_audit.actions import is_known
 from anpr_audit.api import build_router
 from anpr_audit.settings import AuditSettings
-from anpr_audit.storage import SCHEMA, AuditLog, install_append_only_guards, metadata
+from anpr_audit.signing import load_signing_key
+from anpr_audit.storage import SCHEMA, AuditLog, install_append_only_guards, install_writer_role, metadata
 from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
@@ -19,8 +21,19 @@ from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.db import create_schema, ping
 from anpr_core.events import Topics
-from anpr_core.metrics import AUDIT_APPENDED
+from anpr_core.metrics import AUDIT_APPENDED, AUDIT_UNKNOWN_ACTIONS
 from anpr_core.service import create_service_app
+from anpr_core.settings import Environment
+
+_SERVICES = frozenset({"ingest", "detect", "match", "audit", "access", "sharing"})
+
+
+def decode_audit_event(record: Record) -> audit_pb2.AuditEvent:
+    event = audit_pb2.AuditEvent()
+    event.ParseFromString(record.value)
+    if not event.meta.event_id:
+        raise PoisonMessage("audit event without event_id")
+    return event
 
 
 def build_app(
@@ -28,25 +41,40 @@ def build_app(
 ) -> FastAPI:
     topics = Topics(settings.topic_prefix)
     consumers = ServiceConsumers(bus, topics, "audit", settings.zone_id)
+    # Fails at start-up, with what to do, when production has no key file.
+    signing_key = load_signing_key(
+        settings.resolved_signing_key_path(), create=settings.env is not Environment.PRODUCTION
+    )
     log = AuditLog(engine)
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "audit")
 
-    async def on_audit_event(record: Record) -> None:
-        event = audit_pb2.AuditEvent()
-        event.ParseFromString(record.value)
-        if not event.meta.event_id:
-            raise PoisonMessage("audit event without event_id")
-        if await log.append(event):
-            AUDIT_APPENDED.inc()
+    async def on_audit_batch(records: list[Record]) -> None:
+        # One transaction per poll; a poison record fails the batch, and the worker then
+        # retries record by record so that one alone goes to the DLQ.
+        appended = await log.append_batch([decode_audit_event(record) for record in records])
+        AUDIT_APPENDED.inc(len(appended))
+        for event in appended:
+            if not is_known(event.action):
+                AUDIT_UNKNOWN_ACTIONS.labels(event.service if event.service in _SERVICES else "other").inc()
 
-    worker = consumers.worker(topics.audit, "audit", on_audit_event)
+    worker = consumers.batch_worker(
+        topics.audit, "audit", on_audit_batch, max_records=settings.audit_batch_max_records
+    )
+    watch = ChainWatch(
+        log,
+        signing_key,
+        interval_s=settings.audit_verify_interval_s,
+        checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+    )
 
-    watch = ChainWatch(log, interval_s=settings.audit_verify_interval_s)
+    async def publish(event: audit_pb2.AuditEvent) -> None:
+        await bus.publish(topics.audit, event.actor.user_id.encode(), event.SerializeToString())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await create_schema(engine, metadata, SCHEMA)
         await install_append_only_guards(engine)
+        log.writer_role = await install_writer_role(engine, settings.audit_writer_role)
         worker.start()
         watch.start()
         try:
@@ -60,9 +88,10 @@ def build_app(
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
         token_verifier=verifier or build_verifier(settings),
-        description="Append-only, hash-chained audit log.",
+        description="Append-only, hash-chained audit log with signed checkpoints.",
     )
     app.state.audit_log = log
+    app.state.chain_watch = watch
     app.state.refusal_recorder = audit
-    app.include_router(build_router(log, audit))
+    app.include_router(build_router(log, audit, watch, settings.zone_id, publish))
     return app

@@ -63,6 +63,8 @@ class AuditEvent(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
     action: _builtins.str
     """search, view_image, export, hotlist_change, hit_ack, dpo_decision, erasure,
     retention_delete, config_change, share_out, login, camera_change
@@ -81,6 +83,12 @@ class AuditEvent(_message.Message):
     outcome: _builtins.str
     """"allowed" or "refused"; a refused attempt is audited too."""
     detail: _builtins.str
+    target: _builtins.str
+    """The object an alteration touched when it is not a stored record: a hotlist entry, a hit,
+    a camera, a setting (hotlist_change, hit_ack, camera_change, config_change).
+    """
+    changes: _builtins.str
+    """What an alteration changed, as canonical JSON {"field": [before, after]}."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -107,10 +115,12 @@ class AuditEvent(_message.Message):
         service: _builtins.str = ...,
         outcome: _builtins.str = ...,
         detail: _builtins.str = ...,
+        target: _builtins.str = ...,
+        changes: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "case_reference", b"case_reference", "detail", b"detail", "legal_basis", b"legal_basis", "meta", b"meta", "outcome", b"outcome", "prosecutor_decision", b"prosecutor_decision", "purpose", b"purpose", "query", b"query", "recipients", b"recipients", "record_count", b"record_count", "record_ids", b"record_ids", "records_digest", b"records_digest", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "case_reference", b"case_reference", "changes", b"changes", "detail", b"detail", "legal_basis", b"legal_basis", "meta", b"meta", "outcome", b"outcome", "prosecutor_decision", b"prosecutor_decision", "purpose", b"purpose", "query", b"query", "recipients", b"recipients", "record_count", b"record_count", "record_ids", b"record_ids", "records_digest", b"records_digest", "service", b"service", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

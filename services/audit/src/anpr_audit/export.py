@@ -1,0 +1,297 @@
+"""The export handed to the supervisor (COC): a period's rows, the signed checkpoints that cover
+them and the public key, in a form anyone can verify offline (`anpr audit verify FILE`). No I/O.
+
+JSON lines: one `header` (the public key, the period, the seq range), then the `checkpoint`s,
+then one `row` per audit row with its canonical content (base64), previous hash and row hash,
+and the event decoded for reading. The verifier recomputes every link from the first row's
+previous hash, checks each checkpoint's signature and its hash against the recomputed chain,
+requires a checkpoint on the last row (so the whole segment is vouched for by the log's key),
+and checks that the readable fields say what the signed content says.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from anpr.v1 import audit_pb2
+from anpr_audit.chain import ChainCheck, ChainRow, Checkpoint, from_micros, key_id, micros
+from anpr_audit.signing import load_public_pem, public_pem
+
+FORMAT = "schild-audit-export/1"
+CSV_COLUMNS = [
+    "kind",
+    "seq",
+    "event_id",
+    "appended_at",
+    "appended_us",
+    "occurred_at",
+    "actor_user",
+    "actor_role",
+    "action",
+    "service",
+    "outcome",
+    "purpose",
+    "case_reference",
+    "legal_basis",
+    "recipients",
+    "record_count",
+    "target",
+    "changes",
+    "detail",
+    "content_b64",
+    "previous_hash",
+    "row_hash",
+    "key_id",
+    "signature_b64",
+]
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    seq: int
+    event_id: str
+    appended_at: datetime
+    content: bytes
+    previous_hash: str
+    row_hash: str
+
+
+def decoded(content: bytes) -> dict[str, Any]:
+    event = audit_pb2.AuditEvent()
+    event.ParseFromString(content)
+    return json_format.MessageToDict(event, preserving_proto_field_name=True)
+
+
+def header_record(
+    *,
+    public_key: Ed25519PublicKey,
+    zone_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    first_seq: int | None,
+    last_seq: int | None,
+    exported_at: datetime,
+    exported_by: str,
+    verified: bool,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "type": "header",
+        "format": FORMAT,
+        "zone_id": zone_id,
+        "from": since.isoformat() if since else None,
+        "to": until.isoformat() if until else None,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "exported_at": exported_at.isoformat(),
+        "exported_by": exported_by,
+        "verified_at_export": verified,
+        "verification_reason": reason,
+        "key_id": key_id(public_key),
+        "public_key_pem": public_pem(public_key),
+    }
+
+
+def checkpoint_record(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "type": "checkpoint",
+        "seq": checkpoint.seq,
+        "head_hash": checkpoint.head_hash,
+        "created_at": from_micros(checkpoint.created_us).isoformat(),
+        "created_us": checkpoint.created_us,
+        "key_id": checkpoint.key_id,
+        "signature_b64": base64.b64encode(checkpoint.signature).decode(),
+    }
+
+
+def row_record(row: ExportRow) -> dict[str, Any]:
+    return {
+        "type": "row",
+        "seq": row.seq,
+        "event_id": row.event_id,
+        "appended_at": row.appended_at.isoformat(),
+        "appended_us": micros(row.appended_at),
+        "event": decoded(row.content),
+        "content_b64": base64.b64encode(row.content).decode(),
+        "previous_hash": row.previous_hash,
+        "row_hash": row.row_hash,
+    }
+
+
+def jsonl(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def csv_header_line() -> str:
+    return csv_line(CSV_COLUMNS)
+
+
+def csv_record(record: dict[str, Any]) -> str:
+    """One export record as a CSV line: rows flat for spreadsheets, the key and checkpoints alongside."""
+    kind = record["type"]
+    cells: dict[str, Any] = {"kind": kind}
+    if kind == "header":
+        cells |= {
+            "key_id": record["key_id"],
+            "content_b64": base64.b64encode(record["public_key_pem"].encode()).decode(),
+            "seq": record["last_seq"],
+        }
+    elif kind == "checkpoint":
+        cells |= {
+            "seq": record["seq"],
+            "appended_at": record["created_at"],
+            "appended_us": record["created_us"],
+            "row_hash": record["head_hash"],
+            "key_id": record["key_id"],
+            "signature_b64": record["signature_b64"],
+        }
+    else:
+        event = record["event"]
+        actor = event.get("actor", {})
+        cells |= {
+            "seq": record["seq"],
+            "event_id": record["event_id"],
+            "appended_at": record["appended_at"],
+            "appended_us": record["appended_us"],
+            "occurred_at": event.get("meta", {}).get("occurred_at", ""),
+            "actor_user": actor.get("user_id", ""),
+            "actor_role": actor.get("role", ""),
+            "action": event.get("action", ""),
+            "service": event.get("service", ""),
+            "outcome": event.get("outcome", ""),
+            "purpose": event.get("purpose", ""),
+            "case_reference": event.get("case_reference", ""),
+            "legal_basis": event.get("legal_basis", ""),
+            "recipients": ";".join(event.get("recipients", [])),
+            "record_count": event.get("record_count", 0),
+            "target": event.get("target", ""),
+            "changes": event.get("changes", ""),
+            "detail": event.get("detail", ""),
+            "content_b64": record["content_b64"],
+            "previous_hash": record["previous_hash"],
+            "row_hash": record["row_hash"],
+        }
+    return csv_line([cells.get(column, "") for column in CSV_COLUMNS])
+
+
+@dataclass(frozen=True)
+class ExportVerification:
+    valid: bool
+    rows: int
+    first_seq: int | None
+    last_seq: int | None
+    checkpoints: int
+    key_id: str
+    first_broken_seq: int | None = None
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class ExportError(ValueError):
+    """The file is not a readable export (as opposed to a readable export that does not verify)."""
+
+
+def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = None) -> ExportVerification:
+    """Verifies a JSON-lines export offline; names the first row that does not hold.
+
+    Without `trusted_key` the key in the file is used: compare its key_id with the one the
+    service publishes (GET /v1/public-key), or pass that key, since a forger could re-sign.
+    """
+    header: dict[str, Any] | None = None
+    checkpoints: dict[int, Checkpoint] = {}
+    rows: list[ChainRow] = []
+    readable: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            kind = record["type"]
+            if kind == "header":
+                header = record
+            elif kind == "checkpoint":
+                checkpoints[int(record["seq"])] = Checkpoint(
+                    int(record["seq"]),
+                    str(record["head_hash"]),
+                    int(record["created_us"]),
+                    str(record["key_id"]),
+                    base64.b64decode(record["signature_b64"], validate=True),
+                )
+            elif kind == "row":
+                seq = int(record["seq"])
+                rows.append(
+                    ChainRow(
+                        seq,
+                        int(record["appended_us"]),
+                        base64.b64decode(record["content_b64"], validate=True),
+                        str(record["previous_hash"]),
+                        str(record["row_hash"]),
+                    )
+                )
+                readable[seq] = record
+            else:
+                raise ExportError(f"line {number}: unknown record type {kind!r}")
+        except (ValueError, KeyError, TypeError) as error:
+            raise ExportError(f"line {number}: not an export record: {error}") from error
+    if header is None or header.get("format") != FORMAT:
+        raise ExportError(f"no {FORMAT} header line: is this a JSON-lines export of the audit log?")
+    key = trusted_key or load_public_pem(header["public_key_pem"])
+    rows.sort(key=lambda row: row.seq)
+    first = rows[0].seq if rows else None
+    last = rows[-1].seq if rows else None
+
+    def verdict(
+        valid: bool, broken: int | None = None, reason: str = "", checked: int = 0
+    ) -> ExportVerification:
+        return ExportVerification(valid, len(rows), first, last, checked, key_id(key), broken, reason)
+
+    if not rows:
+        return verdict(True, reason="the export holds no rows")
+    inside = {seq: c for seq, c in checkpoints.items() if first is not None and first <= seq <= (last or 0)}
+    check = ChainCheck(rows[0].previous_hash, rows[0].seq - 1, inside, key)
+    check.feed(rows)
+    result = check.finish()
+    if not result.valid:
+        return verdict(False, result.first_broken_seq, result.reason, result.checkpoints_checked)
+    for row in rows:
+        try:
+            content_says = decoded(row.content)
+        except DecodeError:
+            return verdict(False, row.seq, "the content is not an audit event", result.checkpoints_checked)
+        if readable[row.seq].get("event") != content_says or readable[row.seq].get(
+            "event_id"
+        ) != content_says.get("meta", {}).get("event_id"):
+            return verdict(
+                False,
+                row.seq,
+                "the readable fields differ from the signed content",
+                result.checkpoints_checked,
+            )
+    if last not in inside:
+        return verdict(
+            False,
+            last,
+            f"no signed checkpoint on the last row (seq {last}): "
+            "the segment is not vouched for by the log's key",
+            result.checkpoints_checked,
+        )
+    return verdict(True, checked=result.checkpoints_checked)
