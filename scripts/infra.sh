@@ -6,6 +6,8 @@
 #   scripts/infra.sh down     stop both (idempotent)
 #   scripts/infra.sh status   exit 0 only if both are up
 #   scripts/infra.sh env      print the export lines only
+#   scripts/infra.sh kafka-up / kafka-down   the broker alone (e.g. a throwaway one on other
+#                             ports and SCHILD_INFRA_DIR, which a test may stop and restart)
 #
 # `up` and `env` print only `export ...` lines on stdout (progress goes to
 # stderr), so this works:   eval "$(scripts/infra.sh up)"
@@ -499,7 +501,7 @@ pg_status() {
 
 # -------------------------------------------------------------------- main --
 usage() {
-  echo "usage: $0 up|down|status|env" >&2
+  echo "usage: $0 up|down|status|env|kafka-up|kafka-down" >&2
   exit 2
 }
 
@@ -527,6 +529,14 @@ main() {
       ;;
     env)
       print_env
+      ;;
+    kafka-up)
+      mkdir -p "${STATE_DIR}"
+      kafka_up
+      printf 'export ANPR_KAFKA_BOOTSTRAP=%s:%s\n' "${HOST}" "${KAFKA_PORT}"
+      ;;
+    kafka-down)
+      kafka_down
       ;;
     *) usage ;;
   esac

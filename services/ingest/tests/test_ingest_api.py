@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -25,6 +26,7 @@ from anpr_core.bus.memory import MemoryConsumer
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, from_timestamp
 from anpr_ingest.bootstrap import build_app
+from anpr_ingest.domain import hash_api_key
 from anpr_ingest.settings import IngestSettings
 
 TOPICS = Topics()
@@ -272,6 +274,7 @@ async def test_valid_frame_is_accepted_and_published_once(ingest: Ingest) -> Non
         "content_type": "image/jpeg",
         "width": 160,
         "height": 120,
+        "duplicate": False,
     }
 
     frames = await ingest.frames()
@@ -358,3 +361,438 @@ async def test_frame_is_refused_with_503_when_the_bus_does_not_take_it(tmp_path:
         assert response.headers["content-type"] == PROBLEM_JSON
         assert int(response.headers["retry-after"]) > 0
         assert await ingest.frames() == []
+
+
+# --- the full register: fields, updates, status, revocation ------------------------------------
+
+FULL_CAMERA: dict[str, Any] = {
+    "camera_id": "cam-e40-in",
+    "name": "E40 border, inbound",
+    "direction": "in",
+    "kind": "frame",
+    "position": {"lat": 50.8798, "lon": 4.7005},
+    "road": "E40 km 23.4",
+    "border_camera": True,
+    "neighbour_zone_id": "5388",
+    "approval_reference": "GR-2026-114",
+    "approval_date": "2026-03-12",
+    "sign": {"lat": 50.8811, "lon": 4.6987, "description": "E40 exit 22, right shoulder"},
+    "impact_analysis_reference": "DPIA-2026-07",
+}
+
+
+async def test_register_keeps_every_field_and_defaults_the_zone(ingest: Ingest) -> None:
+    created = await ingest.client.post("/v1/cameras", json=FULL_CAMERA, headers=ingest.auth(Role.ADMIN))
+    assert created.status_code == 201, created.text
+    shown = (await ingest.client.get("/v1/cameras/cam-e40-in", headers=ingest.auth(Role.SUPERVISOR))).json()
+    for field in FULL_CAMERA:
+        assert shown[field] == FULL_CAMERA[field], field
+    assert shown["zone_id"] == "5344"
+    assert shown["status"] == "active"
+    assert shown["has_key"] is True
+    assert shown["silent"] is False
+    assert "api_key" not in shown
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"border_camera": True}, id="border-without-neighbour"),
+        pytest.param({"neighbour_zone_id": "5388"}, id="neighbour-without-border"),
+        pytest.param({"position": {"lat": 91, "lon": 4}}, id="latitude-out-of-range"),
+        pytest.param({"kind": "thermal"}, id="unknown-kind"),
+        pytest.param({"direction": "sideways"}, id="unknown-direction"),
+    ],
+)
+async def test_register_refuses_inconsistent_cameras(ingest: Ingest, change: dict[str, Any]) -> None:
+    body = {"camera_id": "cam-x", "name": "x", "direction": "in", **change}
+    response = await ingest.client.post("/v1/cameras", json=body, headers=ingest.auth(Role.ADMIN))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+
+
+async def test_patch_changes_only_what_is_sent_and_is_audited(ingest: Ingest) -> None:
+    await ingest.client.post("/v1/cameras", json=FULL_CAMERA, headers=ingest.auth(Role.ADMIN))
+    patched = await ingest.client.patch(
+        "/v1/cameras/cam-e40-in",
+        json={
+            "road": "E40 km 23.6",
+            "border_camera": False,
+            "neighbour_zone_id": None,
+            "status": "maintenance",
+        },
+        headers=ingest.auth(Role.ADMIN),
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert (body["road"], body["border_camera"], body["neighbour_zone_id"]) == ("E40 km 23.6", False, None)
+    assert body["status"] == "maintenance"
+    assert body["position"] == FULL_CAMERA["position"]
+    assert body["updated_at"] is not None
+    events = [audit_pb2.AuditEvent.FromString(r.value) for r in await read_topic(ingest.bus, TOPICS.audit)]
+    assert [e.action for e in events] == ["camera_change", "camera_change"]
+    assert '"op":"update"' in events[1].query and "E40 km 23.6" in events[1].query
+
+
+async def test_patch_refuses_a_border_camera_without_neighbour(ingest: Ingest) -> None:
+    await ingest.register("cam-1")
+    response = await ingest.client.patch(
+        "/v1/cameras/cam-1", json={"border_camera": True}, headers=ingest.auth(Role.ADMIN)
+    )
+    assert response.status_code == 422
+    assert "neighbour" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN])
+async def test_only_admin_changes_the_register(ingest: Ingest, role: Role) -> None:
+    await ingest.register("cam-1")
+    for method, path in [
+        ("PATCH", "/v1/cameras/cam-1"),
+        ("POST", "/v1/cameras/cam-1/key"),
+        ("DELETE", "/v1/cameras/cam-1/key"),
+    ]:
+        response = await ingest.client.request(method, path, json={"road": "x"}, headers=ingest.auth(role))
+        assert response.status_code == 403, (method, path)
+
+
+async def test_retired_camera_is_refused_and_stays_retired(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-1")
+    retire = await ingest.client.patch(
+        "/v1/cameras/cam-1", json={"status": "retired"}, headers=ingest.auth(Role.ADMIN)
+    )
+    assert retire.status_code == 200
+    refused = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **frame_form())
+    assert refused.status_code == 403
+    back = await ingest.client.patch(
+        "/v1/cameras/cam-1", json={"status": "active"}, headers=ingest.auth(Role.ADMIN)
+    )
+    assert back.status_code == 409
+    assert await ingest.frames() == []
+
+
+async def test_revoked_key_is_refused_at_once_until_a_new_key_is_rotated_in(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-1")
+    # A frame first, so the key is in the replica's credential cache when it is revoked.
+    first = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **frame_form())
+    assert first.status_code == 202
+    revoked = await ingest.client.delete("/v1/cameras/cam-1/key", headers=ingest.auth(Role.ADMIN))
+    assert revoked.status_code == 204
+    for key in (api_key, ""):
+        headers = {"X-Camera-Key": key} if key else {}
+        refused = await ingest.client.post("/v1/frames", headers=headers, **frame_form())
+        assert refused.status_code == 401
+    shown = (await ingest.client.get("/v1/cameras/cam-1", headers=ingest.auth(Role.ADMIN))).json()
+    assert shown["has_key"] is False
+
+    new_key = (await ingest.client.post("/v1/cameras/cam-1/key", headers=ingest.auth(Role.ADMIN))).json()[
+        "api_key"
+    ]
+    accepted = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": new_key}, **frame_form())
+    assert accepted.status_code == 202
+    assert len(await ingest.frames()) == 2
+    audit_records = await read_topic(ingest.bus, TOPICS.audit)
+    ops = [audit_pb2.AuditEvent.FromString(r.value).query for r in audit_records]
+    assert any('"op":"revoke_key"' in op for op in ops)
+    assert not any(k.encode() in r.value for r in audit_records for k in (api_key, new_key))
+
+
+# --- the public camera map ----------------------------------------------------------------------
+
+
+async def test_public_map_shows_positions_and_signs_only_without_a_token(ingest: Ingest) -> None:
+    await ingest.client.post("/v1/cameras", json=FULL_CAMERA, headers=ingest.auth(Role.ADMIN))
+    await ingest.register("cam-no-position")
+    retired = {**FULL_CAMERA, "camera_id": "cam-retired"}
+    await ingest.client.post("/v1/cameras", json=retired, headers=ingest.auth(Role.ADMIN))
+    await ingest.client.patch(
+        "/v1/cameras/cam-retired", json={"status": "retired"}, headers=ingest.auth(Role.ADMIN)
+    )
+
+    geo = await ingest.client.get("/v1/cameras/export", params={"format": "geojson"})
+    assert geo.status_code == 200
+    assert geo.headers["content-type"] == "application/geo+json"
+    features = geo.json()["features"]
+    assert [(f["properties"]["feature"], f["properties"]["camera_id"]) for f in features] == [
+        ("camera", "cam-e40-in"),
+        ("sign", "cam-e40-in"),
+    ]
+    assert features[0]["geometry"]["coordinates"] == [4.7005, 50.8798]
+    assert features[1]["geometry"]["coordinates"] == [4.6987, 50.8811]
+
+    table = await ingest.client.get("/v1/cameras/export", params={"format": "csv"})
+    assert table.status_code == 200
+    assert table.headers["content-type"].startswith("text/csv")
+    lines = table.text.splitlines()
+    assert lines[0].startswith("camera_id,name,road,direction,latitude,longitude,sign_latitude")
+    assert len(lines) == 2 and lines[1].startswith("cam-e40-in,")
+    for text in (geo.text, table.text):
+        for secret in ("DPIA-2026-07", "GR-2026-114", "5388", "api_key", "cam_"):
+            assert secret not in text
+
+
+async def test_public_map_refuses_an_unknown_format(ingest: Ingest) -> None:
+    response = await ingest.client.get("/v1/cameras/export", params={"format": "kml"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+
+async def test_resent_frame_gets_its_first_event_id_and_is_not_published_again(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-1")
+    form = frame_form(captured_at=now_iso(-timedelta(seconds=1)))
+    first = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+    again = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert first.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True
+    assert again.json()["event_id"] == first.json()["event_id"]
+    # Same bytes at another capture time is another frame.
+    later = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **frame_form())
+    assert later.json()["duplicate"] is False
+    assert [f.meta.event_id for f in await ingest.frames()] == [
+        first.json()["event_id"],
+        later.json()["event_id"],
+    ]
+
+
+class FlakyFramesBus(FramesDownBus):
+    """Refuses frames while `down` is set, like a broker that comes and goes."""
+
+    down = True
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        if self.down:
+            await super().publish(topic, key, value, headers)
+        else:
+            await self.inner.publish(topic, key, value, headers)
+
+
+async def test_a_frame_refused_with_503_is_taken_when_resent(tmp_path: Path) -> None:
+    buses: list[FlakyFramesBus] = []
+
+    def flaky(inner: MemoryBus) -> FlakyFramesBus:
+        buses.append(FlakyFramesBus(inner, TOPICS.frames))
+        return buses[0]
+
+    async with running(tmp_path, bus=flaky) as ingest:
+        api_key = await ingest.register("cam-1")
+        form = frame_form()
+        refused = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        assert refused.status_code == 503
+        buses[0].down = False
+        taken = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        assert taken.status_code == 202
+        assert taken.json()["duplicate"] is False, "the failed attempt must not leave a dedupe entry"
+        assert [f.meta.event_id for f in await ingest.frames()] == [taken.json()["event_id"]]
+
+
+async def test_dedupe_entries_older_than_the_window_are_forgotten(tmp_path: Path) -> None:
+    async with running(tmp_path) as ingest:
+        api_key = await ingest.register("cam-1")
+        form = frame_form()
+        await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        app_state = ingest.client._transport.app.state  # type: ignore[attr-defined]
+        dedupe = app_state.intake_dedupe
+        assert await dedupe.forget_before(datetime.now(UTC) - timedelta(minutes=15)) == 0
+        assert await dedupe.forget_before(datetime.now(UTC) + timedelta(seconds=1)) == 1
+        again = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        assert again.json()["duplicate"] is False
+
+
+# --- camera-side reads --------------------------------------------------------------------------
+
+
+async def register_smart(ingest: Ingest, camera_id: str = "cam-smart") -> str:
+    response = await ingest.client.post(
+        "/v1/cameras",
+        json={"camera_id": camera_id, "name": "smart", "direction": "out", "kind": "smart"},
+        headers=ingest.auth(Role.ADMIN),
+    )
+    assert response.status_code == 201
+    key: str = response.json()["api_key"]
+    return key
+
+
+def read_form(
+    text: str = "1-abc-234", confidence: str = "0.93", crop: bytes | None = None, **extra: str
+) -> dict[str, Any]:
+    data = {
+        "camera_id": "cam-smart",
+        "captured_at": now_iso(),
+        "text": text,
+        "confidence": confidence,
+        **extra,
+    }
+    files = {"crop": ("crop.jpg", crop, "image/jpeg")} if crop is not None else None
+    return {"data": data, "files": files} if files else {"data": data}
+
+
+async def test_smart_camera_read_goes_to_the_reads_topic_normalised(ingest: Ingest) -> None:
+    from anpr.v1 import read_pb2
+
+    api_key = await register_smart(ingest)
+    crop = jpeg(120, 30)
+    response = await ingest.client.post(
+        "/v1/reads", headers={"X-Camera-Key": api_key}, **read_form(crop=crop)
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["plate"] == "1ABC234"
+    records = await read_topic(ingest.bus, TOPICS.reads)
+    assert len(records) == 1 and records[0].key == b"cam-smart"
+    read = read_pb2.PlateRead.FromString(records[0].value)
+    assert read.meta.event_id == response.json()["event_id"]
+    assert (read.plate, read.camera_read, read.reader) == ("1ABC234", True, "camera:cam-smart")
+    assert read.confidence == pytest.approx(0.93)
+    assert read.plate_crop == crop
+    assert read.direction == common_pb2.DIRECTION_OUT
+    assert read.frame_event_id == ""
+
+    again = await ingest.client.post(
+        "/v1/reads",
+        headers={"X-Camera-Key": api_key},
+        data={**read_form()["data"], "captured_at": read_pb2_time(read)},
+    )
+    assert again.status_code == 202
+
+
+def read_pb2_time(read: Any) -> str:
+    return from_timestamp(read.captured_at).isoformat()
+
+
+async def test_resent_read_is_a_duplicate(ingest: Ingest) -> None:
+    api_key = await register_smart(ingest)
+    form = read_form()
+    first = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **form)
+    again = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **form)
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert len(await read_topic(ingest.bus, TOPICS.reads)) == 1
+
+
+BAD_READS: list[Any] = [
+    pytest.param(lambda: read_form(text="--- ."), 422, id="no-letters-or-digits"),
+    pytest.param(lambda: read_form(text="A" * 17), 422, id="too-long"),
+    pytest.param(lambda: read_form(confidence="1.5"), 422, id="confidence-above-1"),
+    pytest.param(lambda: read_form(confidence="high"), 422, id="confidence-not-a-number"),
+    pytest.param(lambda: read_form(captured_at=now_iso(timedelta(hours=1))), 422, id="clock-skew"),
+    pytest.param(lambda: read_form(crop=b"not a jpeg at all" * 4), 415, id="crop-not-an-image"),
+    pytest.param(lambda: read_form(crop=b"\x89PNG" + b"\x00" * 40), 415, id="crop-png"),
+    pytest.param(lambda: read_form(crop=jpeg(4, 4)), 422, id="crop-too-small"),
+    pytest.param(lambda: read_form(crop=BIG_JPEG), 413, id="crop-too-large"),
+    pytest.param(lambda: {"data": {"camera_id": "cam-smart", "captured_at": now_iso()}}, 422, id="no-text"),
+]
+
+
+@pytest.mark.parametrize(("form_of", "status"), BAD_READS)
+async def test_bad_read_is_refused_and_nothing_is_published(
+    tmp_path: Path, form_of: Callable[[], dict[str, Any]], status: int
+) -> None:
+    async with running(tmp_path, max_crop_bytes=SIZE_LIMIT) as ingest:
+        api_key = await register_smart(ingest)
+        response = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **form_of())
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert await read_topic(ingest.bus, TOPICS.reads) == []
+
+
+async def test_frame_camera_may_not_send_reads(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-smart")  # registered as a frame camera
+    response = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **read_form())
+    assert response.status_code == 403
+    assert "kind smart" in response.json()["detail"]
+    assert await read_topic(ingest.bus, TOPICS.reads) == []
+
+
+# --- camera health ------------------------------------------------------------------------------
+
+
+def metric(name: str, camera: str) -> float | None:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, {"camera": camera})
+
+
+async def test_heartbeat_keeps_a_camera_from_being_silent(tmp_path: Path) -> None:
+    async with running(tmp_path, silent_after_s=0.3, last_seen_write_interval_s=0) as ingest:
+        await ingest.register("cam-hb-quiet")
+        api_key = await ingest.register("cam-hb-alive")
+        await asyncio.sleep(0.4)
+        beat = await ingest.client.post(
+            "/v1/cameras/cam-hb-alive/heartbeat", headers={"X-Camera-Key": api_key}
+        )
+        assert beat.status_code == 204
+        wrong = await ingest.client.post(
+            "/v1/cameras/cam-hb-quiet/heartbeat", headers={"X-Camera-Key": api_key}
+        )
+        assert wrong.status_code == 401
+        assert metric("anpr_camera_last_seen_timestamp_seconds", "cam-hb-alive") == pytest.approx(
+            datetime.now(UTC).timestamp(), abs=5
+        )
+
+        health = ingest.client._transport.app.state.camera_health  # type: ignore[attr-defined]
+        assert await health.check() == {"cam-hb-alive": False, "cam-hb-quiet": True}
+        assert metric("anpr_camera_silent", "cam-hb-quiet") == 1
+        assert metric("anpr_camera_silent", "cam-hb-alive") == 0
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        assert await health.check(later) == {"cam-hb-alive": True, "cam-hb-quiet": True}
+        assert metric("anpr_camera_silent", "cam-hb-alive") == 1
+
+
+async def test_register_shows_silent_cameras(tmp_path: Path) -> None:
+    async with running(tmp_path, silent_after_s=0.05) as ingest:
+        api_key = await ingest.register("cam-1")
+        await ingest.register("cam-2")
+        await asyncio.sleep(0.1)
+        await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **frame_form())
+        listed = (await ingest.client.get("/v1/cameras", headers=ingest.auth(Role.ADMIN))).json()
+        assert {c["camera_id"]: c["silent"] for c in listed} == {"cam-1": False, "cam-2": True}
+        await ingest.client.patch(
+            "/v1/cameras/cam-2", json={"status": "maintenance"}, headers=ingest.auth(Role.ADMIN)
+        )
+        listed = (await ingest.client.get("/v1/cameras", headers=ingest.auth(Role.ADMIN))).json()
+        assert listed[1]["silent"] is False, "a camera in maintenance is not reported silent"
+
+
+async def test_clock_skew_is_measured_per_camera_even_when_refused(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-skew")
+    ahead = await ingest.client.post(
+        "/v1/frames",
+        headers={"X-Camera-Key": api_key},
+        **frame_form(camera_id="cam-skew", captured_at=now_iso(timedelta(seconds=40))),
+    )
+    assert ahead.status_code == 202
+    assert metric("anpr_camera_clock_skew_seconds", "cam-skew") == pytest.approx(40, abs=3)
+    behind = await ingest.client.post(
+        "/v1/frames",
+        headers={"X-Camera-Key": api_key},
+        **frame_form(camera_id="cam-skew", captured_at=now_iso(-timedelta(hours=2))),
+    )
+    assert behind.status_code == 422
+    assert metric("anpr_camera_clock_skew_seconds", "cam-skew") == pytest.approx(-7200, abs=3)
+
+
+async def test_a_register_made_by_the_earlier_version_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "ingest.db") as old:
+        old.execute(
+            "CREATE TABLE cameras (camera_id VARCHAR(64) PRIMARY KEY, name VARCHAR(200) NOT NULL, "
+            "direction VARCHAR(8) NOT NULL, status VARCHAR(16) NOT NULL, api_key_hash VARCHAR(64) NOT NULL, "
+            "created_at DATETIME NOT NULL, last_seen_at DATETIME)"
+        )
+        old.execute(
+            "INSERT INTO cameras VALUES ('cam-old', 'Old', 'in', 'active', ?, '2026-11-01 10:00:00', NULL)",
+            (hash_api_key("cam_old-key"),),
+        )
+    async with running(tmp_path) as ingest:
+        listed = (await ingest.client.get("/v1/cameras", headers=ingest.auth(Role.ADMIN))).json()
+        assert [(c["camera_id"], c["kind"], c["border_camera"], c["road"]) for c in listed] == [
+            ("cam-old", "frame", False, "")
+        ]
+        accepted = await ingest.client.post(
+            "/v1/frames", headers={"X-Camera-Key": "cam_old-key"}, **frame_form(camera_id="cam-old")
+        )
+        assert accepted.status_code == 202

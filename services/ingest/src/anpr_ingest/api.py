@@ -1,57 +1,144 @@
-"""Ingest's REST surface: the camera register and frame intake."""
+"""Ingest's REST surface: the camera register, the public camera map, frame and read intake."""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, File, Form, Header, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 
-from anpr.v1 import common_pb2, frame_pb2
+from anpr.v1 import common_pb2, frame_pb2, read_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
 from anpr_core.bus import Bus, BusUnavailable
 from anpr_core.events import Topics, new_meta, to_timestamp, utcnow
-from anpr_core.metrics import CAMERA_LAST_SEEN, FRAMES_RECEIVED, FRAMES_REJECTED
+from anpr_core.metrics import (
+    CAMERA_CLOCK_SKEW,
+    CAMERA_LAST_SEEN,
+    CAMERA_READS_RECEIVED,
+    FRAMES_RECEIVED,
+    FRAMES_REJECTED,
+    INTAKE_DUPLICATES,
+    READS,
+)
 from anpr_core.problems import Problem
+from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import (
+    CameraKind,
     CameraStatus,
+    CropLimits,
     Direction,
     FrameLimits,
     RejectedFrame,
+    StatusChangeRefused,
+    check_crop,
     check_frame,
+    check_read,
+    check_status_change,
+    clock_skew_seconds,
+    frame_digest,
     hash_api_key,
+    is_silent,
     key_matches,
     new_api_key,
+    read_digest,
 )
+from anpr_ingest.public_map import MapCamera, geojson_text, to_csv
 from anpr_ingest.settings import IngestSettings
-from anpr_ingest.storage import Camera, CameraRegister
+from anpr_ingest.storage import Camera, CameraRegister, IntakeDedupe
+
+log = logging.getLogger(__name__)
 
 _DIRECTIONS = {
     Direction.IN: common_pb2.DIRECTION_IN,
     Direction.OUT: common_pb2.DIRECTION_OUT,
     Direction.BOTH: common_pb2.DIRECTION_BOTH,
 }
+_ZONE_ID = r"^[A-Za-z0-9_.-]{1,32}$"
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
 CameraAdmin = Annotated[Principal, Depends(require(Action.MANAGE_CAMERAS))]
 CameraViewer = Annotated[Principal, Depends(require(Action.VIEW_CAMERAS))]
+CameraKey = Annotated[str | None, Header(description="The camera's own key")]
 
 
-class CameraIn(BaseModel):
-    camera_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+class Position(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Sign(Position):
+    description: str = Field(default="", max_length=500, description="Where the pictogram sign stands")
+
+
+class CameraFields(BaseModel):
+    """What an admin may set on a camera, at registration or later (PATCH)."""
+
     name: str = Field(min_length=1, max_length=200)
     direction: Direction
+    kind: CameraKind = CameraKind.FRAME
+    position: Position | None = None
+    road: str = Field(default="", max_length=200)
+    zone_id: str | None = Field(default=None, pattern=_ZONE_ID, description="Defaults to this zone")
+    border_camera: bool = Field(default=False, description="Shared with a neighbour zone")
+    neighbour_zone_id: str | None = Field(default=None, pattern=_ZONE_ID)
+    approval_reference: str = Field(default="", max_length=200, description="Council approval")
+    approval_date: date | None = None
+    sign: Sign | None = None
+    impact_analysis_reference: str = Field(default="", max_length=200)
+
+
+class CameraIn(CameraFields):
+    camera_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _border_names_its_neighbour(self) -> Self:
+        _check_border(self.border_camera, self.neighbour_zone_id)
+        return self
+
+
+class CameraPatch(BaseModel):
+    """Only the fields sent are changed; `null` clears an optional one."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    direction: Direction | None = None
+    kind: CameraKind | None = None
+    position: Position | None = None
+    road: str | None = Field(default=None, max_length=200)
+    zone_id: str | None = Field(default=None, pattern=_ZONE_ID)
+    border_camera: bool | None = None
+    neighbour_zone_id: str | None = Field(default=None, pattern=_ZONE_ID)
+    approval_reference: str | None = Field(default=None, max_length=200)
+    approval_date: date | None = None
+    sign: Sign | None = None
+    impact_analysis_reference: str | None = Field(default=None, max_length=200)
+    status: CameraStatus | None = None
 
 
 class CameraOut(BaseModel):
     camera_id: str
     name: str
     direction: Direction
+    kind: CameraKind
+    position: Position | None
+    road: str
+    zone_id: str
+    border_camera: bool
+    neighbour_zone_id: str | None
+    approval_reference: str
+    approval_date: date | None
+    sign: Sign | None
+    impact_analysis_reference: str
     status: CameraStatus
+    has_key: bool = Field(description="False after revocation, until the key is rotated")
+    created_at: datetime
+    updated_at: datetime | None
     last_seen_at: datetime | None
+    silent: bool
 
 
 class CameraCreated(CameraOut):
@@ -64,20 +151,30 @@ class FrameAccepted(BaseModel):
     content_type: str
     width: int
     height: int
+    duplicate: bool = Field(default=False, description="Sent before: the first event id, not published again")
 
 
-def _camera_out(camera: Camera) -> CameraOut:
-    return CameraOut(
-        camera_id=camera.camera_id,
-        name=camera.name,
-        direction=Direction(camera.direction),
-        status=CameraStatus(camera.status),
-        last_seen_at=camera.last_seen_at,
-    )
+class ReadAccepted(BaseModel):
+    event_id: str
+    camera_id: str
+    plate: str
+    duplicate: bool = False
+
+
+def _check_border(border: bool, neighbour: str | None) -> None:
+    if border and not neighbour:
+        raise ValueError("a border camera names the neighbour zone it is shared with (neighbour_zone_id)")
+    if not border and neighbour:
+        raise ValueError("neighbour_zone_id is only for border cameras (set border_camera: true)")
 
 
 def build_router(
-    settings: IngestSettings, bus: Bus, register: CameraRegister, audit: AuditTrail
+    settings: IngestSettings,
+    bus: Bus,
+    register: CameraRegister,
+    dedupe: IntakeDedupe,
+    audit: AuditTrail,
+    cache: CameraCache,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
     topics = Topics(settings.topic_prefix)
@@ -87,18 +184,66 @@ def build_router(
         max_side=settings.max_frame_side,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
     )
+    crop_limits = CropLimits(settings.max_crop_bytes, settings.min_crop_side, settings.max_crop_side)
+    silent_gap = timedelta(seconds=settings.silent_after_s)
+    last_written: dict[str, float] = {}
+
+    def camera_out(camera: Camera, now: datetime | None = None) -> CameraOut:
+        return CameraOut(
+            camera_id=camera.camera_id,
+            name=camera.name,
+            direction=Direction(camera.direction),
+            kind=CameraKind(camera.kind),
+            position=Position(lat=camera.latitude, lon=camera.longitude)
+            if camera.latitude is not None and camera.longitude is not None
+            else None,
+            road=camera.road,
+            zone_id=camera.zone_id,
+            border_camera=camera.border_camera,
+            neighbour_zone_id=camera.neighbour_zone_id,
+            approval_reference=camera.approval_reference,
+            approval_date=camera.approval_date,
+            sign=Sign(
+                lat=camera.sign_latitude, lon=camera.sign_longitude, description=camera.sign_description
+            )
+            if camera.sign_latitude is not None and camera.sign_longitude is not None
+            else None,
+            impact_analysis_reference=camera.impact_analysis_reference,
+            status=CameraStatus(camera.status),
+            has_key=bool(camera.api_key_hash),
+            created_at=camera.created_at,
+            updated_at=camera.updated_at,
+            last_seen_at=camera.last_seen_at,
+            silent=is_silent(
+                CameraStatus(camera.status),
+                camera.last_seen_at,
+                camera.created_at,
+                now or datetime.now(UTC),
+                silent_gap,
+            ),
+        )
+
+    async def existing(camera_id: str) -> Camera:
+        camera = await register.get(camera_id)
+        if camera is None:
+            raise Problem(
+                404, "Not Found", f"camera {camera_id} is not registered; GET /v1/cameras lists them"
+            )
+        return camera
+
+    # --- the register (admin) -------------------------------------------------------------------
 
     @router.post("/cameras", status_code=201, response_model=CameraCreated, tags=["cameras"])
     async def register_camera(body: CameraIn, principal: CameraAdmin) -> CameraCreated:
         api_key = new_api_key()
+        now = utcnow()
         camera = Camera(
             camera_id=body.camera_id,
-            name=body.name,
-            direction=body.direction.value,
             status=CameraStatus.ACTIVE.value,
             api_key_hash=hash_api_key(api_key),
-            created_at=utcnow(),
+            created_at=now,
             last_seen_at=None,
+            **_stored_fields(body.model_dump(exclude={"camera_id"}), settings.zone_id),
         )
         if not await register.add(camera):
             raise Problem(409, "Conflict", f"camera {body.camera_id} is already registered")
@@ -108,89 +253,317 @@ def build_router(
             query={"op": "register", **body.model_dump(mode="json")},
             record_ids=[body.camera_id],
         )
-        return CameraCreated(**_camera_out(camera).model_dump(), api_key=api_key)
+        return CameraCreated(**camera_out(camera, now).model_dump(), api_key=api_key)
+
+    @router.patch("/cameras/{camera_id}", response_model=CameraOut, tags=["cameras"])
+    async def update_camera(camera_id: str, body: CameraPatch, principal: CameraAdmin) -> CameraOut:
+        camera = await existing(camera_id)
+        sent = body.model_dump(exclude_unset=True)
+        for required in ("name", "direction", "kind", "border_camera", "status"):
+            if required in sent and sent[required] is None:
+                raise Problem(422, "Invalid request", f"{required} cannot be cleared; send a value")
+        if "status" in sent:
+            try:
+                check_status_change(CameraStatus(camera.status), CameraStatus(sent["status"]))
+            except StatusChangeRefused as refused:
+                raise Problem(409, "Conflict", str(refused)) from refused
+        changes = _stored_fields(sent, camera.zone_id, partial=True)
+        updated = camera.changed(**changes, updated_at=utcnow())
+        try:
+            _check_border(updated.border_camera, updated.neighbour_zone_id)
+        except ValueError as error:
+            raise Problem(422, "Invalid request", str(error)) from error
+        await register.save(updated)
+        cache.evict(camera_id)
+        await audit.record(
+            principal,
+            "camera_change",
+            query={"op": "update", **body.model_dump(mode="json", exclude_unset=True)},
+            record_ids=[camera_id],
+        )
+        return camera_out(updated)
 
     @router.post("/cameras/{camera_id}/key", response_model=CameraCreated, tags=["cameras"])
     async def rotate_key(camera_id: str, principal: CameraAdmin) -> CameraCreated:
-        camera = await register.get(camera_id)
-        if camera is None:
-            raise Problem(404, "Not Found", f"camera {camera_id} is not registered")
+        camera = await existing(camera_id)
         api_key = new_api_key()
         await register.set_key_hash(camera_id, hash_api_key(api_key))
+        cache.evict(camera_id)
         await audit.record(principal, "camera_change", query={"op": "rotate_key"}, record_ids=[camera_id])
-        return CameraCreated(**_camera_out(camera).model_dump(), api_key=api_key)
+        rotated = camera.changed(api_key_hash=hash_api_key(api_key))
+        return CameraCreated(**camera_out(rotated).model_dump(), api_key=api_key)
+
+    @router.delete("/cameras/{camera_id}/key", status_code=204, tags=["cameras"])
+    async def revoke_key(camera_id: str, principal: CameraAdmin) -> Response:
+        """The camera has no valid key until one is rotated in (POST .../key)."""
+        await existing(camera_id)
+        await register.set_key_hash(camera_id, "")
+        cache.evict(camera_id)
+        await audit.record(principal, "camera_change", query={"op": "revoke_key"}, record_ids=[camera_id])
+        return Response(status_code=204)
 
     @router.get("/cameras", response_model=list[CameraOut], tags=["cameras"])
     async def list_cameras(_principal: CameraViewer) -> list[CameraOut]:
-        return [_camera_out(camera) for camera in await register.list()]
+        now = datetime.now(UTC)
+        return [camera_out(camera, now) for camera in await register.list()]
+
+    # Declared before /cameras/{camera_id} so "export" is not taken for an id.
+    @router.get(
+        "/cameras/export",
+        tags=["public"],
+        responses={200: {"content": {"text/csv": {}, "application/geo+json": {}}}},
+        response_class=Response,
+    )
+    async def export_cameras(
+        export_format: Annotated[Literal["csv", "geojson"], Query(alias="format")] = "geojson",
+    ) -> Response:
+        """The public camera map (no token): positions and signs only; see the README for what is left out."""
+        entries = [
+            MapCamera(
+                camera_id=c.camera_id,
+                name=c.name,
+                road=c.road,
+                direction=c.direction,
+                latitude=c.latitude,
+                longitude=c.longitude,
+                sign_latitude=c.sign_latitude,
+                sign_longitude=c.sign_longitude,
+                sign_description=c.sign_description,
+            )
+            for c in await register.list()
+            if c.status != CameraStatus.RETIRED.value and c.latitude is not None and c.longitude is not None
+        ]
+        if export_format == "csv":
+            return Response(
+                to_csv(entries),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="cameras.csv"'},
+            )
+        return Response(geojson_text(entries), media_type="application/geo+json")
+
+    @router.get("/cameras/{camera_id}", response_model=CameraOut, tags=["cameras"])
+    async def get_camera(camera_id: str, _principal: CameraViewer) -> CameraOut:
+        return camera_out(await existing(camera_id))
+
+    # --- the camera side ------------------------------------------------------------------------
+
+    async def authenticate(camera_id: str, key: str | None) -> Camera:
+        if not key:
+            FRAMES_REJECTED.labels("no_key").inc()
+            raise Problem(401, "Unauthorized", "the X-Camera-Key header is required")
+        camera = await cache.get(camera_id)
+        if camera is None:
+            FRAMES_REJECTED.labels("unknown_camera").inc()
+            raise Problem(404, "Unknown camera", f"camera {camera_id} is not registered")
+        if not key_matches(key, camera.api_key_hash):
+            FRAMES_REJECTED.labels("bad_key").inc()
+            raise Problem(
+                401,
+                "Unauthorized",
+                f"the key is not valid for camera {camera_id}; ask the administrator for the current key",
+            )
+        if camera.status == CameraStatus.RETIRED.value:
+            FRAMES_REJECTED.labels("retired").inc()
+            raise Problem(403, "Forbidden", f"camera {camera_id} is retired")
+        return camera
+
+    async def seen(camera_id: str, now: datetime) -> None:
+        CAMERA_LAST_SEEN.labels(camera_id).set(now.timestamp())
+        # The metric is exact; the register's column is written at most every few seconds per
+        # camera, so a busy camera does not cost a database write per frame.
+        tick = time.monotonic()
+        if tick - last_written.get(camera_id, -1e9) >= settings.last_seen_write_interval_s:
+            last_written[camera_id] = tick
+            try:
+                await register.touch(camera_id, now)
+            except SQLAlchemyError:
+                log.warning("could not record last-seen of camera %s", camera_id, exc_info=True)
+
+    def observe_skew(camera_id: str, captured_at: datetime, now: datetime) -> None:
+        if captured_at.tzinfo is not None:
+            CAMERA_CLOCK_SKEW.labels(camera_id).set(clock_skew_seconds(captured_at, now))
+
+    def refused(rejection: RejectedFrame) -> Problem:
+        FRAMES_REJECTED.labels(rejection.reason).inc()
+        return Problem(
+            rejection.status,
+            "Frame rejected",
+            str(rejection),
+            problem_type=f"urn:schild:frame:{rejection.reason}",
+        )
+
+    async def publish_once(
+        camera: Camera,
+        captured_at: datetime,
+        digest: str,
+        event_id: str,
+        topic: str,
+        payload: Any,
+        now: datetime,
+    ) -> str | None:
+        """Publishes unless it was published before; returns the original event id of a duplicate.
+
+        1. claim (camera, captured_at, digest) in the dedupe table, in an open transaction;
+        2. publish and wait for the broker's acknowledgement (acks=all);
+        3. commit the claim. A failed publish rolls the claim back, so the camera's retry is taken.
+        """
+        published = False
+        try:
+            async with dedupe.claim(camera.camera_id, captured_at, digest, event_id, now) as original:
+                if original is not None:
+                    return original
+                await bus.publish(topic, camera.camera_id.encode(), payload.SerializeToString())
+                published = True
+        except BusUnavailable as error:
+            FRAMES_REJECTED.labels("bus_unavailable").inc()
+            raise Problem(
+                503,
+                "Service Unavailable",
+                "the broker did not take it, so it is not stored; send it again after Retry-After",
+                headers={"Retry-After": "5"},
+            ) from error
+        except SQLAlchemyError as error:
+            if not published:
+                raise Problem(
+                    503,
+                    "Service Unavailable",
+                    "the register database did not answer; send it again after Retry-After",
+                    headers={"Retry-After": "5"},
+                ) from error
+            # The broker holds it: the answer is 202. Only the duplicate check of a resend is lost.
+            log.warning("dedupe entry of event %s not committed", event_id, exc_info=True)
+        return None
 
     @router.post("/frames", status_code=202, response_model=FrameAccepted, tags=["intake"])
     async def post_frame(
-        request: Request,
         camera_id: Annotated[str, Form(min_length=1, max_length=64)],
         captured_at: Annotated[datetime, Form(description="ISO 8601 with offset")],
         image: Annotated[UploadFile, File(description="JPEG or PNG")],
-        x_camera_key: Annotated[str | None, Header()] = None,
+        x_camera_key: CameraKey = None,
     ) -> FrameAccepted:
-        camera = await _authenticate_camera(register, camera_id, x_camera_key)
+        camera = await authenticate(camera_id, x_camera_key)
         data = await image.read(settings.max_frame_bytes + 1)
         now = datetime.now(UTC)
+        observe_skew(camera.camera_id, captured_at, now)
         try:
             info = check_frame(data, captured_at, now, limits)
         except RejectedFrame as rejection:
-            FRAMES_REJECTED.labels(rejection.reason).inc()
-            raise Problem(
-                rejection.status,
-                "Frame rejected",
-                str(rejection),
-                problem_type=f"urn:schild:frame:{rejection.reason}",
-            ) from rejection
+            raise refused(rejection) from rejection
+        digest = frame_digest(data)
+        meta = new_meta(settings.zone_id, "ingest")
         frame = frame_pb2.Frame(
-            meta=new_meta(settings.zone_id, "ingest"),
+            meta=meta,
             camera_id=camera.camera_id,
             captured_at=to_timestamp(captured_at),
             content_type=info.content_type,
             image=data,
             width=info.width,
             height=info.height,
-            sha256=hashlib.sha256(data).hexdigest(),
+            sha256=digest,
             direction=_DIRECTIONS[Direction(camera.direction)],
         )
-        try:
-            # 202 only once the broker holds the frame (acks=all); never a silent drop.
-            await bus.publish(topics.frames, camera.camera_id.encode(), frame.SerializeToString())
-        except BusUnavailable as error:
-            FRAMES_REJECTED.labels("bus_unavailable").inc()
-            raise Problem(
-                503,
-                "Service Unavailable",
-                "the frame could not be stored; retry",
-                headers={"Retry-After": "5"},
-            ) from error
-        FRAMES_RECEIVED.labels(camera.camera_id).inc()
-        CAMERA_LAST_SEEN.labels(camera.camera_id).set(now.timestamp())
-        await register.touch(camera.camera_id, now)
+        original = await publish_once(camera, captured_at, digest, meta.event_id, topics.frames, frame, now)
+        if original is not None:
+            INTAKE_DUPLICATES.labels("frame").inc()
+        else:
+            FRAMES_RECEIVED.labels(camera.camera_id).inc()
+        await seen(camera.camera_id, now)
         return FrameAccepted(
-            event_id=frame.meta.event_id,
+            event_id=original or meta.event_id,
             camera_id=camera.camera_id,
             content_type=info.content_type,
             width=info.width,
             height=info.height,
+            duplicate=original is not None,
         )
+
+    @router.post("/reads", status_code=202, response_model=ReadAccepted, tags=["intake"])
+    async def post_read(
+        camera_id: Annotated[str, Form(min_length=1, max_length=64)],
+        captured_at: Annotated[datetime, Form(description="ISO 8601 with offset")],
+        text: Annotated[
+            str, Form(min_length=1, max_length=64, description="The plate as the camera read it")
+        ],
+        confidence: Annotated[float, Form(description="0 to 1")],
+        crop: Annotated[UploadFile | None, File(description="JPEG crop of the plate")] = None,
+        x_camera_key: CameraKey = None,
+    ) -> ReadAccepted:
+        camera = await authenticate(camera_id, x_camera_key)
+        if camera.kind != CameraKind.SMART.value:
+            FRAMES_REJECTED.labels("not_smart").inc()
+            raise Problem(
+                403,
+                "Forbidden",
+                f"camera {camera_id} is registered as a frame camera; it sends frames to /v1/frames, "
+                "or an admin registers it as kind smart",
+            )
+        now = datetime.now(UTC)
+        observe_skew(camera.camera_id, captured_at, now)
+        crop_bytes = b""
+        try:
+            plate = check_read(text, confidence, captured_at, now, limits.max_clock_skew)
+            if crop is not None:
+                crop_bytes = await crop.read(settings.max_crop_bytes + 1)
+                check_crop(crop_bytes, crop_limits)
+        except RejectedFrame as rejection:
+            raise refused(rejection) from rejection
+        meta = new_meta(settings.zone_id, "ingest")
+        read = read_pb2.PlateRead(
+            meta=meta,
+            camera_id=camera.camera_id,
+            captured_at=to_timestamp(captured_at),
+            direction=_DIRECTIONS[Direction(camera.direction)],
+            plate=plate,
+            confidence=confidence,
+            candidates=[read_pb2.PlateCandidate(text=plate, confidence=confidence)],
+            camera_read=True,
+            plate_crop=crop_bytes,
+            reader=f"camera:{camera.camera_id}",
+        )
+        digest = read_digest(plate, crop_bytes)
+        original = await publish_once(camera, captured_at, digest, meta.event_id, topics.reads, read, now)
+        if original is not None:
+            INTAKE_DUPLICATES.labels("read").inc()
+        else:
+            CAMERA_READS_RECEIVED.labels(camera.camera_id).inc()
+            READS.labels("camera").inc()
+        await seen(camera.camera_id, now)
+        return ReadAccepted(
+            event_id=original or meta.event_id,
+            camera_id=camera.camera_id,
+            plate=plate,
+            duplicate=original is not None,
+        )
+
+    @router.post("/cameras/{camera_id}/heartbeat", status_code=204, tags=["intake"])
+    async def heartbeat(camera_id: str, x_camera_key: CameraKey = None) -> Response:
+        """A camera with nothing to send says it is alive; it is not marked silent."""
+        camera = await authenticate(camera_id, x_camera_key)
+        await seen(camera.camera_id, datetime.now(UTC))
+        return Response(status_code=204)
 
     return router
 
 
-async def _authenticate_camera(register: CameraRegister, camera_id: str, key: str | None) -> Camera:
-    if not key:
-        raise Problem(401, "Unauthorized", "the X-Camera-Key header is required")
-    camera = await register.get(camera_id)
-    if camera is None:
-        FRAMES_REJECTED.labels("unknown_camera").inc()
-        raise Problem(404, "Unknown camera", f"camera {camera_id} is not registered")
-    if not key_matches(key, camera.api_key_hash):
-        FRAMES_REJECTED.labels("bad_key").inc()
-        raise Problem(401, "Unauthorized", f"the key is not valid for camera {camera_id}")
-    if camera.status == CameraStatus.RETIRED.value:
-        raise Problem(403, "Forbidden", f"camera {camera_id} is retired")
-    return camera
+def _stored_fields(sent: dict[str, Any], default_zone: str, *, partial: bool = False) -> dict[str, Any]:
+    """Maps the API's shape (nested position and sign) onto the register's columns."""
+    fields: dict[str, Any] = {}
+    for name, value in sent.items():
+        if name == "position":
+            fields["latitude"] = value["lat"] if value else None
+            fields["longitude"] = value["lon"] if value else None
+        elif name == "sign":
+            fields["sign_latitude"] = value["lat"] if value else None
+            fields["sign_longitude"] = value["lon"] if value else None
+            fields["sign_description"] = value["description"] if value else ""
+        elif name == "zone_id":
+            fields["zone_id"] = value or default_zone
+        elif name in ("road", "approval_reference", "impact_analysis_reference"):
+            fields[name] = value or ""
+        elif hasattr(value, "value"):  # enums are stored as their text
+            fields[name] = value.value
+        else:
+            fields[name] = value
+    if not partial:
+        fields.setdefault("zone_id", default_zone)
+    return fields

@@ -109,18 +109,22 @@ def check_frame(data: bytes, captured_at: datetime, now: datetime, limits: Frame
             f"the image is {info.width}x{info.height}; each side must be between "
             f"{limits.min_side} and {limits.max_side} pixels",
         )
+    _check_time(captured_at, now, limits.max_clock_skew)
+    return info
+
+
+def _check_time(captured_at: datetime, now: datetime, max_skew: timedelta) -> None:
     if captured_at.tzinfo is None:
         raise RejectedFrame(
             "naive_time", "captured_at must carry a timezone offset, e.g. 2026-11-28T20:15:00Z"
         )
     skew = abs(now - captured_at)
-    if skew > limits.max_clock_skew:
+    if skew > max_skew:
         raise RejectedFrame(
             "clock_skew",
             f"captured_at is {skew.total_seconds():.0f}s away from the server clock; "
-            f"at most {limits.max_clock_skew.total_seconds():.0f}s is accepted",
+            f"at most {max_skew.total_seconds():.0f}s is accepted; check the camera's NTP",
         )
-    return info
 
 
 def new_api_key() -> str:
@@ -134,3 +138,101 @@ def hash_api_key(key: str) -> str:
 
 def key_matches(key: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_api_key(key), stored_hash)
+
+
+# --- the camera register ------------------------------------------------------------------------
+
+
+class CameraKind(StrEnum):
+    FRAME = "frame"  # sends images; detect reads the plates
+    SMART = "smart"  # reads plates itself and sends reads
+
+
+class StatusChangeRefused(ValueError):
+    """A status change the register does not allow; the message says why."""
+
+
+def check_status_change(current: CameraStatus, wanted: CameraStatus) -> None:
+    # A retired camera's id stays in the register for the history of its reads; a camera put
+    # back into service is registered again under a new id, with a new council approval.
+    if current is CameraStatus.RETIRED and wanted is not CameraStatus.RETIRED:
+        raise StatusChangeRefused(
+            "a retired camera cannot be brought back; register it again under a new camera id"
+        )
+
+
+def is_silent(
+    status: CameraStatus,
+    last_seen_at: datetime | None,
+    registered_at: datetime,
+    now: datetime,
+    gap: timedelta,
+) -> bool:
+    """Only an active camera can be silent; one that never reported counts from its registration."""
+    if status is not CameraStatus.ACTIVE:
+        return False
+    return now - (last_seen_at or registered_at) > gap
+
+
+def clock_skew_seconds(captured_at: datetime, now: datetime) -> float:
+    """Camera clock minus server clock, as seen on a frame: positive when the camera runs ahead."""
+    return (captured_at - now).total_seconds()
+
+
+# --- duplicates ---------------------------------------------------------------------------------
+
+
+def frame_digest(image: bytes) -> str:
+    return hashlib.sha256(image).hexdigest()
+
+
+def read_digest(plate: str, crop: bytes) -> str:
+    # Reads and frames share the dedupe table; the prefix keeps their digests apart.
+    return hashlib.sha256(b"read\x00" + plate.encode() + b"\x00" + crop).hexdigest()
+
+
+# --- camera-side reads --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CropLimits:
+    max_bytes: int
+    min_side: int
+    max_side: int
+
+
+def normalise_plate(text: str) -> str:
+    """Upper case, A-Z and 0-9 only: what cameras print as `1-ABC-234` or `1 abc 234` is `1ABC234`."""
+    return "".join(c for c in text.upper() if ("A" <= c <= "Z") or ("0" <= c <= "9"))
+
+
+def check_read(text: str, confidence: float, captured_at: datetime, now: datetime, skew: timedelta) -> str:
+    """Validates a camera-side read and returns its normalised plate."""
+    plate = normalise_plate(text)
+    if not 1 <= len(plate) <= 16:
+        raise RejectedFrame(
+            "bad_plate",
+            f"the plate text is {len(plate)} characters long after normalisation to A-Z0-9; "
+            "send 1 to 16 letters or digits",
+        )
+    if not 0.0 <= confidence <= 1.0:
+        raise RejectedFrame("bad_confidence", f"confidence must be between 0 and 1, got {confidence}")
+    _check_time(captured_at, now, skew)
+    return plate
+
+
+def check_crop(data: bytes, limits: CropLimits) -> ImageInfo:
+    if len(data) > limits.max_bytes:
+        raise RejectedFrame(
+            "too_large", f"the crop is {len(data)} bytes; the limit is {limits.max_bytes}", status=413
+        )
+    info = sniff_image(data)
+    if info.content_type != "image/jpeg":
+        raise RejectedFrame("not_jpeg", "the plate crop must be a JPEG", status=415)
+    if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > limits.max_side:
+        raise RejectedFrame(
+            "bad_dimensions",
+            f"the crop is {info.width}x{info.height}; each side must be between "
+            f"{limits.min_side} and {limits.max_side} pixels",
+        )
+    return info

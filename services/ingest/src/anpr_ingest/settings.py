@@ -14,3 +14,22 @@ class IngestSettings(CoreSettings):
     min_frame_side: int = Field(default=64, ge=1)
     max_frame_side: int = Field(default=8192, ge=64)
     max_clock_skew_s: float = Field(default=300.0, gt=0)
+    # Plate crops of camera-side reads: small JPEGs.
+    max_crop_bytes: int = Field(default=512 * 1024, ge=1024, le=MAX_MESSAGE_BYTES // 4)
+    min_crop_side: int = Field(default=8, ge=1)
+    max_crop_side: int = Field(default=2048, ge=16)
+    # A resent frame (same camera, capture time and bytes) within this window gets its first
+    # event id back and is not published again. Keep it above twice the clock skew allowed.
+    dedupe_window_s: float = Field(default=900.0, gt=0)
+    # An active camera with no frame, read or heartbeat for this long is marked silent.
+    silent_after_s: float = Field(default=600.0, gt=0)
+    silent_check_interval_s: float = Field(default=30.0, gt=0)
+    # Camera credentials are cached per replica; rotation and revocation clear this replica's
+    # entry at once and reach the other replicas within this many seconds.
+    credential_cache_ttl_s: float = Field(default=5.0, ge=0)
+    # The register's last-seen column is written at most this often per camera and replica;
+    # the last-seen metric is set on every frame.
+    last_seen_write_interval_s: float = Field(default=10.0, ge=0)
+    # Each frame in flight holds one connection for its dedupe claim until the broker acknowledges
+    # it, so intake gets a pool of its own, sized for the frames a replica has in flight at once.
+    intake_pool_size: int = Field(default=40, ge=1, le=500)

@@ -1,14 +1,34 @@
-"""The camera register's table and repository (schema `ingest`)."""
+"""Ingest's tables (schema `ingest`): the camera register and the intake dedupe table."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    false,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from anpr_core.db import UtcDateTime
+from anpr_core.db import UtcDateTime, insert_ignoring_duplicates
 
 SCHEMA = "ingest"
 metadata = MetaData(schema=SCHEMA)
@@ -20,10 +40,69 @@ cameras = Table(
     Column("name", String(200), nullable=False),
     Column("direction", String(8), nullable=False),
     Column("status", String(16), nullable=False),
+    # SHA-256 of the camera's key; empty after revocation, which no key matches.
     Column("api_key_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_seen_at", UtcDateTime(), nullable=True),
+    Column("kind", String(8), nullable=False, server_default="frame"),
+    Column("latitude", Float(), nullable=True),
+    Column("longitude", Float(), nullable=True),
+    Column("road", String(200), nullable=False, server_default=""),
+    Column("zone_id", String(32), nullable=False, server_default=""),
+    Column("border_camera", Boolean(), nullable=False, server_default=false()),
+    Column("neighbour_zone_id", String(32), nullable=True),
+    Column("approval_reference", String(200), nullable=False, server_default=""),
+    Column("approval_date", Date(), nullable=True),
+    Column("sign_latitude", Float(), nullable=True),
+    Column("sign_longitude", Float(), nullable=True),
+    Column("sign_description", String(500), nullable=False, server_default=""),
+    Column("impact_analysis_reference", String(200), nullable=False, server_default=""),
+    Column("updated_at", UtcDateTime(), nullable=True),
 )
+
+# One row per accepted frame or read: (camera, captured_at, content digest) -> the event id it got.
+# The primary key is the unique constraint that makes two replicas racing on one frame publish once.
+intake_dedupe = Table(
+    "intake_dedupe",
+    metadata,
+    Column("camera_id", String(64), nullable=False),
+    Column("captured_at", UtcDateTime(), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("camera_id", "captured_at", "sha256"),
+    Index("ix_intake_dedupe_created_at", "created_at"),
+)
+
+
+async def add_missing_columns(engine: AsyncEngine) -> list[str]:
+    """Adds register columns that a register made by an earlier version lacks (each has a server
+    default or is nullable), so an existing database or `var/ingest.db` keeps working."""
+
+    def upgrade(connection: Any) -> list[str]:
+        # On SQLite the schema is translated away (anpr_core.db), so the table has no schema there.
+        schema = cameras.schema if connection.dialect.name == "postgresql" else None
+        table = f"{schema}.{cameras.name}" if schema else cameras.name
+        present = {c["name"] for c in inspect(connection).get_columns(cameras.name, schema=schema)}
+        added = []
+        for column in cameras.columns:
+            if column.name in present:
+                continue
+            ddl = f"{column.name} {column.type.compile(connection.dialect)}"
+            if column.server_default is not None:
+                default = column.server_default.arg  # type: ignore[attr-defined]
+                literal = (
+                    default.compile(dialect=connection.dialect)
+                    if hasattr(default, "compile")
+                    else f"'{default}'"
+                )
+                ddl += f" NOT NULL DEFAULT {literal}"
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+            added.append(column.name)
+        return added
+
+    async with engine.begin() as connection:
+        return await connection.run_sync(upgrade)
 
 
 @dataclass(frozen=True)
@@ -35,6 +114,23 @@ class Camera:
     api_key_hash: str
     created_at: datetime
     last_seen_at: datetime | None
+    kind: str = "frame"
+    latitude: float | None = None
+    longitude: float | None = None
+    road: str = ""
+    zone_id: str = ""
+    border_camera: bool = False
+    neighbour_zone_id: str | None = None
+    approval_reference: str = ""
+    approval_date: date | None = None
+    sign_latitude: float | None = None
+    sign_longitude: float | None = None
+    sign_description: str = ""
+    impact_analysis_reference: str = ""
+    updated_at: datetime | None = None
+
+    def changed(self, **fields: Any) -> Camera:
+        return dataclasses.replace(self, **fields)
 
 
 class CameraRegister:
@@ -52,16 +148,19 @@ class CameraRegister:
         return [Camera(**row._mapping) for row in rows]
 
     async def add(self, camera: Camera) -> bool:
-        """Adds the camera; False when the id is taken."""
+        """Adds the camera; False when the id is taken (also when another replica just took it)."""
         async with self._sessions.begin() as session:
-            if (
-                await session.execute(
-                    select(cameras.c.camera_id).where(cameras.c.camera_id == camera.camera_id)
-                )
-            ).first():
-                return False
-            await session.execute(cameras.insert().values(**camera.__dict__))
-        return True
+            return await insert_ignoring_duplicates(session, cameras, [dataclasses.asdict(camera)]) == 1
+
+    async def save(self, camera: Camera) -> None:
+        """Writes every field but the key hash and last-seen time, which have their own writers."""
+        fields = dataclasses.asdict(camera)
+        for own_writer in ("camera_id", "api_key_hash", "last_seen_at", "created_at"):
+            fields.pop(own_writer)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(cameras).where(cameras.c.camera_id == camera.camera_id).values(**fields)
+            )
 
     async def set_key_hash(self, camera_id: str, api_key_hash: str) -> None:
         async with self._sessions.begin() as session:
@@ -72,5 +171,53 @@ class CameraRegister:
     async def touch(self, camera_id: str, seen_at: datetime) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
-                update(cameras).where(cameras.c.camera_id == camera_id).values(last_seen_at=seen_at)
+                update(cameras)
+                .where(cameras.c.camera_id == camera_id)
+                .where((cameras.c.last_seen_at.is_(None)) | (cameras.c.last_seen_at < seen_at))
+                .values(last_seen_at=seen_at)
             )
+
+
+class IntakeDedupe:
+    """Remembers which event id each accepted frame or read got, for the dedupe window."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @asynccontextmanager
+    async def claim(
+        self, camera_id: str, captured_at: datetime, sha256: str, event_id: str, now: datetime
+    ) -> AsyncIterator[str | None]:
+        """Yields None when this call owns the intake (the caller publishes), else the original event id.
+
+        The claim is one transaction held open while the caller publishes: a second replica's insert
+        of the same key waits on it, then sees the committed row (a duplicate) or, if the publish
+        failed and the claim rolled back, takes the intake itself. An exception inside rolls back.
+        """
+        row = {
+            "camera_id": camera_id,
+            "captured_at": captured_at,
+            "sha256": sha256,
+            "event_id": event_id,
+            "created_at": now,
+        }
+        async with self._sessions.begin() as session:
+            if await insert_ignoring_duplicates(session, intake_dedupe, [row]) == 1:
+                yield None
+                return
+            original = (
+                await session.execute(
+                    select(intake_dedupe.c.event_id).where(
+                        intake_dedupe.c.camera_id == camera_id,
+                        intake_dedupe.c.captured_at == captured_at,
+                        intake_dedupe.c.sha256 == sha256,
+                    )
+                )
+            ).scalar_one()
+            yield str(original)
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Drops entries older than the dedupe window; returns how many went."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(intake_dedupe).where(intake_dedupe.c.created_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -32,6 +32,7 @@ class KafkaBus:
         partitions: int = 3,
         replication_factor: int = 1,
         request_timeout_ms: int = 15_000,
+        delivery_timeout_ms: int = 10_000,
     ) -> None:
         self._bootstrap = bootstrap
         self._client_id = client_id
@@ -40,6 +41,9 @@ class KafkaBus:
         self._partitions = partitions
         self._replication = replication_factor
         self._request_timeout_ms = request_timeout_ms
+        # The idempotent producer retries a batch forever while the broker is away; past this a
+        # publish raises BusUnavailable (the record may still arrive later: at-least-once).
+        self._delivery_timeout_s = delivery_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -104,14 +108,19 @@ class KafkaBus:
     async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
         producer = self._require_producer()
         try:
-            # Send everything first so the producer batches, then wait for every acknowledgement.
-            pending = [
-                await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
-                for r in records
-            ]
-            await asyncio.gather(*pending)
+            async with asyncio.timeout(self._delivery_timeout_s):
+                # Send everything first so the producer batches, then wait for every acknowledgement.
+                pending = [
+                    await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers) or None)
+                    for r in records
+                ]
+                await asyncio.gather(*pending)
         except KafkaError as error:
             raise BusUnavailable(f"Kafka did not acknowledge the record: {error}") from error
+        except TimeoutError as error:
+            raise BusUnavailable(
+                f"Kafka did not acknowledge the record within {self._delivery_timeout_s:.1f}s"
+            ) from error
 
     def consumer(self, topics: Sequence[str], group_id: str) -> KafkaConsumer:
         return KafkaConsumer(self._bootstrap, list(topics), group_id, client_id=self._client_id)

@@ -1,0 +1,165 @@
+"""Broker down and back, on a throwaway Kafka broker of this test's own (the shared one stays up):
+ingest answers 503 with Retry-After within a bounded time, recovers, and loses no accepted frame."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from anpr.v1 import frame_pb2
+from anpr_core.auth import DevIssuer, Role
+from anpr_core.bus.kafka import KafkaBus
+from anpr_core.db import make_engine
+from anpr_core.events import Topics
+from anpr_ingest.bootstrap import build_app
+from anpr_ingest.settings import IngestSettings
+
+pytestmark = pytest.mark.integration
+
+INFRA = Path(__file__).resolve().parents[3] / "scripts" / "infra.sh"
+DELIVERY_TIMEOUT_MS = 3000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class ThrowawayBroker:
+    environment: dict[str, str]
+    bootstrap: str
+
+    def _infra(self, command: str) -> None:
+        result = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+            [str(INFRA), command], env=self.environment, capture_output=True, text=True, timeout=180
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def start(self) -> None:
+        self._infra("kafka-up")
+
+    def stop(self) -> None:
+        self._infra("kafka-down")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayBroker]:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "SCHILD_INFRA_DIR": str(tmp_path_factory.mktemp("throwaway-kafka")),
+        "SCHILD_KAFKA_PORT": str(port),
+        "SCHILD_KAFKA_CONTROLLER_PORT": str(free_port()),
+    }
+    throwaway = ThrowawayBroker(environment, f"127.0.0.1:{port}")
+    throwaway.start()
+    try:
+        yield throwaway
+    finally:
+        throwaway.stop()
+
+
+def jpeg(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (160, 120), (seed % 256, 60, 30)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+async def test_broker_down_gives_503_and_no_accepted_frame_is_lost(
+    broker: ThrowawayBroker, tmp_path: Path, topic_prefix: str, database_url: str
+) -> None:
+    topics = Topics(topic_prefix)
+    bus = KafkaBus(
+        broker.bootstrap,
+        client_id="ingest-restart",
+        topics=topics.all(),
+        partitions=1,
+        delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+    )
+    engine = make_engine(database_url, "ingest", tmp_path)
+    issuer = DevIssuer(tmp_path / "key.pem")
+    settings = IngestSettings(
+        data_dir=tmp_path,
+        topic_prefix=topic_prefix,
+        kafka_bootstrap=broker.bootstrap,
+        database_url=database_url,
+    )
+    app = build_app(settings, bus, engine, issuer)
+    accepted: list[str] = []
+    sent = 0
+
+    async def send(client: httpx.AsyncClient, key: str) -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        response = await client.post(
+            "/v1/frames",
+            headers={"X-Camera-Key": key},
+            data={"camera_id": "cam-1", "captured_at": datetime.now(UTC).isoformat()},
+            files={"image": ("f.jpg", jpeg(sent), "image/jpeg")},
+        )
+        if response.status_code == 202:
+            accepted.append(response.json()["event_id"])
+        return response
+
+    await bus.start()
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as client,
+        ):
+            admin = {"Authorization": f"Bearer {issuer.issue('root', Role.ADMIN)}"}
+            created = await client.post(
+                "/v1/cameras", json={"camera_id": "cam-1", "name": "x", "direction": "in"}, headers=admin
+            )
+            key = created.json()["api_key"]
+            for _ in range(5):
+                assert (await send(client, key)).status_code == 202
+
+            # 1. The broker goes away: a bounded wait, then 503 with Retry-After; never a 202.
+            broker.stop()
+            started = time.monotonic()
+            refused = await send(client, key)
+            waited = time.monotonic() - started
+            assert refused.status_code == 503, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+            assert waited < DELIVERY_TIMEOUT_MS / 1000 + 5
+            assert len(accepted) == 5
+
+            # 2. It comes back: the producer reconnects and frames are taken again.
+            broker.start()
+            deadline = time.monotonic() + 60
+            while (await send(client, key)).status_code != 202:
+                assert time.monotonic() < deadline, "ingest did not recover after the broker came back"
+            for _ in range(5):
+                assert (await send(client, key)).status_code == 202
+
+        # 3. Every frame answered with 202 is on the topic.
+        consumer = bus.consumer([topics.frames], f"{topic_prefix}check")
+        await consumer.start()
+        found: set[str] = set()
+        try:
+            deadline = time.monotonic() + 30
+            while not set(accepted) <= found and time.monotonic() < deadline:
+                for record in await consumer.poll(timeout_s=1.0, max_records=100):
+                    found.add(frame_pb2.Frame.FromString(record.value).meta.event_id)
+        finally:
+            await consumer.stop()
+        assert len(accepted) >= 11
+        assert set(accepted) <= found, f"lost: {set(accepted) - found}"
+    finally:
+        await bus.stop()
+        await engine.dispose()
