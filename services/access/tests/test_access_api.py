@@ -90,7 +90,9 @@ class Access:
 
 
 def app_for(tmp_path: Path, bus: MemoryBus, issuer: DevIssuer) -> FastAPI:
-    return build_app(AccessSettings(data_dir=tmp_path), bus, make_engine(None, "access", tmp_path), issuer)
+    # The background retention run is off here: its audit event would mix with the ones under test.
+    settings = AccessSettings(data_dir=tmp_path, retention_interval_s=0)
+    return build_app(settings, bus, make_engine(None, "access", tmp_path), issuer)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -10,18 +11,25 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import common_pb2, hit_pb2, read_pb2
-from anpr_access.api import build_router
+from anpr_access.api import AccessContext, build_router
+from anpr_access.dpo_api import build_dpo_router
+from anpr_access.governance_api import build_governance_router
+from anpr_access.housekeeping import RetentionJob
 from anpr_access.legal import LegalPolicy
+from anpr_access.plates import plate_key
+from anpr_access.retention import Month
 from anpr_access.settings import AccessSettings
-from anpr_access.storage import SCHEMA, hits, metadata, reads
+from anpr_access.storage import create_access_schema, ensure_partitions, hits, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
-from anpr_core.db import create_schema, insert_ignoring_duplicates, ping, session_factory
+from anpr_core.db import insert_ignoring_duplicates, ping, session_factory
 from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.metrics import READS_STORED
 from anpr_core.service import create_service_app
+
+_log = logging.getLogger(__name__)
 
 _DIRECTION_NAMES = {
     common_pb2.DIRECTION_IN: "in",
@@ -38,17 +46,28 @@ def read_row(read: read_pb2.PlateRead) -> dict[str, object]:
         "captured_at": from_timestamp(read.captured_at),
         "direction": _DIRECTION_NAMES.get(read.direction, "unknown"),
         "plate": read.plate,
+        "plate_key": plate_key(read.plate),
         "formatted": read.formatted,
         "country": read.country,
         "format_valid": read.format_valid,
         "confidence": read.confidence,
         "candidates": [[c.text, round(c.confidence, 4)] for c in read.candidates],
         "box": [read.box.x1, read.box.y1, read.box.x2, read.box.y2],
+        "frame_event_id": read.frame_event_id,
         "camera_read": read.camera_read,
         "reader": read.reader,
         "plate_crop": read.plate_crop or None,
+        # The overview image travels with a read once the read schema carries one.
+        "overview": _overview(read),
         "stored_at": utcnow(),
     }
+
+
+def _overview(read: read_pb2.PlateRead) -> bytes | None:
+    if "overview" not in read.DESCRIPTOR.fields_by_name:
+        return None
+    value = getattr(read, "overview", b"")
+    return bytes(value) if value else None
 
 
 def build_app(
@@ -62,11 +81,24 @@ def build_app(
         first_tier=timedelta(days=settings.first_tier_days), retention=timedelta(days=settings.retention_days)
     )
 
+    retention = RetentionJob(engine, audit, policy, settings.partitions_ahead)
+    # Months whose partition this replica has made sure of; a late or replayed read may need an old one.
+    partitioned: set[Month] = set()
+
     async def on_read(record: Record) -> None:
         read = read_pb2.PlateRead()
         read.ParseFromString(record.value)
         if not read.meta.event_id or not read.camera_id:
             raise PoisonMessage("read without event_id or camera_id")
+        captured_at = from_timestamp(read.captured_at)
+        if utcnow() - captured_at > policy.retention:
+            # Already past retention (a very late replay): the law says it must not be kept.
+            _log.info("read %s is past retention and is not stored", read.meta.event_id)
+            return
+        month = Month.of(captured_at)
+        if month not in partitioned:
+            await ensure_partitions(engine, [month])
+            partitioned.add(month)
         async with sessions.begin() as session:
             stored = await insert_ignoring_duplicates(session, reads, [read_row(read)])
         READS_STORED.inc(stored)
@@ -83,6 +115,7 @@ def build_app(
                 [
                     {
                         "hit_id": hit.meta.event_id,
+                        "zone_id": hit.meta.zone_id,
                         "read_event_id": hit.read_event_id,
                         "entry_id": hit.hotlist_entry_id,
                         "camera_id": hit.camera_id,
@@ -105,12 +138,14 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await create_schema(engine, metadata, SCHEMA)
+        await create_access_schema(engine, utcnow(), settings.partitions_ahead)
         for worker in workers:
             worker.start()
+        retention.start(settings.retention_interval_s)
         try:
             yield
         finally:
+            await retention.stop()
             for worker in workers:
                 await worker.stop()
 
@@ -122,5 +157,7 @@ def build_app(
         description="Lawful, purpose-bound search of passages.",
     )
     app.state.refusal_recorder = audit
-    app.include_router(build_router(sessions, audit, policy))
+    app.include_router(build_router(AccessContext(engine, sessions, audit, policy)))
+    app.include_router(build_governance_router(sessions, audit, retention))
+    app.include_router(build_dpo_router(sessions, audit, timedelta(days=settings.dpo_deadline_days)))
     return app

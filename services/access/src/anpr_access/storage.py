@@ -1,11 +1,21 @@
-"""Access's tables (schema `access`): every read with its crop, and every hit."""
+"""Access's tables (schema `access`) and the PostgreSQL partition housekeeping.
+
+On PostgreSQL `reads` is RANGE-partitioned by month on captured_at. A primary key of a
+partitioned table must contain the partition column, so the key is (event_id, captured_at).
+Idempotency still rests on event_id alone: a read's captured_at is part of the event and never
+changes, so a redelivered read carries the same pair and `ON CONFLICT DO NOTHING` skips it.
+SQLite (embedded) keeps one table with the same columns and key.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    ColumnElement,
     Float,
     Index,
     Integer,
@@ -13,9 +23,19 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from anpr_core.db import UtcDateTime
+from anpr_access.retention import Month, months_ahead, plan_retention
+from anpr_core.db import UtcDateTime, create_schema, is_postgres
 
 SCHEMA = "access"
 metadata = MetaData(schema=SCHEMA)
@@ -24,29 +44,36 @@ reads = Table(
     "reads",
     metadata,
     Column("event_id", String(36), primary_key=True),
+    Column("captured_at", UtcDateTime(), primary_key=True),
     Column("zone_id", String(32), nullable=False),
     Column("camera_id", String(64), nullable=False),
-    Column("captured_at", UtcDateTime(), nullable=False),
     Column("direction", String(8), nullable=False),
     Column("plate", String(16), nullable=False),
+    # Each character replaced by its OCR-confusable class representative (plates.plate_key).
+    Column("plate_key", String(16), nullable=False),
     Column("formatted", String(32), nullable=False),
     Column("country", String(2), nullable=False),
     Column("format_valid", Boolean, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("candidates", JSON, nullable=False),
     Column("box", JSON, nullable=False),
+    Column("frame_event_id", String(36), nullable=False, server_default=""),
     Column("camera_read", Boolean, nullable=False),
     Column("reader", String(64), nullable=False),
     Column("plate_crop", LargeBinary, nullable=True),
+    Column("overview", LargeBinary, nullable=True),
     Column("stored_at", UtcDateTime(), nullable=False),
     Index("reads_plate_time", "plate", "captured_at"),
+    Index("reads_plate_key_time", "plate_key", "captured_at"),
     Index("reads_camera_time", "camera_id", "captured_at"),
+    postgresql_partition_by="RANGE (captured_at)",
 )
 
 hits = Table(
     "hits",
     metadata,
     Column("hit_id", String(36), primary_key=True),
+    Column("zone_id", String(32), nullable=False, server_default=""),
     Column("read_event_id", String(36), nullable=False, index=True),
     Column("entry_id", String(36), nullable=False),
     Column("camera_id", String(64), nullable=False),
@@ -56,4 +83,163 @@ hits = Table(
     Column("list_name", String(64), nullable=False),
     Column("priority", Integer, nullable=False),
     Column("stored_at", UtcDateTime(), nullable=False),
+    Index("hits_zone_time", "zone_id", "captured_at"),
 )
+
+# A legal hold keeps a case's records past retention (and refuses their erasure) until lifted.
+holds = Table(
+    "holds",
+    metadata,
+    Column("hold_id", String(36), primary_key=True),
+    Column("case_reference", String(100), nullable=False),
+    Column("plate", String(16), nullable=True),
+    Column("since", UtcDateTime(), nullable=True),
+    Column("until", UtcDateTime(), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("decided_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("lifted_at", UtcDateTime(), nullable=True),
+    Column("lifted_by", String(128), nullable=True),
+    Column("lift_reason", Text, nullable=True),
+)
+
+dpo_requests = Table(
+    "dpo_requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requester", String(200), nullable=False),
+    Column("plate", String(16), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("until", UtcDateTime(), nullable=False),
+    Column("camera_id", String(64), nullable=True),
+    Column("place", String(200), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("corrected_plate", String(16), nullable=True),
+    Column("registered_at", UtcDateTime(), nullable=False),
+    Column("deadline", UtcDateTime(), nullable=False),
+    Column("located_ids", JSON, nullable=False),
+    Column("decision", String(16), nullable=True),
+    Column("decision_reasons", Text, nullable=True),
+    Column("decided_ids", JSON, nullable=True),
+    Column("outcome", Text, nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+
+def held(table: Table = reads) -> ColumnElement[bool]:
+    """True for a row of `table` that an active (not lifted) hold covers."""
+    return exists().where(
+        holds.c.lifted_at.is_(None),
+        or_(holds.c.plate.is_(None), holds.c.plate == table.c.plate),
+        or_(holds.c.since.is_(None), table.c.captured_at >= holds.c.since),
+        or_(holds.c.until.is_(None), table.c.captured_at < holds.c.until),
+    )
+
+
+# --- partitions (PostgreSQL only) ---------------------------------------------------------------
+
+
+async def create_access_schema(engine: AsyncEngine, now: datetime, months_ahead_count: int = 2) -> None:
+    await create_schema(engine, metadata, SCHEMA)
+    await ensure_partitions(engine, months_ahead(now, months_ahead_count))
+
+
+async def ensure_partitions(engine: AsyncEngine, months: list[Month]) -> None:
+    if not is_postgres(engine):
+        return
+    async with engine.begin() as conn:
+        # Replicas (and the retention job) may create the same partition at once.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('access:partitions'))"))
+        for month in months:
+            await conn.execute(
+                text(
+                    f'CREATE TABLE IF NOT EXISTS "{SCHEMA}"."{month.partition}" PARTITION OF '  # noqa: S608
+                    f"\"{SCHEMA}\".reads FOR VALUES FROM ('{month.start.isoformat()}') "
+                    f"TO ('{month.end.isoformat()}')"
+                )
+            )
+
+
+async def existing_partitions(conn: AsyncConnection) -> list[Month]:
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+            "WHERE p.relname = 'reads' AND n.nspname = :schema"
+        ),
+        {"schema": SCHEMA},
+    )
+    return [m for (name,) in rows if (m := Month.from_partition(name)) is not None]
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+
+async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]:
+    """Deletes reads and hits captured before `cutoff`, except rows under a legal hold.
+
+    Returns counts: reads_deleted, reads_kept_on_hold, partitions_dropped, hits_deleted.
+    """
+    counts = {"reads_deleted": 0, "reads_kept_on_hold": 0, "partitions_dropped": 0, "hits_deleted": 0}
+    async with engine.begin() as conn:
+        if is_postgres(engine):
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('access:partitions'))"))
+            months = await existing_partitions(conn)
+            held_months = set()
+            for month in months:
+                if month.end <= cutoff:
+                    any_held = await conn.scalar(
+                        select(
+                            exists().where(
+                                reads.c.captured_at >= month.start, reads.c.captured_at < month.end, held()
+                            )
+                        )
+                    )
+                    if any_held:
+                        held_months.add(month)
+            plan = plan_retention(months, cutoff, held_months)
+            for month in plan.drop:
+                # Counting first keeps the audit event truthful; a month is one index-only scan.
+                count = await conn.scalar(text(f'SELECT count(*) FROM "{SCHEMA}"."{month.partition}"'))  # noqa: S608
+                await conn.execute(text(f'DROP TABLE "{SCHEMA}"."{month.partition}"'))
+                counts["reads_deleted"] += int(count or 0)
+                counts["partitions_dropped"] += 1
+        result = await conn.execute(delete(reads).where(reads.c.captured_at < cutoff, ~held()))
+        counts["reads_deleted"] += int(result.rowcount or 0)
+        counts["reads_kept_on_hold"] = int(
+            await conn.scalar(select(func.count()).select_from(reads).where(reads.c.captured_at < cutoff))
+            or 0
+        )
+        hit_rows = await conn.execute(
+            delete(hits).where(
+                hits.c.captured_at < cutoff,
+                # A hit stays while its read does (a held read keeps its hits).
+                ~exists().where(reads.c.event_id == hits.c.read_event_id),
+            )
+        )
+        counts["hits_deleted"] = int(hit_rows.rowcount or 0)
+    return counts
+
+
+async def oldest_read(engine: AsyncEngine) -> datetime | None:
+    async with engine.connect() as conn:
+        value = await conn.scalar(select(func.min(reads.c.captured_at)))
+    if isinstance(value, str):  # SQLite aggregates lose the column type
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value if isinstance(value, datetime) else None
+
+
+def covers(plate: str | None, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+    """Rows of `reads` a hold with these bounds covers (the same test as `held`, for one hold)."""
+    clauses: list[ColumnElement[bool]] = []
+    if plate:
+        clauses.append(reads.c.plate == plate)
+    if since:
+        clauses.append(reads.c.captured_at >= since)
+    if until:
+        clauses.append(reads.c.captured_at < until)
+    return and_(*clauses)
