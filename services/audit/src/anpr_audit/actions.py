@@ -17,6 +17,7 @@ LEGAL_ACTIONS: dict[str, str] = {
     "hit_ack": "an operator's confirmation or false-alarm mark: target hit, detail",
     "dpo_decision": "a data-subject request decided: case, records, decision and reasons in detail",
     "erasure": "erasure of records: ids or count and digest, case",
+    "rectification": "a misread record corrected on a DPO decision: target, old and new value in changes",
     "retention_delete": "erasure by the retention job: count, digest, period in query",
     "config_change": "alteration of settings: target, changes",
     "share_out": "disclosure to a neighbour zone: records, recipients",
