@@ -99,6 +99,12 @@ async def _camera_key(client: httpx.AsyncClient, admin: dict[str, str]) -> str:
 
 
 async def _hotlist(client: httpx.AsyncClient, supervisor: dict[str, str], plate: str) -> None:
+    # Entries belong to a list, which carries the matching rules; 409: made on an earlier run.
+    made = await client.post(
+        "/match/v1/lists", json={"name": DEMO_LIST, "category": "stolen_vehicle"}, headers=supervisor
+    )
+    if made.status_code != 409:
+        made.raise_for_status()
     existing = await client.get(
         "/match/v1/hotlist", params={"plate": plate, "list_name": DEMO_LIST}, headers=supervisor
     )

@@ -135,6 +135,10 @@ def test_frame_of_a_hotlisted_plate_gives_read_hit_and_audit_rows(services: Runn
     assert camera.status_code == 201, camera.text
     camera_key = camera.json()["api_key"]
 
+    stolen = httpx.post(
+        f"{urls['match']}/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+    )
+    assert stolen.status_code == 201, stolen.text
     entry = httpx.post(
         f"{urls['match']}/v1/hotlist",
         json={

@@ -67,6 +67,10 @@ class Match:
     def auth(self, role: Role = Role.INVESTIGATOR, subject: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.issuer.issue(subject, role)}"}
 
+    async def create_list(self, name: str = "stolen", **rules: Any) -> httpx.Response:
+        body: dict[str, Any] = {"name": name, "category": "stolen_vehicle", **rules}
+        return await self.client.post("/v1/lists", json=body, headers=self.auth(Role.SUPERVISOR, "sue"))
+
     async def create(self, **overrides: Any) -> httpx.Response:
         body: dict[str, Any] = {
             "plate": "1-abc-234",
@@ -114,7 +118,9 @@ async def match(tmp_path: Path) -> AsyncIterator[Match]:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
-        yield Match(client, bus, issuer)
+        service = Match(client, bus, issuer)
+        assert (await service.create_list()).status_code == 201
+        yield service
 
 
 @pytest.fixture
@@ -156,16 +162,16 @@ async def test_created_entry_is_normalised_indexed_and_audited(match: Match) -> 
     )
     assert [e["entry_id"] for e in listed.json()] == [entry_id]
 
-    published = await read_topic(match.bus, TOPICS.hotlist)
+    published = [r for r in await read_topic(match.bus, TOPICS.hotlist) if r.key != b"list:stolen"]
     assert len(published) == 1
     event = hotlist_pb2.HotlistEntry()
     event.ParseFromString(published[0].value)
     assert (event.entry_id, event.plate, event.deleted) == (entry_id, "1ABC234", False)
 
-    audit = await read_topic(match.bus, TOPICS.audit)
-    assert len(audit) == 1
-    change = audit_pb2.AuditEvent()
-    change.ParseFromString(audit[0].value)
+    audit = [audit_pb2.AuditEvent.FromString(r.value) for r in await read_topic(match.bus, TOPICS.audit)]
+    # The first is the list's creation.
+    assert [a.record_ids[0] for a in audit] == ["list:stolen", entry_id]
+    change = audit[1]
     assert change.action == "hotlist_change"
     assert change.actor.user_id == "alice"
     assert change.case_reference == "PV/2026/123"

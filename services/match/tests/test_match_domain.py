@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from anpr.v1 import hit_pb2, read_pb2
 from anpr_core.events import new_meta, to_timestamp
 from anpr_match.domain import Category, HotlistEntry, HotlistIndex, MatchKind, hit_event_id, normalise_plate
-from anpr_match.events import entry_from_event, entry_to_event, hit_for, readings_of
+from anpr_match.events import entry_from_event, entry_to_event, hit_for, readings_of, seen_read_of
 
 NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
 
@@ -177,7 +177,7 @@ def test_hit_for_a_read_carries_the_read_and_the_entry() -> None:
     index = HotlistIndex()
     index.put(entry())
     [match] = index.match(readings_of(read), NOW)
-    hit = hit_for(read, match, "5344")
+    hit = hit_for(seen_read_of(read), match, "5344")
     assert hit.meta.event_id == hit_event_id(read.meta.event_id, "e-1")
     assert hit.read_event_id == read.meta.event_id
     assert hit.hotlist_entry_id == "e-1"

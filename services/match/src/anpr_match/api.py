@@ -1,35 +1,147 @@
-"""Match's REST surface: hotlist entries and the hits they raised."""
+"""Match's REST surface: hotlists and their rules, entries (one by one and as CSV), hits and their acks."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Self
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, replace
+from datetime import datetime, time
+from enum import StrEnum
+from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
-from anpr_core.bus import Bus, BusUnavailable
+from anpr_core.bus import Bus, BusUnavailable, OutgoingRecord
 from anpr_core.events import Topics, utcnow
 from anpr_core.ids import new_event_id
+from anpr_core.metrics import HIT_ACKS, HIT_FALSE_ALARM_RATIO
 from anpr_core.problems import Problem
-from anpr_match.domain import PLATE_PATTERN, Category, HotlistEntry, HotlistIndex, normalise_plate
-from anpr_match.events import entry_to_event
-from anpr_match.storage import entry_of, hits, hotlist_entries
+from anpr_match.domain import (
+    LIST_NAME_PATTERN,
+    PLATE_PATTERN,
+    Category,
+    Direction,
+    HotlistEntry,
+    HotlistIndex,
+    ListRules,
+    normalise_plate,
+)
+from anpr_match.events import KIND_HEADER, LIST_KIND, entry_records, list_key, rules_to_event
+from anpr_match.hotlist_csv import export_lines, parse_import
+from anpr_match.pipeline import HitStream, MatchPipeline
+from anpr_match.storage import (
+    entry_of,
+    hits,
+    hotlist_entries,
+    hotlists,
+    import_rows,
+    rules_of,
+    rules_row,
+)
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
 HotlistManager = Annotated[Principal, Depends(require(Action.MANAGE_HOTLIST))]
 HotlistViewer = Annotated[Principal, Depends(require(Action.VIEW_HOTLIST))]
 HitViewer = Annotated[Principal, Depends(require(Action.VIEW_HITS))]
+HitAcknowledger = Annotated[Principal, Depends(require(Action.ACK_HIT))]
+
+RETRY = {"Retry-After": "5"}
+PUBLISH_CHUNK = 5000
+
+
+def _rows_of(entries: Sequence[HotlistEntry], now: datetime) -> list[tuple[Any, ...]]:
+    """Import rows in the table's column order (ENTRY_COLUMNS)."""
+    return [
+        (
+            e.entry_id,
+            e.plate,
+            e.country,
+            e.list_name,
+            e.category.value,
+            e.priority,
+            e.action,
+            e.valid_from,
+            e.valid_until,
+            e.source_zone,
+            e.reason,
+            e.case_reference,
+            e.entered_by,
+            now,
+            False,
+        )
+        for e in entries
+    ]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        raise ValueError("validity times need a timezone offset")
+    return moment
+
+
+class ListIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64, pattern=LIST_NAME_PATTERN.pattern)
+    category: Category
+    max_substitutions: int = Field(default=1, ge=0, le=3, description="Confusable characters allowed")
+    allow_edit: bool = Field(default=False, description="Whether one inserted or missing character matches")
+    directions: list[Direction] = Field(default_factory=list, description="Empty: any direction")
+    active_from: time | None = Field(default=None, description="Local time of day; with active_until")
+    active_until: time | None = None
+    timezone: str = "Europe/Brussels"
+    camera_ids: list[str] = Field(default_factory=list, description="Empty: every camera", max_length=1000)
+    description: str = Field(default="", max_length=500)
+
+    def rules(self) -> ListRules:
+        try:
+            return ListRules(
+                name=self.name,
+                category=self.category,
+                max_substitutions=self.max_substitutions,
+                allow_edit=self.allow_edit,
+                directions=frozenset(d for d in self.directions if d is not Direction.UNKNOWN),
+                active_from=self.active_from,
+                active_until=self.active_until,
+                timezone=self.timezone,
+                camera_ids=frozenset(self.camera_ids),
+                description=self.description,
+            )
+        except (ValueError, LookupError) as error:
+            raise Problem(422, "Invalid list", f"{error}; correct the list's rules and retry") from error
+
+
+class ListOut(BaseModel):
+    name: str
+    category: Category
+    max_substitutions: int
+    allow_edit: bool
+    directions: list[Direction]
+    active_from: time | None
+    active_until: time | None
+    timezone: str
+    camera_ids: list[str]
+    description: str
+
+    @classmethod
+    def of(cls, rules: ListRules) -> Self:
+        fields = asdict(rules)
+        fields["directions"] = sorted(rules.directions)
+        fields["camera_ids"] = sorted(rules.camera_ids)
+        return cls(**fields)
 
 
 class EntryIn(BaseModel):
     plate: str = Field(description="Any separators; stored normalised, e.g. 1-ABC-234 -> 1ABC234")
-    list_name: str = Field(min_length=1, max_length=64)
-    category: Category
+    country: str = Field(default="", pattern=r"^([A-Za-z]{2})?$", description="ISO 3166 alpha-2, optional")
+    list_name: str = Field(min_length=1, max_length=64, description="An existing list (POST /v1/lists)")
+    category: Category | None = Field(default=None, description="Default: the list's category")
     priority: int = Field(default=1, ge=0, le=9)
     action: str = Field(default="notify", min_length=1, max_length=200)
     valid_from: datetime | None = None
@@ -47,17 +159,38 @@ class EntryIn(BaseModel):
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:
-        for moment in (self.valid_from, self.valid_until):
-            if moment is not None and moment.tzinfo is None:
-                raise ValueError("validity times need a timezone offset")
+        _aware(self.valid_from)
+        _aware(self.valid_until)
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be after valid_from")
         return self
 
 
+class EntryChange(BaseModel):
+    """Fields to change; the entry keeps the others. Every change is audited."""
+
+    priority: int | None = Field(default=None, ge=0, le=9)
+    action: str | None = Field(default=None, min_length=1, max_length=200)
+    valid_until: datetime | None = None
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+    case_reference: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        _aware(self.valid_until)
+        if not self.model_fields_set:
+            raise ValueError("give at least one of priority, action, valid_until, reason, case_reference")
+        return self
+
+
+class ExpiryIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why the entry ends now")
+
+
 class EntryOut(BaseModel):
     entry_id: str
     plate: str
+    country: str
     list_name: str
     category: Category
     priority: int
@@ -71,6 +204,28 @@ class EntryOut(BaseModel):
     indexed: bool = Field(description="Whether this replica's matching index holds the entry yet")
 
 
+class ImportOut(BaseModel):
+    imported: int
+    lists: list[str]
+
+
+class AckOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    FALSE_ALARM = "false_alarm"
+    NOT_SEEN = "not_seen"
+
+
+class AckIn(BaseModel):
+    outcome: AckOutcome
+    reason: str = Field(default="", max_length=500, description="Required for a false alarm")
+
+    @model_validator(mode="after")
+    def _false_alarm_has_reason(self) -> Self:
+        if self.outcome is AckOutcome.FALSE_ALARM and not self.reason.strip():
+            raise ValueError("a false alarm needs a reason, e.g. 'plate read 8 for B, other car'")
+        return self
+
+
 class HitOut(BaseModel):
     hit_id: str
     read_event_id: str
@@ -80,33 +235,155 @@ class HitOut(BaseModel):
     plate_read: str
     plate_listed: str
     match_kind: str
+    differing_positions: list[int]
     score: float
     list_name: str
     category: str
     priority: int
     action: str
+    direction: str
+    from_lookback: bool
+    ack_outcome: str | None
+    ack_reason: str | None
+    ack_by: str | None
+    ack_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> Self:
+        fields = {k: v for k, v in row.items() if k in cls.model_fields}
+        text = fields.get("differing_positions") or ""
+        fields["differing_positions"] = [int(p) for p in text.split(",") if p]
+        return cls(**fields)
 
 
 def build_router(
     sessions: async_sessionmaker[AsyncSession],
     bus: Bus,
-    index: HotlistIndex,
+    pipeline: MatchPipeline,
+    stream: HitStream,
     audit: AuditTrail,
     topics: Topics,
     zone_id: str,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    index: HotlistIndex = pipeline.index
 
     def out(entry: HotlistEntry) -> EntryOut:
         return EntryOut(**entry.__dict__, indexed=entry.entry_id in index)
 
+    def unavailable(error: Exception) -> Problem:
+        return Problem(503, "Service Unavailable", "the change could not be published; retry", headers=RETRY)
+
+    async def list_rules(name: str) -> ListRules | None:
+        async with sessions() as session:
+            row = (await session.execute(select(hotlists).where(hotlists.c.name == name))).first()
+        return None if row is None else rules_of(row._mapping)
+
+    async def entry_row(session: AsyncSession, entry_id: str) -> HotlistEntry:
+        row = (
+            await session.execute(select(hotlist_entries).where(hotlist_entries.c.entry_id == entry_id))
+        ).first()
+        if row is None:
+            raise Problem(404, "Not Found", f"hotlist entry {entry_id} does not exist")
+        return entry_of(row._mapping)
+
+    async def publish_entries(entries: Sequence[HotlistEntry], *, deleted: bool = False) -> None:
+        # In chunks, so a bulk import never holds the event loop (consumers, requests) for long.
+        for start in range(0, len(entries), PUBLISH_CHUNK):
+            chunk = entries[start : start + PUBLISH_CHUNK]
+            values = entry_records(chunk, zone_id, deleted)
+            await bus.publish_many(
+                [
+                    OutgoingRecord(topics.hotlist, e.entry_id.encode(), value)
+                    for e, value in zip(chunk, values, strict=True)
+                ]
+            )
+
+    # --- lists -----------------------------------------------------------------------------
+
+    async def save_list(body: ListIn, principal: Principal, *, create: bool) -> ListOut:
+        rules = body.rules()
+        now = utcnow()
+        try:
+            async with sessions.begin() as session:
+                existing = (
+                    await session.execute(select(hotlists.c.name).where(hotlists.c.name == rules.name))
+                ).first()
+                if create and existing is not None:
+                    raise Problem(409, "Conflict", f"list {rules.name!r} exists; change it with PUT")
+                if not create and existing is None:
+                    raise Problem(
+                        404, "Not Found", f"list {rules.name!r} does not exist; create it with POST"
+                    )
+                if create:
+                    await session.execute(
+                        hotlists.insert().values(
+                            **rules_row(rules), created_by=principal.subject, created_at=now, updated_at=now
+                        )
+                    )
+                else:
+                    await session.execute(
+                        update(hotlists)
+                        .where(hotlists.c.name == rules.name)
+                        .values(**rules_row(rules), updated_at=now)
+                    )
+                # Published inside the transaction: if the broker refuses, nothing is stored.
+                await bus.publish(
+                    topics.hotlist,
+                    list_key(rules.name),
+                    rules_to_event(rules, zone_id).SerializeToString(),
+                    headers=[(KIND_HEADER, LIST_KIND)],
+                )
+        except BusUnavailable as error:
+            raise unavailable(error) from error
+        index.set_rules(rules)
+        await audit.record(
+            principal,
+            "hotlist_change",
+            purpose=rules.category.value,
+            query={"op": "create_list" if create else "change_list", **rules_row(rules)},
+            record_ids=[f"list:{rules.name}"],
+        )
+        return ListOut.of(rules)
+
+    @router.post("/lists", status_code=201, response_model=ListOut, tags=["lists"])
+    async def create_list(body: ListIn, principal: HotlistManager) -> ListOut:
+        return await save_list(body, principal, create=True)
+
+    @router.put("/lists/{name}", response_model=ListOut, tags=["lists"])
+    async def change_list(name: str, body: ListIn, principal: HotlistManager) -> ListOut:
+        if body.name != name:
+            raise Problem(422, "Invalid list", f"the body names list {body.name!r}, the path {name!r}")
+        return await save_list(body, principal, create=False)
+
+    @router.get("/lists", response_model=list[ListOut], tags=["lists"])
+    async def list_lists(_principal: HotlistViewer) -> list[ListOut]:
+        async with sessions() as session:
+            rows = (await session.execute(select(hotlists).order_by(hotlists.c.name))).all()
+        return [ListOut.of(rules_of(row._mapping)) for row in rows]
+
+    @router.get("/lists/{name}", response_model=ListOut, tags=["lists"])
+    async def get_list(name: str, _principal: HotlistViewer) -> ListOut:
+        rules = await list_rules(name)
+        if rules is None:
+            raise Problem(404, "Not Found", f"list {name!r} does not exist")
+        return ListOut.of(rules)
+
+    # --- entries ---------------------------------------------------------------------------
+
     @router.post("/hotlist", status_code=201, response_model=EntryOut, tags=["hotlist"])
     async def create_entry(body: EntryIn, principal: HotlistManager) -> EntryOut:
+        rules = await list_rules(body.list_name)
+        if rules is None:
+            raise Problem(
+                422, "Unknown list", f"list {body.list_name!r} does not exist; create it with POST /v1/lists"
+            )
         entry = HotlistEntry(
             entry_id=new_event_id(),
             plate=body.plate,
+            country=body.country.upper(),
             list_name=body.list_name,
-            category=body.category,
+            category=body.category or rules.category,
             priority=body.priority,
             action=body.action,
             valid_from=body.valid_from or utcnow(),
@@ -116,64 +393,287 @@ def build_router(
             case_reference=body.case_reference,
             entered_by=principal.subject,
         )
-        event = entry_to_event(entry, zone_id)
         try:
             async with sessions.begin() as session:
                 await session.execute(hotlist_entries.insert().values(**entry.__dict__, created_at=utcnow()))
-                # Published inside the transaction: if the broker does not take it, the row is
-                # rolled back and the caller is told to retry.
-                await bus.publish(topics.hotlist, entry.entry_id.encode(), event.SerializeToString())
+                await publish_entries([entry])
         except BusUnavailable as error:
-            raise Problem(
-                503,
-                "Service Unavailable",
-                "the entry could not be published; retry",
-                headers={"Retry-After": "5"},
-            ) from error
+            raise unavailable(error) from error
         await audit.record(
             principal,
             "hotlist_change",
-            purpose=body.category.value,
+            purpose=entry.category.value,
             case_reference=body.case_reference,
-            query={"op": "create", "list_name": body.list_name, "category": body.category.value},
+            query={"op": "create", "list_name": body.list_name, "category": entry.category.value},
             record_ids=[entry.entry_id],
         )
         return out(entry)
+
+    async def change_entry(
+        entry_id: str, principal: Principal, op: str, why: str, **changes: Any
+    ) -> EntryOut:
+        try:
+            async with sessions.begin() as session:
+                entry = await entry_row(session, entry_id)
+                changed = replace(entry, **changes)
+                if changed.valid_until is not None and changed.valid_until <= changed.valid_from:
+                    raise Problem(
+                        422,
+                        "Invalid change",
+                        f"valid_until must be after valid_from ({changed.valid_from.isoformat()})",
+                    )
+                await session.execute(
+                    update(hotlist_entries).where(hotlist_entries.c.entry_id == entry_id).values(**changes)
+                )
+                await publish_entries([changed])
+        except BusUnavailable as error:
+            raise unavailable(error) from error
+        await audit.record(
+            principal,
+            "hotlist_change",
+            purpose=changed.category.value,
+            case_reference=changed.case_reference,
+            query={"op": op, "list_name": changed.list_name, "fields": sorted(changes), "why": why},
+            record_ids=[entry_id],
+        )
+        return out(changed)
+
+    @router.patch("/hotlist/{entry_id}", response_model=EntryOut, tags=["hotlist"])
+    async def update_entry(entry_id: str, body: EntryChange, principal: HotlistManager) -> EntryOut:
+        changes = {name: getattr(body, name) for name in body.model_fields_set}
+        return await change_entry(entry_id, principal, "update", body.reason or "", **changes)
+
+    @router.post("/hotlist/{entry_id}/expire", response_model=EntryOut, tags=["hotlist"])
+    async def expire_entry(entry_id: str, body: ExpiryIn, principal: HotlistManager) -> EntryOut:
+        async with sessions() as session:
+            entry = await entry_row(session, entry_id)
+        now = utcnow()
+        if entry.valid_until is not None and entry.valid_until <= now:
+            raise Problem(
+                409, "Conflict", f"entry {entry_id} already expired at {entry.valid_until.isoformat()}"
+            )
+        if entry.valid_from >= now:
+            raise Problem(
+                409,
+                "Conflict",
+                f"entry {entry_id} is not in force until {entry.valid_from.isoformat()}; "
+                "to cancel it, PATCH its valid_until",
+            )
+        return await change_entry(entry_id, principal, "expire", body.reason, valid_until=now)
 
     @router.get("/hotlist", response_model=list[EntryOut], tags=["hotlist"])
     async def list_entries(
         _principal: HotlistViewer,
         plate: Annotated[str | None, Query(max_length=32)] = None,
         list_name: Annotated[str | None, Query(max_length=64)] = None,
+        in_force: Annotated[bool | None, Query(description="Only entries in force now (or not)")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[EntryOut]:
         statement = select(hotlist_entries).where(hotlist_entries.c.deleted.is_(False))
         if plate:
             statement = statement.where(hotlist_entries.c.plate == normalise_plate(plate))
         if list_name:
             statement = statement.where(hotlist_entries.c.list_name == list_name)
+        if in_force is not None:
+            now = utcnow()
+            live = and_(
+                hotlist_entries.c.valid_from <= now,
+                (hotlist_entries.c.valid_until.is_(None)) | (hotlist_entries.c.valid_until > now),
+            )
+            statement = statement.where(live if in_force else ~live)
+        statement = statement.order_by(hotlist_entries.c.created_at, hotlist_entries.c.entry_id)
         async with sessions() as session:
-            rows = (
-                await session.execute(statement.order_by(hotlist_entries.c.created_at).limit(limit))
-            ).all()
+            rows = (await session.execute(statement.offset(offset).limit(limit))).all()
         return [out(entry_of(row._mapping)) for row in rows]
+
+    @router.post(
+        "/hotlist/import",
+        status_code=201,
+        response_model=ImportOut,
+        tags=["hotlist"],
+        openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    )
+    async def import_entries(request: Request, principal: HotlistManager) -> ImportOut:
+        """All or nothing: every line is checked first; one bad line and nothing is imported."""
+        try:
+            text = (await request.body()).decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise Problem(422, "Invalid CSV", f"the file is not UTF-8 ({error}); save it as UTF-8") from error
+        async with sessions() as session:
+            lists = {
+                row.name: rules_of(row._mapping) for row in (await session.execute(select(hotlists))).all()
+            }
+        now = utcnow()
+        parsed = await asyncio.to_thread(
+            parse_import,
+            text,
+            lists,
+            now=now,
+            source_zone=zone_id,
+            entered_by=principal.subject,
+            new_id=new_event_id,
+        )
+        if parsed.error_count:
+            raise Problem(
+                422,
+                "Invalid CSV",
+                f"{parsed.error_count} line(s) are invalid and nothing was imported; correct them and retry",
+                errors=[{"line": e.line, "reason": e.reason} for e in parsed.errors],
+                error_count=parsed.error_count,
+            )
+        entries = parsed.entries
+        rows = await asyncio.to_thread(_rows_of, entries, now)
+        # 1. one transaction for every row, 2. publish every entry inside it, 3. commit.
+        try:
+            async with sessions.begin() as session:
+                await import_rows(session, rows)
+                await publish_entries(entries)
+        except BusUnavailable as error:
+            # Some records may have reached the broker: their deletions keep the index in step.
+            await _withdraw(entries)
+            raise unavailable(error) from error
+        # This replica indexes now rather than waiting for its own records to come back.
+        for start in range(0, len(entries), 10_000):
+            for entry in entries[start : start + 10_000]:
+                index.put(entry)
+                pipeline.entry_changed(entry)
+            await asyncio.sleep(0)
+        names = sorted({e.list_name for e in entries})
+        await audit.record(
+            principal,
+            "hotlist_change",
+            query={"op": "import", "lists": names, "count": len(entries)},
+            record_ids=[e.entry_id for e in entries],
+        )
+        return ImportOut(imported=len(entries), lists=names)
+
+    async def _withdraw(entries: Sequence[HotlistEntry]) -> None:
+        # If the broker is down for these too, replicas never indexed what it did not take.
+        with contextlib.suppress(BusUnavailable):
+            await publish_entries(entries, deleted=True)
+
+    @router.get("/hotlist/export", tags=["hotlist"], response_class=StreamingResponse)
+    async def export_entries(
+        principal: HotlistViewer, list_name: Annotated[str | None, Query(max_length=64)] = None
+    ) -> StreamingResponse:
+        statement = select(hotlist_entries).where(hotlist_entries.c.deleted.is_(False))
+        if list_name:
+            statement = statement.where(hotlist_entries.c.list_name == list_name)
+        async with sessions() as session:
+            rows = (await session.execute(statement.order_by(hotlist_entries.c.created_at))).all()
+        entries = [entry_of(row._mapping) for row in rows]
+        await audit.record(
+            principal,
+            "hotlist_export",
+            query={"list_name": list_name or "*", "count": len(entries)},
+            record_ids=[e.entry_id for e in entries],
+        )
+        return StreamingResponse(
+            iter(export_lines(entries)),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="hotlist.csv"'},
+        )
 
     @router.get("/hotlist/{entry_id}", response_model=EntryOut, tags=["hotlist"])
     async def get_entry(entry_id: str, _principal: HotlistViewer) -> EntryOut:
         async with sessions() as session:
-            row = (
-                await session.execute(select(hotlist_entries).where(hotlist_entries.c.entry_id == entry_id))
-            ).first()
-        if row is None:
-            raise Problem(404, "Not Found", f"hotlist entry {entry_id} does not exist")
-        return out(entry_of(row._mapping))
+            return out(await entry_row(session, entry_id))
+
+    # --- hits ------------------------------------------------------------------------------
 
     @router.get("/hits", response_model=list[HitOut], tags=["hits"])
     async def list_hits(
-        _principal: HitViewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
+        _principal: HitViewer,
+        list_name: Annotated[str | None, Query(max_length=64)] = None,
+        camera_id: Annotated[str | None, Query(max_length=64)] = None,
+        unacknowledged: bool = False,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[HitOut]:
+        statement = select(hits)
+        if list_name:
+            statement = statement.where(hits.c.list_name == list_name)
+        if camera_id:
+            statement = statement.where(hits.c.camera_id == camera_id)
+        if unacknowledged:
+            statement = statement.where(hits.c.ack_outcome.is_(None))
         async with sessions() as session:
-            rows = (await session.execute(select(hits).order_by(hits.c.created_at.desc()).limit(limit))).all()
-        return [HitOut(**{k: v for k, v in row._mapping.items() if k in HitOut.model_fields}) for row in rows]
+            rows = (await session.execute(statement.order_by(hits.c.created_at.desc()).limit(limit))).all()
+        return [HitOut.of(row._mapping) for row in rows]
+
+    @router.get("/hits/stream", tags=["hits"], response_class=StreamingResponse)
+    async def stream_hits(
+        _principal: HitViewer,
+        limit: Annotated[int | None, Query(ge=1, description="Close after this many hits")] = None,
+        heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
+    ) -> StreamingResponse:
+        """Hits as they are raised, as Server-Sent Events (`event: hit`, data: the hit as JSON)."""
+
+        async def events() -> AsyncIterator[str]:
+            sent = 0
+            with stream.subscribe() as queue:
+                yield ": connected\n\n"
+                while limit is None or sent < limit:
+                    try:
+                        hit = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    if hit is None:
+                        yield 'event: overflow\ndata: {"detail": "too far behind; reload GET /v1/hits"}\n\n'
+                        return
+                    sent += 1
+                    yield f"id: {hit['hit_id']}\nevent: hit\ndata: {json.dumps(hit, default=str)}\n\n"
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @router.get("/hits/{hit_id}", response_model=HitOut, tags=["hits"])
+    async def get_hit(hit_id: str, _principal: HitViewer) -> HitOut:
+        async with sessions() as session:
+            row = (await session.execute(select(hits).where(hits.c.hit_id == hit_id))).first()
+        if row is None:
+            raise Problem(404, "Not Found", f"hit {hit_id} does not exist")
+        return HitOut.of(row._mapping)
+
+    @router.post("/hits/{hit_id}/ack", response_model=HitOut, tags=["hits"])
+    async def acknowledge_hit(hit_id: str, body: AckIn, principal: HitAcknowledger) -> HitOut:
+        now = utcnow()
+        async with sessions.begin() as session:
+            row = (await session.execute(select(hits).where(hits.c.hit_id == hit_id))).first()
+            if row is None:
+                raise Problem(404, "Not Found", f"hit {hit_id} does not exist")
+            if row.ack_outcome is not None:
+                raise Problem(
+                    409, "Conflict", f"hit {hit_id} was acknowledged as {row.ack_outcome} by {row.ack_by}"
+                )
+            acked = {
+                "ack_outcome": body.outcome.value,
+                "ack_reason": body.reason,
+                "ack_by": principal.subject,
+                "ack_at": now,
+            }
+            await session.execute(update(hits).where(hits.c.hit_id == hit_id).values(**acked))
+            counts = (
+                await session.execute(
+                    select(
+                        func.count(hits.c.ack_outcome),
+                        func.sum(case((hits.c.ack_outcome == AckOutcome.FALSE_ALARM.value, 1), else_=0)),
+                    ).where(hits.c.list_name == row.list_name, hits.c.camera_id == row.camera_id)
+                )
+            ).one()
+        acknowledged, false_alarms = int(counts[0] or 0), int(counts[1] or 0)
+        HIT_ACKS.labels(row.list_name, row.camera_id, body.outcome.value).inc()
+        if acknowledged:
+            HIT_FALSE_ALARM_RATIO.labels(row.list_name, row.camera_id).set(false_alarms / acknowledged)
+        await audit.record(
+            principal,
+            "hit_ack",
+            purpose=row.category,
+            query={"outcome": body.outcome.value, "reason": body.reason, "list_name": row.list_name},
+            record_ids=[hit_id],
+        )
+        return HitOut.of({**row._mapping, **acked})
 
     return router

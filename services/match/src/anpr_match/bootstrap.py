@@ -1,105 +1,133 @@
-"""Composition root of the match service: hotlist index consumer, read matcher, REST."""
+"""Composition root of the match service: hotlist index consumer, read matcher, hit stream, REST."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr.v1 import hotlist_pb2, read_pb2
+from anpr.v1 import hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
-from anpr_core.db import create_schema, insert_ignoring_duplicates, ping, session_factory
-from anpr_core.events import Topics, from_timestamp, utcnow
+from anpr_core.db import create_schema, ping, session_factory
+from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
-from anpr_core.metrics import HITS
+from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
 from anpr_core.service import create_service_app
 from anpr_core.settings import CoreSettings
 from anpr_match.api import build_router
-from anpr_match.domain import HotlistIndex
-from anpr_match.events import entry_from_event, hit_for, readings_of
-from anpr_match.storage import SCHEMA, hits, load_entries, metadata
+from anpr_match.domain import Confusables, HitDeduplicator, HotlistIndex, RecentReads
+from anpr_match.events import KIND_HEADER, LIST_KIND, entry_from_event, rules_from_event, seen_read_of
+from anpr_match.pipeline import HitStream, MatchPipeline, hit_row
+from anpr_match.settings import MatchSettings
+from anpr_match.storage import SCHEMA, load_entries, load_rules, metadata
 
 
 def build_app(
-    settings: CoreSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
+    settings: CoreSettings,
+    bus: Bus,
+    engine: AsyncEngine,
+    verifier: TokenVerifier | None = None,
+    match_settings: MatchSettings | None = None,
 ) -> FastAPI:
+    options = match_settings or MatchSettings()
     topics = Topics(settings.topic_prefix)
     consumers = ServiceConsumers(bus, topics, "match", settings.zone_id)
     sessions = session_factory(engine)
-    index = HotlistIndex()
+    index = HotlistIndex(Confusables(options.confusable_classes))
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "match")
+    pipeline = MatchPipeline(
+        index=index,
+        recent=RecentReads(options.recent_reads_capacity),
+        dedup=HitDeduplicator(options.duplicate_window_s),
+        sessions=sessions,
+        bus=bus,
+        topics=topics,
+        zone_id=settings.zone_id,
+        lookback=timedelta(hours=options.lookback_hours),
+    )
+    stream = HitStream()
 
     async def on_hotlist_event(record: Record) -> None:
-        event = hotlist_pb2.HotlistEntry()
-        event.ParseFromString(record.value)
-        if event.deleted:
-            index.remove(event.entry_id)
-            return
         try:
-            index.put(entry_from_event(event))
+            if (KIND_HEADER, LIST_KIND) in record.headers:
+                rules = hotlist_pb2.HotlistRules()
+                rules.ParseFromString(record.value)
+                index.set_rules(rules_from_event(rules))
+                return
+            event = hotlist_pb2.HotlistEntry()
+            event.ParseFromString(record.value)
+            if event.deleted:
+                index.remove(event.entry_id)
+                return
+            entry = entry_from_event(event)
+            index.put(entry)
         except ValueError as error:
-            raise PoisonMessage(f"hotlist entry {event.entry_id!r} is invalid: {error}") from error
+            raise PoisonMessage(f"hotlist record {record.key!r} is invalid: {error}") from error
+        finally:
+            HOTLIST_ENTRIES_INDEXED.set(len(index))
+        pipeline.entry_changed(entry)
 
     async def on_read(record: Record) -> None:
         read = read_pb2.PlateRead()
         read.ParseFromString(record.value)
         if not read.meta.event_id:
             raise PoisonMessage("read without event_id")
-        matches = index.match(readings_of(read), from_timestamp(read.captured_at))
-        if not matches:
+        await pipeline.on_read(seen_read_of(read))
+
+    started_ms = int(time.time() * 1000)
+
+    async def on_hit(record: Record) -> None:
+        # The stream shows hits raised from now on; earlier ones are on GET /v1/hits.
+        if record.timestamp_ms and record.timestamp_ms < started_ms:
             return
-        raised = [hit_for(read, match, settings.zone_id) for match in matches]
-        # 1. store the hits (idempotent on read and entry), 2. publish them, 3. the worker commits.
-        async with sessions.begin() as session:
-            await insert_ignoring_duplicates(
-                session,
-                hits,
-                [
-                    {
-                        "hit_id": hit.meta.event_id,
-                        "read_event_id": hit.read_event_id,
-                        "entry_id": hit.hotlist_entry_id,
-                        "camera_id": hit.camera_id,
-                        "captured_at": from_timestamp(hit.captured_at),
-                        "plate_read": hit.plate_read,
-                        "plate_listed": hit.plate_listed,
-                        "match_kind": match.kind.value,
-                        "score": hit.score,
-                        "list_name": hit.list_name,
-                        "category": hit.category,
-                        "priority": hit.priority,
-                        "action": hit.action,
-                        "created_at": utcnow(),
-                    }
-                    for hit, match in zip(raised, matches, strict=True)
-                ],
-            )
-        for hit, match in zip(raised, matches, strict=True):
-            await bus.publish(topics.hits, hit.hotlist_entry_id.encode(), hit.SerializeToString())
-            HITS.labels(hit.list_name, match.kind.value).inc()
+        hit = hit_pb2.Hit()
+        hit.ParseFromString(record.value)
+        row = hit_row(hit)
+        row.pop("created_at")
+        row["differing_positions"] = list(hit.differing_positions)
+        row["captured_at"] = row["captured_at"].isoformat()
+        stream.offer(row)
 
     # Every replica reads the whole hotlist topic into its own index, so no replica is special:
     # a group id new at each start has no committed offsets, so it replays from the beginning.
     index_worker = consumers.worker(
-        topics.hotlist, f"match-index-{new_event_id()}", on_hotlist_event, max_records=1000
+        topics.hotlist, f"match-index-{new_event_id()}", on_hotlist_event, max_records=5000
     )
-    read_worker = consumers.worker(topics.reads, "match", on_read)
+    read_worker = consumers.worker(topics.reads, "match", on_read, max_records=500)
+    # Likewise every replica streams every replica's hits to its own SSE subscribers.
+    stream_worker = consumers.worker(topics.hits, f"match-stream-{new_event_id()}", on_hit, max_records=1000)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await create_schema(engine, metadata, SCHEMA)
-        for entry in await load_entries(sessions):
-            index.put(entry)
+        if settings.embedded:
+            # The in-process topic starts empty at each run; SQLite kept the lists and entries.
+            for rules in await load_rules(sessions):
+                index.set_rules(rules)
+            for entry in await load_entries(sessions):
+                index.put(entry)
+            HOTLIST_ENTRIES_INDEXED.set(len(index))
+        stopping = asyncio.Event()
         index_worker.start()
         read_worker.start()
+        stream_worker.start()
+        look_back = asyncio.create_task(pipeline.run_look_back(options.lookback_interval_s, stopping))
         try:
             yield
         finally:
+            stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await look_back
+            await stream_worker.stop()
             await read_worker.stop()
             await index_worker.stop()
 
@@ -108,9 +136,10 @@ def build_app(
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
         token_verifier=verifier or build_verifier(settings),
-        description="Hotlists, matching and hits.",
+        description="Hotlists and their rules, matching of reads (exact, confusable, edit), hits and acks.",
     )
     app.state.hotlist_index = index
+    app.state.match_pipeline = pipeline
     app.state.refusal_recorder = audit
-    app.include_router(build_router(sessions, bus, index, audit, topics, settings.zone_id))
+    app.include_router(build_router(sessions, bus, pipeline, stream, audit, topics, settings.zone_id))
     return app

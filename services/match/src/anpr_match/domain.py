@@ -1,16 +1,35 @@
-"""Hotlist entries, the in-memory index, and matching of reads against it. No I/O."""
+"""Hotlists, their rules, the in-memory matching index, and how a read matches an entry. No I/O.
+
+A read matches a listed plate when, character by character, it differs only by OCR-confusable
+characters (0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B, 6/G by default), at most `max_substitutions` of them,
+and, on lists that allow it, by one inserted or missing character. Arbitrary substitutions never
+match: they are what turns a hotlist into a stream of false alarms.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import sys
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 PLATE_PATTERN = re.compile(r"^[A-Z0-9]{2,12}$")
+LIST_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_PLATE_LENGTH = 12
+DEFAULT_CONFUSABLE_CLASSES: tuple[str, ...] = ("0ODQ", "1IL", "2Z", "5S", "8B", "6G")
+DEFAULT_TIMEZONE = "Europe/Brussels"
+# Score of a match: the reading's confidence, lowered per confusable substitution and for an edit.
+SUBSTITUTION_PENALTY = 0.1
+EDIT_PENALTY = 0.2
 
 
 def normalise_plate(raw: str) -> str:
@@ -33,6 +52,79 @@ class MatchKind(StrEnum):
     EDIT = "edit"
 
 
+class Direction(StrEnum):
+    """Direction of travel relative to the zone, as the camera is registered."""
+
+    IN = "in"
+    OUT = "out"
+    UNKNOWN = "unknown"
+
+
+class Confusables:
+    """Classes of characters an OCR confuses; each character maps to its class's first member."""
+
+    def __init__(self, classes: Iterable[str] = DEFAULT_CONFUSABLE_CLASSES) -> None:
+        table: dict[int, str] = {}
+        self.classes: tuple[str, ...] = ()
+        for raw in classes:
+            group = normalise_plate(raw)
+            if len(group) < 2:
+                raise ValueError(f"a confusable class needs two or more letters or digits, got {raw!r}")
+            for char in group:
+                if ord(char) in table:
+                    raise ValueError(f"character {char!r} is in more than one confusable class")
+                table[ord(char)] = group[0]
+            self.classes += (group,)
+        self._table = table
+
+    def canonical(self, plate: str) -> str:
+        """The plate with every character replaced by its class representative."""
+        return plate.translate(self._table)
+
+
+@dataclass(frozen=True, slots=True)
+class ListRules:
+    """One hotlist and the rules its entries match by."""
+
+    name: str
+    category: Category
+    max_substitutions: int = 1
+    allow_edit: bool = False
+    directions: frozenset[Direction] = frozenset()
+    active_from: time | None = None
+    active_until: time | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    camera_ids: frozenset[str] = frozenset()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not LIST_NAME_PATTERN.match(self.name):
+            raise ValueError("a list name has 1 to 64 lower-case letters, digits, '_', '.' or '-'")
+        if not 0 <= self.max_substitutions <= 3:
+            raise ValueError("max_substitutions must be between 0 and 3")
+        if (self.active_from is None) != (self.active_until is None):
+            raise ValueError("give both active_from and active_until, or neither")
+        if self.active_from is not None and self.active_from == self.active_until:
+            raise ValueError("active_from and active_until must differ (leave both out for all day)")
+        ZoneInfo(self.timezone)  # raises for an unknown zone
+
+    def applies(self, camera_id: str, direction: Direction, moment: datetime) -> bool:
+        """Whether a read from this camera, in this direction, at this moment, may hit the list.
+
+        A read of unknown direction passes a direction rule: a missed hit costs more than a false one.
+        """
+        if self.camera_ids and camera_id not in self.camera_ids:
+            return False
+        if self.directions and direction is not Direction.UNKNOWN and direction not in self.directions:
+            return False
+        if self.active_from is not None and self.active_until is not None:
+            local = moment.astimezone(ZoneInfo(self.timezone)).time().replace(tzinfo=None)
+            if self.active_from < self.active_until:
+                return self.active_from <= local < self.active_until
+            return local >= self.active_from or local < self.active_until  # wraps past midnight
+        return True
+
+
 @dataclass(frozen=True)
 class HotlistEntry:
     entry_id: str
@@ -47,57 +139,496 @@ class HotlistEntry:
     reason: str
     case_reference: str
     entered_by: str
+    country: str = ""
 
     def in_force(self, moment: datetime) -> bool:
         return self.valid_from <= moment and (self.valid_until is None or moment < self.valid_until)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class ListedEntry:
+    """What a hit needs of an entry; built only for matches, the index keeps entries packed."""
+
+    entry_id: str
+    plate: str
+    list_name: str
+    category: Category
+    priority: int
+    action: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeenRead:
+    """A read as matching needs it: who saw what, where, when, and every candidate reading."""
+
+    event_id: str
+    camera_id: str
+    captured_at: datetime
+    direction: Direction
+    readings: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
-    entry: HotlistEntry
+    entry: ListedEntry
     plate_read: str
     kind: MatchKind
+    # 0-based positions in the listed plate where the read differed (for an inserted character:
+    # the listed position it was read before).
     differing_positions: tuple[int, ...]
     score: float
 
 
-class HotlistIndex:
-    """Entries by normalised plate. Every replica holds the whole list, rebuilt from the hotlist topic."""
+def compare(
+    read: str, listed: str, max_substitutions: int, allow_edit: bool, confusables: Confusables
+) -> tuple[MatchKind, tuple[int, ...]] | None:
+    """How `read` matches `listed` under the rules, or None. The reference the index must agree with."""
+    if read == listed:
+        return MatchKind.EXACT, ()
+    canonical = confusables.canonical
+    if len(read) == len(listed):
+        if canonical(read) != canonical(listed):
+            return None
+        differing = tuple(i for i, (a, b) in enumerate(zip(read, listed, strict=True)) if a != b)
+        return (MatchKind.CONFUSABLE, differing) if len(differing) <= max_substitutions else None
+    if not allow_edit or abs(len(read) - len(listed)) != 1:
+        return None
+    read_is_longer = len(read) > len(listed)
+    longer, shorter = (read, listed) if read_is_longer else (listed, read)
+    shorter_key = canonical(shorter)
+    best: tuple[int, ...] | None = None
+    for removed in range(len(longer)):
+        rest = longer[:removed] + longer[removed + 1 :]
+        if canonical(rest) != shorter_key:
+            continue
+        substituted = [i for i, (a, b) in enumerate(zip(rest, shorter, strict=True)) if a != b]
+        if len(substituted) > max_substitutions:
+            continue
+        if read_is_longer:
+            positions = {removed, *substituted}
+        else:
+            positions = {removed, *(i if i < removed else i + 1 for i in substituted)}
+        candidate = tuple(sorted(positions))
+        if best is None or len(candidate) < len(best):
+            best = candidate
+    return None if best is None else (MatchKind.EDIT, best)
 
-    def __init__(self) -> None:
-        self._by_plate: dict[str, dict[str, HotlistEntry]] = {}
-        self._plate_of: dict[str, str] = {}
+
+def score_of(confidence: float, kind: MatchKind, differing: Sequence[int]) -> float:
+    if kind is MatchKind.EXACT:
+        return float(confidence)
+    penalty = SUBSTITUTION_PENALTY * len(differing) + (EDIT_PENALTY if kind is MatchKind.EDIT else 0.0)
+    return max(0.0, float(confidence) * (1.0 - penalty))
+
+
+def _deletions(key: str) -> set[str]:
+    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+
+
+_Slots = int | tuple[int, ...]
+
+
+def _add_slot(table: dict[int, _Slots], key: int, slot: int) -> None:
+    present = table.get(key)
+    if present is None:
+        table[key] = slot
+    elif isinstance(present, int):
+        table[key] = (present, slot)
+    else:
+        table[key] = (*present, slot)
+
+
+def _drop_slot(table: dict[int, _Slots], key: int, slot: int) -> None:
+    present = table.get(key)
+    if present is None:
+        return
+    if isinstance(present, int):
+        if present == slot:
+            del table[key]
+        return
+    rest = tuple(s for s in present if s != slot)
+    table[key] = rest[0] if len(rest) == 1 else rest
+
+
+def _id_key(entry_id: str) -> bytes | str:
+    """Lower-case UUIDs are kept as 16 bytes rather than a 36-character string: half the memory."""
+    if len(entry_id) == 36 and entry_id[8] == entry_id[13] == entry_id[18] == entry_id[23] == "-":
+        compact = entry_id.replace("-", "")
+        if compact.islower() or compact.isdigit():
+            try:
+                return bytes.fromhex(compact)
+            except ValueError:
+                return entry_id
+    return entry_id
+
+
+def _id_of(key: bytes | str) -> str:
+    if isinstance(key, str):
+        return key
+    digits = key.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+class HotlistIndex:
+    """Every entry of every list, packed for matching. Each replica holds it all, rebuilt from the topic.
+
+    Layout (1M entries in well under 300 MB): per entry a slot in parallel arrays (plate bytes,
+    validity as epoch seconds, small integers for list, category, priority, action); a dict from
+    the confusable-canonical plate to slots, so exact and confusable matches are one lookup; and,
+    for entries on lists that allow an edit, their single-deletion keys (symmetric delete, as in
+    SymSpell). Candidates from the lookups are verified with `compare`.
+    """
+
+    def __init__(self, confusables: Confusables | None = None) -> None:
+        self.confusables = confusables or Confusables()
+        self._rules: dict[str, ListRules] = {}
+        self._pending_rules: dict[str, ListRules] = {}
+        self._slot_of: dict[bytes | str, int] = {}
+        self._ids: list[bytes | str | None] = []
+        self._plates = bytearray()
+        self._from = array("d")
+        self._until = array("d")
+        self._list = array("H")
+        self._category = array("B")
+        self._priority = array("b")
+        self._action = array("I")
+        self._country = array("H")
+        self._free: list[int] = []
+        self._list_names: list[str] = []
+        self._list_number: dict[str, int] = {}
+        self._categories = list(Category)
+        self._category_number = {category: n for n, category in enumerate(self._categories)}
+        self._actions: list[str] = []
+        self._action_number: dict[str, int] = {}
+        self._countries: list[str] = [""]
+        self._country_number: dict[str, int] = {"": 0}
+        # Keyed by the hash of the canonical plate, not the string: an int is smaller, and every
+        # candidate is verified against the stored plate anyway.
+        self._by_key: dict[int, _Slots] = {}
+        self._edit_by_key: dict[int, _Slots] = {}
+        self._by_deletion: dict[int, _Slots] = {}
+        self._edit_lists: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self._plate_of)
+        return len(self._slot_of)
 
     def __contains__(self, entry_id: object) -> bool:
-        return entry_id in self._plate_of
+        return isinstance(entry_id, str) and _id_key(entry_id) in self._slot_of
+
+    # --- lists -------------------------------------------------------------------------------
+
+    def rules(self, list_name: str) -> ListRules | None:
+        return self._rules.get(list_name)
+
+    def lists(self) -> list[ListRules]:
+        return list(self._rules.values())
+
+    def set_rules(self, rules: ListRules) -> None:
+        number = self._list_index(rules.name)
+        before = number in self._edit_lists
+        self._rules[rules.name] = rules
+        if rules.allow_edit and not before:
+            self._edit_lists.add(number)
+            for slot in self._slots_of_list(number):
+                self._index_deletions(slot, add=True)
+        elif before and not rules.allow_edit:
+            for slot in self._slots_of_list(number):
+                self._index_deletions(slot, add=False)
+            self._edit_lists.discard(number)
+
+    def _fallback_rules(self, list_name: str, slot: int) -> ListRules:
+        """Rules for an entry whose list's rules have not arrived yet (topic partitions interleave)."""
+        rules = self._pending_rules.get(list_name)
+        if rules is None:
+            rules = self._pending_rules[list_name] = ListRules(
+                list_name, self._categories[self._category[slot]]
+            )
+        return rules
+
+    def _slots_of_list(self, number: int) -> Iterator[int]:
+        ids = self._ids
+        return (slot for slot, listed in enumerate(self._list) if listed == number and ids[slot] is not None)
+
+    def _list_index(self, name: str) -> int:
+        number = self._list_number.get(name)
+        if number is None:
+            number = len(self._list_names)
+            self._list_names.append(sys.intern(name))
+            self._list_number[name] = number
+        return number
+
+    @staticmethod
+    def _intern(value: str, table: list[str], numbers: dict[str, int]) -> int:
+        number = numbers.get(value)
+        if number is None:
+            number = len(table)
+            table.append(sys.intern(value))
+            numbers[value] = number
+        return number
+
+    # --- entries -----------------------------------------------------------------------------
 
     def put(self, entry: HotlistEntry) -> None:
-        self.remove(entry.entry_id)
-        self._by_plate.setdefault(entry.plate, {})[entry.entry_id] = entry
-        self._plate_of[entry.entry_id] = entry.plate
+        if not PLATE_PATTERN.match(entry.plate):
+            raise ValueError(f"plate of entry {entry.entry_id} is not 2 to 12 letters or digits")
+        if not LIST_NAME_PATTERN.match(entry.list_name):
+            raise ValueError(f"list name of entry {entry.entry_id} is not a valid list name")
+        key = _id_key(entry.entry_id)
+        self._remove_key(key)
+        values = (
+            entry.valid_from.timestamp(),
+            math.inf if entry.valid_until is None else entry.valid_until.timestamp(),
+            self._list_index(entry.list_name),
+            self._category_number[entry.category],
+            entry.priority,
+            self._intern(entry.action, self._actions, self._action_number),
+            self._intern(entry.country, self._countries, self._country_number),
+        )
+        plate = entry.plate.encode().ljust(MAX_PLATE_LENGTH, b"\0")
+        if self._free:
+            slot = self._free.pop()
+            self._ids[slot] = key
+            self._plates[slot * MAX_PLATE_LENGTH : (slot + 1) * MAX_PLATE_LENGTH] = plate
+            for column, value in zip(self._columns(), values, strict=True):
+                column[slot] = value
+        else:
+            slot = len(self._ids)
+            self._ids.append(key)
+            self._plates += plate
+            for column, value in zip(self._columns(), values, strict=True):
+                column.append(value)
+        self._slot_of[key] = slot
+        _add_slot(self._by_key, hash(self.confusables.canonical(entry.plate)), slot)
+        self._index_deletions(slot, add=True)
+
+    def _columns(self) -> tuple[array[Any], ...]:
+        return (
+            self._from,
+            self._until,
+            self._list,
+            self._category,
+            self._priority,
+            self._action,
+            self._country,
+        )
 
     def remove(self, entry_id: str) -> None:
-        plate = self._plate_of.pop(entry_id, None)
-        if plate is not None:
-            entries = self._by_plate[plate]
-            entries.pop(entry_id, None)
-            if not entries:
-                del self._by_plate[plate]
+        self._remove_key(_id_key(entry_id))
 
-    def match(self, readings: Iterable[tuple[str, float]], moment: datetime) -> list[Match]:
-        """Exact matches of any candidate reading (best first), for entries in force at `moment`.
+    def _remove_key(self, key: bytes | str) -> None:
+        slot = self._slot_of.pop(key, None)
+        if slot is None:
+            return
+        self._index_deletions(slot, add=False)
+        _drop_slot(self._by_key, hash(self.confusables.canonical(self._plate(slot))), slot)
+        self._ids[slot] = None
+        self._free.append(slot)
 
-        One match per entry: the best-ranked reading that finds it.
+    def _index_deletions(self, slot: int, *, add: bool) -> None:
+        if self._list[slot] not in self._edit_lists:
+            return
+        change = _add_slot if add else _drop_slot
+        canonical = self.confusables.canonical(self._plate(slot))
+        change(self._edit_by_key, hash(canonical), slot)
+        for deletion in _deletions(canonical):
+            change(self._by_deletion, hash(deletion), slot)
+
+    def _plate(self, slot: int) -> str:
+        start = slot * MAX_PLATE_LENGTH
+        return self._plates[start : start + MAX_PLATE_LENGTH].rstrip(b"\0").decode()
+
+    def listed(self, slot: int) -> ListedEntry:
+        key = self._ids[slot]
+        if key is None:
+            raise KeyError(slot)
+        return ListedEntry(
+            entry_id=_id_of(key),
+            plate=self._plate(slot),
+            list_name=self._list_names[self._list[slot]],
+            category=self._categories[self._category[slot]],
+            priority=self._priority[slot],
+            action=self._actions[self._action[slot]],
+            country=self._countries[self._country[slot]],
+        )
+
+    # --- matching ----------------------------------------------------------------------------
+
+    def match(
+        self,
+        readings: Iterable[tuple[str, float]],
+        moment: datetime,
+        camera_id: str = "",
+        direction: Direction = Direction.UNKNOWN,
+        *,
+        in_force_at: datetime | None = None,
+    ) -> list[Match]:
+        """Matches of any candidate reading, for entries in force and lists whose rules apply.
+
+        One match per entry: the best-ranked reading that finds it. Validity is judged at
+        `in_force_at` (default: the capture time `moment`), list rules at `moment`.
         """
-        found: dict[str, Match] = {}
+        when = (in_force_at or moment).timestamp()
+        found: dict[int, Match] = {}
+        refused: set[int] = set()
+        canonical = self.confusables.canonical
+        by_key = self._by_key
+        edit_by_key = self._edit_by_key
+        edits = bool(self._edit_lists)
+        candidates: dict[str, list[_Slots]] = {}
         for text, confidence in readings:
-            for entry in self._by_plate.get(normalise_plate(text), {}).values():
-                if entry.entry_id not in found and entry.in_force(moment):
-                    found[entry.entry_id] = Match(entry, text, MatchKind.EXACT, (), float(confidence))
+            # Reads come normalised from detect; only other input pays for normalising.
+            plate = text if text.isascii() and text.isalnum() and (text.isupper() or text.isdigit()) else ""
+            if not plate:
+                plate = normalise_plate(text)
+                if not plate:
+                    continue
+            key = canonical(plate)
+            # Candidate readings often differ only by confusables: same key, same lookups.
+            groups = candidates.get(key)
+            if groups is None:
+                groups = candidates[key] = self._candidates(key, by_key, edit_by_key, edits)
+            for slots in groups:
+                self._verify(slots, plate, confidence, when, moment, camera_id, direction, found, refused)
         return sorted(found.values(), key=lambda m: (-m.entry.priority, -m.score))
+
+    def _candidates(
+        self, key: str, by_key: dict[int, _Slots], edit_by_key: dict[int, _Slots], edits: bool
+    ) -> list[_Slots]:
+        """The slots whose entries may match a reading with this canonical key."""
+        groups = []
+        slots = by_key.get(hash(key))
+        if slots is not None:
+            groups.append(slots)
+        if edits:
+            # The read has one character too many: its deletions are keys of edit-list entries.
+            for position in range(len(key)):
+                slots = edit_by_key.get(hash(key[:position] + key[position + 1 :]))
+                if slots is not None:
+                    groups.append(slots)
+            # The read misses one character: its key is a deletion of a listed key.
+            slots = self._by_deletion.get(hash(key))
+            if slots is not None:
+                groups.append(slots)
+        return groups
+
+    def _verify(
+        self,
+        slots: _Slots | None,
+        plate: str,
+        confidence: float,
+        when: float,
+        moment: datetime,
+        camera_id: str,
+        direction: Direction,
+        found: dict[int, Match],
+        refused: set[int],
+    ) -> None:
+        if slots is None:
+            return
+        for slot in (slots,) if isinstance(slots, int) else slots:
+            if slot in found or slot in refused:
+                continue
+            if not self._from[slot] <= when < self._until[slot]:
+                refused.add(slot)
+                continue
+            list_name = self._list_names[self._list[slot]]
+            rules = self._rules.get(list_name) or self._fallback_rules(list_name, slot)
+            listed = self._plate(slot)
+            outcome = compare(plate, listed, rules.max_substitutions, rules.allow_edit, self.confusables)
+            if outcome is None:
+                continue  # a later, lower-ranked reading may still match this entry
+            if not rules.applies(camera_id, direction, moment):
+                refused.add(slot)
+                continue
+            kind, differing = outcome
+            found[slot] = Match(
+                self.listed(slot), plate, kind, differing, score_of(confidence, kind, differing)
+            )
+
+
+class RecentReads:
+    """A bounded ring of the reads this replica consumed, for the look-back of new entries.
+
+    Per replica: reads are partitioned by camera, so each replica looks back over its own cameras
+    and together they cover every read. It lives in memory only; after a restart the look-back
+    starts empty and fills again as reads come in.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._reads: deque[SeenRead] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def add(self, read: SeenRead) -> None:
+        self._reads.append(read)
+
+    def since(self, moment: datetime) -> list[SeenRead]:
+        return [read for read in self._reads if read.captured_at >= moment]
+
+
+def look_back(
+    entries: Sequence[HotlistEntry],
+    rules: Iterable[ListRules],
+    reads: Iterable[SeenRead],
+    now: datetime,
+    confusables: Confusables,
+) -> list[tuple[SeenRead, Match]]:
+    """Matches of recent reads against entries just made and in force now.
+
+    The read was captured before the entry existed, so validity is judged now, not at capture.
+    """
+    fresh = HotlistIndex(confusables)
+    for list_rules in rules:
+        fresh.set_rules(list_rules)
+    for entry in entries:
+        if entry.in_force(now):
+            fresh.put(entry)
+    if not len(fresh):
+        return []
+    return [
+        (read, match)
+        for read in reads
+        for match in fresh.match(
+            read.readings, read.captured_at, read.camera_id, read.direction, in_force_at=now
+        )
+    ]
+
+
+@dataclass
+class HitDeduplicator:
+    """One vehicle passing one camera gives one hit, not one per frame.
+
+    A second hit on the same entry from the same camera within `window_s` of the first is
+    suppressed; the same read again (a redelivery) is let through, since its hit has the same id.
+    Reads are partitioned by camera, so one replica sees all of a camera's reads.
+    """
+
+    window_s: float
+    _seen: OrderedDict[tuple[str, str], tuple[float, str]] = field(default_factory=OrderedDict)
+
+    def admit(self, entry_id: str, camera_id: str, captured_at: datetime, read_event_id: str) -> bool:
+        moment = captured_at.timestamp()
+        slot = (entry_id, camera_id)
+        earlier = self._seen.get(slot)
+        if earlier is not None and earlier[1] != read_event_id and abs(moment - earlier[0]) < self.window_s:
+            return False
+        if earlier is None or earlier[1] != read_event_id:
+            self._seen[slot] = (moment, read_event_id)
+            self._seen.move_to_end(slot)
+        self._forget_before(moment - self.window_s)
+        return True
+
+    def _forget_before(self, moment: float) -> None:
+        while self._seen:
+            slot, (seen_at, _read) = next(iter(self._seen.items()))
+            if seen_at >= moment:
+                break
+            del self._seen[slot]
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 def hit_event_id(read_event_id: str, entry_id: str) -> str:

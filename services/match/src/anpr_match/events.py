@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from datetime import time
+
 from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
-from anpr_core.events import from_timestamp, new_meta, to_timestamp
-from anpr_match.domain import Category, HotlistEntry, Match, MatchKind, hit_event_id
+from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
+from anpr_core.ids import new_event_id
+from anpr_match.domain import (
+    Category,
+    Direction,
+    HotlistEntry,
+    ListRules,
+    Match,
+    MatchKind,
+    SeenRead,
+    hit_event_id,
+)
+
+# Records on the hotlist topic that carry a list's rules rather than an entry.
+KIND_HEADER = "schild-kind"
+LIST_KIND = b"list"
 
 _KINDS = {
     MatchKind.EXACT: hit_pb2.MATCH_KIND_EXACT,
     MatchKind.CONFUSABLE: hit_pb2.MATCH_KIND_CONFUSABLE,
     MatchKind.EDIT: hit_pb2.MATCH_KIND_EDIT,
 }
+_DIRECTIONS = {common_pb2.DIRECTION_IN: Direction.IN, common_pb2.DIRECTION_OUT: Direction.OUT}
+_WIRE_DIRECTIONS = {Direction.IN: common_pb2.DIRECTION_IN, Direction.OUT: common_pb2.DIRECTION_OUT}
 
 
-def entry_to_event(entry: HotlistEntry, zone_id: str, deleted: bool = False) -> hotlist_pb2.HotlistEntry:
+def list_key(name: str) -> bytes:
+    return f"list:{name}".encode()
+
+
+def entry_to_event(
+    entry: HotlistEntry, zone_id: str, deleted: bool = False, meta: common_pb2.EventMeta | None = None
+) -> hotlist_pb2.HotlistEntry:
     event = hotlist_pb2.HotlistEntry(
-        meta=new_meta(zone_id, "match"),
+        meta=meta or new_meta(zone_id, "match"),
         entry_id=entry.entry_id,
         plate=entry.plate,
+        country=entry.country,
         list_name=entry.list_name,
         category=entry.category.value,
         priority=entry.priority,
@@ -34,10 +60,25 @@ def entry_to_event(entry: HotlistEntry, zone_id: str, deleted: bool = False) -> 
     return event
 
 
+def entry_records(entries: Iterable[HotlistEntry], zone_id: str, deleted: bool = False) -> Iterator[bytes]:
+    """Serialised events of many entries; one occurrence time for the batch, each its own event id."""
+    occurred = to_timestamp(utcnow())
+    for entry in entries:
+        meta = common_pb2.EventMeta(
+            event_id=new_event_id(),
+            occurred_at=occurred,
+            zone_id=zone_id,
+            schema_version=SCHEMA_VERSION,
+            producer="match",
+        )
+        yield entry_to_event(entry, zone_id, deleted, meta).SerializeToString()
+
+
 def entry_from_event(event: hotlist_pb2.HotlistEntry) -> HotlistEntry:
     return HotlistEntry(
         entry_id=event.entry_id,
         plate=event.plate,
+        country=event.country,
         list_name=event.list_name,
         category=Category(event.category),
         priority=event.priority,
@@ -51,21 +92,70 @@ def entry_from_event(event: hotlist_pb2.HotlistEntry) -> HotlistEntry:
     )
 
 
+def _clock(value: time | None) -> str:
+    return "" if value is None else value.strftime("%H:%M")
+
+
+def _time_of(value: str) -> time | None:
+    return time.fromisoformat(value) if value else None
+
+
+def rules_to_event(rules: ListRules, zone_id: str) -> hotlist_pb2.HotlistRules:
+    return hotlist_pb2.HotlistRules(
+        meta=new_meta(zone_id, "match"),
+        list_name=rules.name,
+        category=rules.category.value,
+        max_substitutions=rules.max_substitutions,
+        allow_edit=rules.allow_edit,
+        directions=sorted(_WIRE_DIRECTIONS[d] for d in rules.directions if d in _WIRE_DIRECTIONS),
+        active_from=_clock(rules.active_from),
+        active_until=_clock(rules.active_until),
+        timezone=rules.timezone,
+        camera_ids=sorted(rules.camera_ids),
+        description=rules.description,
+    )
+
+
+def rules_from_event(event: hotlist_pb2.HotlistRules) -> ListRules:
+    return ListRules(
+        name=event.list_name,
+        category=Category(event.category),
+        max_substitutions=event.max_substitutions,
+        allow_edit=event.allow_edit,
+        directions=frozenset(_DIRECTIONS[d] for d in event.directions if d in _DIRECTIONS),
+        active_from=_time_of(event.active_from),
+        active_until=_time_of(event.active_until),
+        timezone=event.timezone or "Europe/Brussels",
+        camera_ids=frozenset(event.camera_ids),
+        description=event.description,
+    )
+
+
+def seen_read_of(read: read_pb2.PlateRead) -> SeenRead:
+    readings = [(read.plate, float(read.confidence))]
+    readings.extend((c.text, float(c.confidence)) for c in read.candidates if c.text != read.plate)
+    return SeenRead(
+        event_id=read.meta.event_id,
+        camera_id=read.camera_id,
+        captured_at=from_timestamp(read.captured_at),
+        direction=_DIRECTIONS.get(read.direction, Direction.UNKNOWN),
+        readings=tuple(readings),
+    )
+
+
 def readings_of(read: read_pb2.PlateRead) -> list[tuple[str, float]]:
-    readings = [(read.plate, read.confidence)]
-    readings.extend((c.text, c.confidence) for c in read.candidates if c.text != read.plate)
-    return readings
+    return list(seen_read_of(read).readings)
 
 
-def hit_for(read: read_pb2.PlateRead, match: Match, zone_id: str) -> hit_pb2.Hit:
+def hit_for(read: SeenRead, match: Match, zone_id: str, *, from_lookback: bool = False) -> hit_pb2.Hit:
     meta = new_meta(zone_id, "match")
-    meta.event_id = hit_event_id(read.meta.event_id, match.entry.entry_id)
+    meta.event_id = hit_event_id(read.event_id, match.entry.entry_id)
     return hit_pb2.Hit(
         meta=meta,
-        read_event_id=read.meta.event_id,
+        read_event_id=read.event_id,
         hotlist_entry_id=match.entry.entry_id,
         camera_id=read.camera_id,
-        captured_at=read.captured_at,
+        captured_at=to_timestamp(read.captured_at),
         plate_read=match.plate_read,
         plate_listed=match.entry.plate,
         match_kind=_KINDS[match.kind],
@@ -75,5 +165,7 @@ def hit_for(read: read_pb2.PlateRead, match: Match, zone_id: str) -> hit_pb2.Hit
         category=match.entry.category.value,
         priority=match.entry.priority,
         action=match.entry.action,
-        direction=read.direction if read.direction else common_pb2.DIRECTION_UNSPECIFIED,
+        direction=_WIRE_DIRECTIONS.get(read.direction, common_pb2.DIRECTION_UNSPECIFIED),
+        from_lookback=from_lookback,
+        country_listed=match.entry.country,
     )

@@ -59,6 +59,8 @@ class Hit(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     ACTION_FIELD_NUMBER: _builtins.int
     DIRECTION_FIELD_NUMBER: _builtins.int
+    FROM_LOOKBACK_FIELD_NUMBER: _builtins.int
+    COUNTRY_LISTED_FIELD_NUMBER: _builtins.int
     read_event_id: _builtins.str
     hotlist_entry_id: _builtins.str
     camera_id: _builtins.str
@@ -71,6 +73,10 @@ class Hit(_message.Message):
     priority: _builtins.int
     action: _builtins.str
     direction: _common_pb2.Direction.ValueType
+    from_lookback: _builtins.bool
+    """True when the entry was made after the read and the look-back over recent reads found it."""
+    country_listed: _builtins.str
+    """Country of the listed entry, empty when not given."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -97,10 +103,12 @@ class Hit(_message.Message):
         priority: _builtins.int = ...,
         action: _builtins.str = ...,
         direction: _common_pb2.Direction.ValueType = ...,
+        from_lookback: _builtins.bool = ...,
+        country_listed: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "camera_id", b"camera_id", "captured_at", b"captured_at", "category", b"category", "differing_positions", b"differing_positions", "direction", b"direction", "hotlist_entry_id", b"hotlist_entry_id", "list_name", b"list_name", "match_kind", b"match_kind", "meta", b"meta", "plate_listed", b"plate_listed", "plate_read", b"plate_read", "priority", b"priority", "read_event_id", b"read_event_id", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "camera_id", b"camera_id", "captured_at", b"captured_at", "category", b"category", "country_listed", b"country_listed", "differing_positions", b"differing_positions", "direction", b"direction", "from_lookback", b"from_lookback", "hotlist_entry_id", b"hotlist_entry_id", "list_name", b"list_name", "match_kind", b"match_kind", "meta", b"meta", "plate_listed", b"plate_listed", "plate_read", b"plate_read", "priority", b"priority", "read_event_id", b"read_event_id", "score", b"score"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

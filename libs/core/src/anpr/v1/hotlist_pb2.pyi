@@ -6,9 +6,11 @@ an entry with deleted=true is a tombstone for the index.
 """
 
 from anpr.v1 import common_pb2 as _common_pb2
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -83,3 +85,66 @@ class HotlistEntry(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___HotlistEntry: _TypeAlias = HotlistEntry  # noqa: Y015
+
+@_typing.final
+class HotlistRules(_message.Message):
+    """The rules of one hotlist, published on the same compacted topic keyed "list:<name>" with the
+    header schild-kind=list, so every replica rebuilds lists and entries from one topic.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    LIST_NAME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    MAX_SUBSTITUTIONS_FIELD_NUMBER: _builtins.int
+    ALLOW_EDIT_FIELD_NUMBER: _builtins.int
+    DIRECTIONS_FIELD_NUMBER: _builtins.int
+    ACTIVE_FROM_FIELD_NUMBER: _builtins.int
+    ACTIVE_UNTIL_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    CAMERA_IDS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    list_name: _builtins.str
+    category: _builtins.str
+    max_substitutions: _builtins.int
+    """Confusable-character substitutions allowed (0 = exact only)."""
+    allow_edit: _builtins.bool
+    """Whether one inserted or missing character still matches."""
+    active_from: _builtins.str
+    """Local time of day "HH:MM" in `timezone`; both empty = all day. May wrap past midnight."""
+    active_until: _builtins.str
+    timezone: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def meta(self) -> _common_pb2.EventMeta: ...
+    @_builtins.property
+    def directions(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Direction.ValueType]:
+        """Directions of travel the list applies to; empty = any."""
+
+    @_builtins.property
+    def camera_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Cameras the list applies to; empty = every camera."""
+
+    def __init__(
+        self,
+        *,
+        meta: _common_pb2.EventMeta | None = ...,
+        list_name: _builtins.str = ...,
+        category: _builtins.str = ...,
+        max_substitutions: _builtins.int = ...,
+        allow_edit: _builtins.bool = ...,
+        directions: _abc.Iterable[_common_pb2.Direction.ValueType] | None = ...,
+        active_from: _builtins.str = ...,
+        active_until: _builtins.str = ...,
+        timezone: _builtins.str = ...,
+        camera_ids: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_from", b"active_from", "active_until", b"active_until", "allow_edit", b"allow_edit", "camera_ids", b"camera_ids", "category", b"category", "description", b"description", "directions", b"directions", "list_name", b"list_name", "max_substitutions", b"max_substitutions", "meta", b"meta", "timezone", b"timezone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HotlistRules: _TypeAlias = HotlistRules  # noqa: Y015

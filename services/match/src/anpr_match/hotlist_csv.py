@@ -1,0 +1,199 @@
+"""Hotlist CSV: parsing and validating a bulk import (every bad line reported), and writing an export.
+
+Pure: text in, entries or line errors out. Written for a million lines in seconds, so it checks
+fields by hand rather than through a model per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from anpr_match.domain import PLATE_PATTERN, Category, HotlistEntry, ListRules, normalise_plate
+
+COLUMNS = (
+    "plate",
+    "country",
+    "list_name",
+    "category",
+    "priority",
+    "action",
+    "valid_from",
+    "valid_until",
+    "reason",
+    "case_reference",
+)
+REQUIRED = ("plate", "list_name", "reason", "case_reference")
+EXPORT_COLUMNS = ("entry_id", *COLUMNS, "source_zone", "entered_by")
+# Columns an export has and an import ignores, so an export can be imported again (as new entries).
+IGNORED = ("entry_id", "source_zone", "entered_by")
+MAX_ERRORS_REPORTED = 1000
+_CATEGORIES = {c.value: c for c in Category}
+_LIMITS = {"action": 200, "reason": 500, "case_reference": 100}
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParsedImport:
+    entries: list[HotlistEntry]
+    errors: list[LineError]
+    error_count: int
+
+
+def _moment(text: str, column: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise ValueError(f"{column} {text!r} is not an ISO 8601 time") from error
+    if moment.tzinfo is None:
+        raise ValueError(f"{column} needs a timezone offset, e.g. {text}+01:00")
+    return moment
+
+
+def parse_import(
+    text: str,
+    lists: Mapping[str, ListRules],
+    *,
+    now: datetime,
+    source_zone: str,
+    entered_by: str,
+    new_id: Callable[[], str],
+) -> ParsedImport:
+    """Every line checked; entries only mean something when `errors` is empty (all or nothing)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return ParsedImport([], [LineError(1, "the file is empty: a header line is required")], 1)
+    names = [h.strip().lower() for h in header]
+    unknown = [n for n in names if n not in COLUMNS and n not in IGNORED]
+    missing = [n for n in REQUIRED if n not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        reason = "header: " + "; ".join(
+            part
+            for part in (
+                f"unknown columns {unknown}" if unknown else "",
+                f"missing columns {missing}" if missing else "",
+                "a column is repeated" if len(set(names)) != len(names) else "",
+            )
+            if part
+        )
+        return ParsedImport([], [LineError(1, f"{reason} (columns: {', '.join(COLUMNS)})")], 1)
+    at = {name: names.index(name) for name in names}
+    width = len(names)
+    entries: list[HotlistEntry] = []
+    errors: list[LineError] = []
+    error_count = 0
+    intern = sys.intern
+    for row in reader:
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        try:
+            if len(row) != width:
+                raise ValueError(f"{len(row)} fields where the header has {width}")
+            entries.append(_entry(row, at, lists, now, source_zone, entered_by, new_id, intern))
+        except ValueError as error:
+            error_count += 1
+            if len(errors) < MAX_ERRORS_REPORTED:
+                errors.append(LineError(line, str(error)))
+    if not entries and not error_count:
+        errors.append(LineError(1, "the file has no entries"))
+        error_count = 1
+    return ParsedImport(entries, errors, error_count)
+
+
+def _entry(
+    row: list[str],
+    at: Mapping[str, int],
+    lists: Mapping[str, ListRules],
+    now: datetime,
+    source_zone: str,
+    entered_by: str,
+    new_id: Callable[[], str],
+    intern: Callable[[str], str],
+) -> HotlistEntry:
+    def field(name: str) -> str:
+        index = at.get(name)
+        return row[index].strip() if index is not None else ""
+
+    plate = normalise_plate(field("plate"))
+    if not PLATE_PATTERN.match(plate):
+        raise ValueError(f"plate {field('plate')!r} is not 2 to 12 letters or digits")
+    list_name = field("list_name")
+    rules = lists.get(list_name)
+    if rules is None:
+        raise ValueError(f"list {list_name!r} does not exist; create it with POST /v1/lists first")
+    category_text = field("category")
+    category = _CATEGORIES.get(category_text) if category_text else rules.category
+    if category is None:
+        raise ValueError(f"category {category_text!r} is not one of {', '.join(_CATEGORIES)}")
+    priority_text = field("priority")
+    if priority_text and not (priority_text.isdigit() and 0 <= int(priority_text) <= 9):
+        raise ValueError(f"priority {priority_text!r} is not a whole number from 0 to 9")
+    country = field("country").upper()
+    if country and not (len(country) == 2 and country.isalpha() and country.isascii()):
+        raise ValueError(f"country {country!r} is not an ISO 3166 two-letter code")
+    valid_from = _moment(field("valid_from"), "valid_from") if field("valid_from") else now
+    valid_until = _moment(field("valid_until"), "valid_until") if field("valid_until") else None
+    if valid_until is not None and valid_until <= valid_from:
+        raise ValueError("valid_until must be after valid_from")
+    for name in REQUIRED[2:]:
+        if not field(name):
+            raise ValueError(f"{name} is required")
+    for name, limit in _LIMITS.items():
+        if len(field(name)) > limit:
+            raise ValueError(f"{name} is longer than {limit} characters")
+    return HotlistEntry(
+        entry_id=new_id(),
+        plate=plate,
+        country=intern(country),
+        list_name=rules.name,
+        category=category,
+        priority=int(priority_text) if priority_text else 1,
+        action=intern(field("action") or "notify"),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        source_zone=source_zone,
+        reason=field("reason"),
+        case_reference=field("case_reference"),
+        entered_by=entered_by,
+    )
+
+
+def export_lines(entries: Iterable[HotlistEntry]) -> Iterator[str]:
+    """The export, header first, in the import's columns (plus id, zone and author), one line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for entry in entries:
+        writer.writerow(
+            (
+                entry.entry_id,
+                entry.plate,
+                entry.country,
+                entry.list_name,
+                entry.category.value,
+                entry.priority,
+                entry.action,
+                entry.valid_from.isoformat(),
+                entry.valid_until.isoformat() if entry.valid_until else "",
+                entry.reason,
+                entry.case_reference,
+                entry.source_zone,
+                entry.entered_by,
+            )
+        )
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

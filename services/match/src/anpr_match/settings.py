@@ -1,0 +1,28 @@
+"""Match's own settings (environment prefix ANPR_MATCH_), beside the core ones."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from anpr_match.domain import DEFAULT_CONFUSABLE_CLASSES, Confusables
+
+
+class MatchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANPR_MATCH_", env_file=None, extra="ignore")
+
+    # Classes of characters the OCR confuses, e.g. ANPR_MATCH_CONFUSABLE_CLASSES='["0ODQ","1IL"]'.
+    confusable_classes: tuple[str, ...] = DEFAULT_CONFUSABLE_CLASSES
+    # A new entry also matches reads of this many hours back (from this replica's ring of reads).
+    lookback_hours: float = Field(default=4.0, ge=0, le=72)
+    recent_reads_capacity: int = Field(default=200_000, ge=0, le=10_000_000)
+    # Same entry, same camera, within this many seconds: one hit.
+    duplicate_window_s: float = Field(default=60.0, ge=0, le=3600)
+    # How often new entries are checked against recent reads.
+    lookback_interval_s: float = Field(default=0.2, gt=0, le=60)
+
+    @field_validator("confusable_classes")
+    @classmethod
+    def _classes_are_disjoint(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        Confusables(value)
+        return value

@@ -1,0 +1,386 @@
+"""Lists with rules, fuzzy hits an operator can act on, look-back, dedup, acks, SSE, CSV import/export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from anpr.v1 import audit_pb2, common_pb2, read_pb2
+from anpr_core.auth import DevIssuer, Role
+from anpr_core.bus import MemoryBus, Record
+from anpr_core.db import make_engine
+from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.settings import CoreSettings
+from anpr_match.bootstrap import build_app
+from anpr_match.settings import MatchSettings
+
+TOPICS = Topics()
+PROBLEM_JSON = "application/problem+json"
+HEADER = "plate,country,list_name,category,priority,action,valid_from,valid_until,reason,case_reference\n"
+
+
+@pytest.fixture(autouse=True)
+def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ANPR_"):
+            monkeypatch.delenv(name)
+
+
+async def everything_on(bus: MemoryBus, topic: str) -> list[Record]:
+    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
+    await consumer.start()
+    taken: list[Record] = []
+    try:
+        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
+            taken.extend(batch)
+        await consumer.commit(taken)
+    finally:
+        await consumer.stop()
+    return taken
+
+
+async def entries_on(bus: MemoryBus) -> list[Record]:
+    """The hotlist topic's entry records, not its lists' rules."""
+    return [r for r in await everything_on(bus, TOPICS.hotlist) if not (r.key or b"").startswith(b"list:")]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    bus: MemoryBus
+    issuer: DevIssuer
+
+    def auth(self, role: Role = Role.SUPERVISOR, subject: str = "sue") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issuer.issue(subject, role)}"}
+
+    async def new_list(self, name: str = "stolen", **rules: Any) -> dict[str, Any]:
+        response = await self.client.post(
+            "/v1/lists", json={"name": name, "category": "stolen_vehicle", **rules}, headers=self.auth()
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def new_entry(self, plate: str = "1ABC234", list_name: str = "stolen", **fields: Any) -> str:
+        body = {
+            "plate": plate,
+            "list_name": list_name,
+            "reason": "stolen",
+            "case_reference": "PV/9",
+            **fields,
+        }
+        response = await self.client.post("/v1/hotlist", json=body, headers=self.auth())
+        assert response.status_code == 201, response.text
+        entry_id: str = response.json()["entry_id"]
+        await eventually(lambda: self._indexed(entry_id))
+        return entry_id
+
+    async def _indexed(self, entry_id: str) -> bool:
+        response = await self.client.get(f"/v1/hotlist/{entry_id}", headers=self.auth())
+        return bool(response.json()["indexed"])
+
+    async def read(self, plate: str, camera: str = "cam-1", **fields: Any) -> read_pb2.PlateRead:
+        read = read_pb2.PlateRead(
+            meta=new_meta("5344", "detect"),
+            camera_id=camera,
+            captured_at=to_timestamp(fields.pop("captured_at", datetime.now(UTC))),
+            plate=plate,
+            confidence=0.9,
+            **fields,
+        )
+        await self.bus.publish(TOPICS.reads, camera.encode(), read.SerializeToString())
+        return read
+
+    async def idle(self) -> None:
+        async def nothing_pending() -> bool:
+            return self.bus.pending() == 0
+
+        await eventually(nothing_pending)
+
+    async def hits(self, **params: Any) -> list[dict[str, Any]]:
+        response = await self.client.get("/v1/hits", params=params, headers=self.auth(Role.OPERATOR, "oscar"))
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+    async def audit(self, action: str) -> list[audit_pb2.AuditEvent]:
+        events = [
+            audit_pb2.AuditEvent.FromString(r.value) for r in await everything_on(self.bus, TOPICS.audit)
+        ]
+        return [e for e in events if e.action == action]
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    bus = MemoryBus()
+    issuer = DevIssuer(tmp_path / "key.pem")
+    app = build_app(
+        CoreSettings(data_dir=tmp_path),
+        bus,
+        make_engine(None, "match", tmp_path),
+        issuer,
+        MatchSettings(duplicate_window_s=60, lookback_hours=1, lookback_interval_s=0.02),
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        yield Service(client, bus, issuer)
+
+
+async def test_an_entry_for_a_list_that_does_not_exist_is_refused(service: Service) -> None:
+    response = await service.client.post(
+        "/v1/hotlist",
+        json={"plate": "1ABC234", "list_name": "nowhere", "reason": "r", "case_reference": "PV/1"},
+        headers=service.auth(),
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "POST /v1/lists" in response.json()["detail"]
+    assert await everything_on(service.bus, TOPICS.hotlist) == []
+
+
+async def test_lists_are_a_resource_with_rules(service: Service) -> None:
+    made = await service.new_list(
+        "night-watch",
+        max_substitutions=2,
+        allow_edit=True,
+        directions=["in"],
+        active_from="22:00",
+        active_until="06:00",
+        camera_ids=["cam-9"],
+    )
+    assert made["directions"] == ["in"] and made["camera_ids"] == ["cam-9"]
+    again = await service.client.post(
+        "/v1/lists", json={"name": "night-watch", "category": "seized"}, headers=service.auth()
+    )
+    assert again.status_code == 409
+    half_window = await service.client.post(
+        "/v1/lists",
+        json={"name": "odd", "category": "seized", "active_from": "08:00"},
+        headers=service.auth(),
+    )
+    assert half_window.status_code == 422
+    assert half_window.headers["content-type"] == PROBLEM_JSON
+    bad_name = await service.client.post(
+        "/v1/lists", json={"name": "Bad Name", "category": "seized"}, headers=service.auth()
+    )
+    assert bad_name.status_code == 422
+    listed = await service.client.get("/v1/lists", headers=service.auth(Role.OPERATOR))
+    assert [item["name"] for item in listed.json()] == ["night-watch"]
+    changed = await service.client.put(
+        "/v1/lists/night-watch", json={**made, "max_substitutions": 0}, headers=service.auth()
+    )
+    assert changed.status_code == 200 and changed.json()["max_substitutions"] == 0
+    changes = [json.loads(e.query)["op"] for e in await service.audit("hotlist_change")]
+    assert changes == ["create_list", "change_list"]
+
+
+async def test_a_confusable_read_raises_one_hit_that_says_how_it_matched(service: Service) -> None:
+    await service.new_list()
+    entry_id = await service.new_entry("1ABC234", priority=7, action="stop and check")
+    first = await service.read("1A8C234", direction=common_pb2.DIRECTION_IN)
+    await service.read("1A8C234")  # the next frame of the same passage
+    await service.read("9XYZ999")
+    await service.idle()
+    [hit] = await service.hits()
+    assert hit["entry_id"] == entry_id
+    assert hit["read_event_id"] == first.meta.event_id
+    assert (hit["match_kind"], hit["differing_positions"]) == ("confusable", [2])
+    assert (hit["plate_read"], hit["plate_listed"], hit["direction"]) == ("1A8C234", "1ABC234", "in")
+    assert hit["score"] == pytest.approx(0.81, abs=1e-3)
+    assert (hit["priority"], hit["action"], hit["from_lookback"]) == (7, "stop and check", False)
+    metrics = (await service.client.get("/metrics")).text
+    assert 'anpr_hits_suppressed_total{list_name="stolen"}' in metrics
+
+
+async def test_a_list_limited_to_cameras_ignores_the_others(service: Service) -> None:
+    await service.new_list("gate", camera_ids=["cam-2"])
+    await service.new_entry("1ABC234", list_name="gate")
+    await service.read("1ABC234", camera="cam-1")
+    await service.read("1ABC234", camera="cam-2")
+    await service.idle()
+    assert [h["camera_id"] for h in await service.hits()] == ["cam-2"]
+
+
+async def test_a_new_entry_finds_the_car_that_passed_just_before(service: Service) -> None:
+    await service.new_list()
+    earlier = await service.read("1ABC234", captured_at=datetime.now(UTC) - timedelta(minutes=10))
+    old = await service.read("1ABC234", camera="cam-7", captured_at=datetime.now(UTC) - timedelta(hours=3))
+    await service.idle()
+    assert await service.hits() == []
+    entry_id = await service.new_entry("1ABC234")
+
+    async def found() -> bool:
+        return len(await service.hits()) > 0
+
+    await eventually(found)
+    [hit] = await service.hits()
+    assert (hit["entry_id"], hit["read_event_id"], hit["from_lookback"]) == (
+        entry_id,
+        earlier.meta.event_id,
+        True,
+    )
+    assert old.meta.event_id != hit["read_event_id"], "reads older than the look-back are left alone"
+
+
+async def test_an_operator_acknowledges_a_hit_and_the_false_alarm_rate_follows(service: Service) -> None:
+    await service.new_list()
+    await service.new_entry("1ABC234")
+    await service.read("1ABC234", camera="cam-1")
+    await service.read("1ABC234", camera="cam-2")
+    await service.idle()
+    first, second = await service.hits()
+    operator = service.auth(Role.OPERATOR, "oscar")
+    no_reason = await service.client.post(
+        f"/v1/hits/{first['hit_id']}/ack", json={"outcome": "false_alarm"}, headers=operator
+    )
+    assert no_reason.status_code == 422
+    assert no_reason.headers["content-type"] == PROBLEM_JSON
+    refused = await service.client.post(
+        f"/v1/hits/{first['hit_id']}/ack",
+        json={"outcome": "confirmed"},
+        headers=service.auth(Role.INVESTIGATOR),
+    )
+    assert refused.status_code == 403
+    acked = await service.client.post(
+        f"/v1/hits/{first['hit_id']}/ack",
+        json={"outcome": "false_alarm", "reason": "8 read for B, other car"},
+        headers=operator,
+    )
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["ack_outcome"], acked.json()["ack_by"]) == ("false_alarm", "oscar")
+    twice = await service.client.post(
+        f"/v1/hits/{first['hit_id']}/ack", json={"outcome": "confirmed"}, headers=operator
+    )
+    assert twice.status_code == 409
+    confirmed = await service.client.post(
+        f"/v1/hits/{second['hit_id']}/ack", json={"outcome": "confirmed"}, headers=operator
+    )
+    assert confirmed.status_code == 200
+    assert [h["hit_id"] for h in await service.hits(unacknowledged=True)] == []
+    [audit] = [a for a in await service.audit("hit_ack") if a.record_ids[0] == first["hit_id"]]
+    assert json.loads(audit.query)["outcome"] == "false_alarm"
+    assert audit.actor.user_id == "oscar"
+    metrics = (await service.client.get("/metrics")).text
+    assert f'anpr_hit_false_alarm_ratio{{camera="{first["camera_id"]}",list_name="stolen"}} 1.0' in metrics
+    assert f'anpr_hit_false_alarm_ratio{{camera="{second["camera_id"]}",list_name="stolen"}} 0.0' in metrics
+
+
+async def test_hits_stream_live_as_server_sent_events(service: Service) -> None:
+    await service.new_list()
+    entry_id = await service.new_entry("1ABC234")
+    received: list[dict[str, Any]] = []
+
+    async def listen() -> None:
+        async with service.client.stream(
+            "GET", "/v1/hits/stream", params={"limit": 1}, headers=service.auth(Role.OPERATOR)
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    received.append(json.loads(line.removeprefix("data: ")))
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.2)
+    read = await service.read("1ABC234")
+    await asyncio.wait_for(listener, timeout=5)
+    assert [(h["entry_id"], h["read_event_id"], h["match_kind"]) for h in received] == [
+        (entry_id, read.meta.event_id, "exact")
+    ]
+
+
+async def test_an_entry_is_updated_and_expired_and_both_are_audited(service: Service) -> None:
+    await service.new_list()
+    entry_id = await service.new_entry("1ABC234")
+    changed = await service.client.patch(
+        f"/v1/hotlist/{entry_id}", json={"priority": 9}, headers=service.auth()
+    )
+    assert changed.status_code == 200 and changed.json()["priority"] == 9
+    empty = await service.client.patch(f"/v1/hotlist/{entry_id}", json={}, headers=service.auth())
+    assert empty.status_code == 422
+    backwards = await service.client.patch(
+        f"/v1/hotlist/{entry_id}", json={"valid_until": "2000-01-01T00:00:00Z"}, headers=service.auth()
+    )
+    assert backwards.status_code == 422
+    expired = await service.client.post(
+        f"/v1/hotlist/{entry_id}/expire", json={"reason": "car recovered"}, headers=service.auth()
+    )
+    assert expired.status_code == 200 and expired.json()["valid_until"] is not None
+    again = await service.client.post(
+        f"/v1/hotlist/{entry_id}/expire", json={"reason": "again"}, headers=service.auth()
+    )
+    assert again.status_code == 409
+    await service.idle()
+    await service.read("1ABC234")
+    await service.idle()
+    assert await service.hits() == []
+    ops = [json.loads(a.query)["op"] for a in await service.audit("hotlist_change")]
+    assert ops == ["create_list", "create", "update", "expire"]
+
+
+async def test_a_csv_with_bad_lines_imports_nothing_and_names_every_line(service: Service) -> None:
+    await service.new_list()
+    text = HEADER + "1ABC234,,stolen,,,,,,r,PV/1\nA,,stolen,,,,,,r,PV/1\n1ABC235,,gone,,,,,,r,PV/1\n"
+    response = await service.client.post(
+        "/v1/hotlist/import", content=text, headers={**service.auth(), "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert [e["line"] for e in problem["errors"]] == [3, 4]
+    assert "nothing was imported" in problem["detail"]
+    listed = await service.client.get("/v1/hotlist", headers=service.auth())
+    assert listed.json() == []
+    assert await entries_on(service.bus) == []
+
+
+async def test_a_csv_imports_all_its_entries_which_match_and_export_again(service: Service) -> None:
+    await service.new_list()
+    lines = "".join(f"1ABC{n:03d},BE,stolen,,2,stop,,,bulk,PV/{n}\n" for n in range(200))
+    response = await service.client.post(
+        "/v1/hotlist/import", content=HEADER + lines, headers={**service.auth(), "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == {"imported": 200, "lists": ["stolen"]}
+    await service.read("1A8C042")
+    await service.idle()
+    [hit] = await service.hits()
+    assert (hit["plate_listed"], hit["match_kind"]) == ("1ABC042", "confusable")
+    published = await entries_on(service.bus)
+    assert len(published) == 200
+    exported = await service.client.get(
+        "/v1/hotlist/export", params={"list_name": "stolen"}, headers=service.auth()
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = exported.text.splitlines()
+    assert len(rows) == 201
+    assert {row.split(",")[1] for row in rows[1:]} == {f"1ABC{n:03d}" for n in range(200)}
+    [imported] = [
+        json.loads(a.query)
+        for a in await service.audit("hotlist_change")
+        if json.loads(a.query)["op"] == "import"
+    ]
+    assert imported["count"] == 200
+    assert len(await service.audit("hotlist_export")) == 1

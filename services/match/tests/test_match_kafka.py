@@ -1,0 +1,176 @@
+"""Match on real Kafka and PostgreSQL: a new instance rebuilds lists and entries from the compacted
+topic alone, matches by the list's rules, and entries expire, by themselves or when expired."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from anpr.v1 import read_pb2
+from anpr_core.auth import DevIssuer, Role
+from anpr_core.bus.kafka import KafkaBus
+from anpr_core.db import make_engine
+from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.settings import CoreSettings
+from anpr_match.bootstrap import build_app
+from anpr_match.settings import MatchSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("ANPR_"):
+            monkeypatch.delenv(name)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def instance(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path, name: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """One match replica with its own Kafka client and database pool, on the shared topics."""
+    topics = Topics(topic_prefix)
+    bus = KafkaBus(
+        kafka_bootstrap, client_id=f"match-{name}", topics=topics.all(), compacted=topics.compacted()
+    )
+    engine = make_engine(database_url, "match", tmp_path)
+    settings = CoreSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
+        data_dir=tmp_path,
+    )
+    app = build_app(settings, bus, engine, DevIssuer(tmp_path / "key.pem"), MatchSettings(lookback_hours=0))
+    await bus.start()
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+        ):
+            yield client
+    finally:
+        await bus.stop()
+        await engine.dispose()
+
+
+async def test_a_second_instance_rebuilds_the_index_from_the_topic_and_entries_expire(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    operator = {"Authorization": f"Bearer {issuer.issue('oscar', Role.OPERATOR)}"}
+    now = datetime.now(UTC)
+    soon = now + timedelta(seconds=20)
+
+    async def entry(client: httpx.AsyncClient, plate: str, **fields: Any) -> str:
+        body = {"plate": plate, "list_name": "wanted", "reason": "r", "case_reference": "PV/1", **fields}
+        response = await client.post("/v1/hotlist", json=body, headers=supervisor)
+        assert response.status_code == 201, response.text
+        entry_id: str = response.json()["entry_id"]
+        return entry_id
+
+    async with instance(kafka_bootstrap, topic_prefix, database_url, tmp_path, "first") as first:
+        made = await first.post(
+            "/v1/lists",
+            json={"name": "wanted", "category": "wanted_person", "allow_edit": True},
+            headers=supervisor,
+        )
+        assert made.status_code == 201, made.text
+        lasting = await entry(first, "1ABC234")
+        ending = await entry(first, "2XYZ789", valid_until=soon.isoformat())
+        withdrawn = await entry(first, "3KLM456")
+        expired = await first.post(
+            f"/v1/hotlist/{withdrawn}/expire", json={"reason": "found"}, headers=supervisor
+        )
+        assert expired.status_code == 200
+
+    # The second instance has no memory of the first: its index comes from the compacted topic.
+    async with instance(kafka_bootstrap, topic_prefix, database_url, tmp_path, "second") as second:
+
+        async def all_indexed() -> bool:
+            states = [
+                (await second.get(f"/v1/hotlist/{entry_id}", headers=operator)).json()["indexed"]
+                for entry_id in (lasting, ending, withdrawn)
+            ]
+            return all(states)
+
+        await eventually(all_indexed)
+        topics = Topics(topic_prefix)
+        bus = KafkaBus(kafka_bootstrap, client_id="camera", topics=topics.all())
+        await bus.start()
+        try:
+            # Captured now, after the entries were made (a read before an entry is the look-back's job).
+            now = datetime.now(UTC)
+            reads = {
+                "edit": ("1AC234", now),  # one missing character: the list's rule came from the topic too
+                "in-force": ("2XYZ789", now),
+                "after-expiry": ("2XYZ789", soon + timedelta(seconds=1)),
+                "withdrawn": ("3KLM456", now),
+            }
+            sent = {}
+            for label, (plate, captured) in reads.items():
+                read = read_pb2.PlateRead(
+                    meta=new_meta("5344", "detect"),
+                    camera_id=f"cam-{label}",
+                    captured_at=to_timestamp(captured),
+                    plate=plate,
+                    confidence=0.9,
+                )
+                sent[read.meta.event_id] = label
+                await bus.publish(topics.reads, read.camera_id.encode(), read.SerializeToString())
+        finally:
+            await bus.stop()
+
+        async def two_hits() -> bool:
+            return len((await second.get("/v1/hits", headers=operator)).json()) >= 2
+
+        await eventually(two_hits)
+        await asyncio.sleep(2)  # time for a wrong third hit to show
+        hits = (await second.get("/v1/hits", headers=operator)).json()
+        assert sorted((sent[h["read_event_id"]], h["match_kind"], h["entry_id"]) for h in hits) == [
+            ("edit", "edit", lasting),
+            ("in-force", "exact", ending),
+        ]
+
+
+async def test_a_csv_import_on_postgresql_is_all_or_nothing(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    csv_upload = {**supervisor, "Content-Type": "text/csv"}
+    header = "plate,country,list_name,valid_until,reason,case_reference\n"
+    async with instance(kafka_bootstrap, topic_prefix, database_url, tmp_path, "csv") as client:
+        made = await client.post(
+            "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+        )
+        assert made.status_code == 201, made.text
+        bad = header + "1ABC234,BE,stolen,,r,PV/1\n1ABC235,BE,stolen,2000-01-01T00:00:00Z,r,PV/1\n"
+        refused = await client.post("/v1/hotlist/import", content=bad, headers=csv_upload)
+        assert refused.status_code == 422
+        assert [e["line"] for e in refused.json()["errors"]] == [3]
+        assert (await client.get("/v1/hotlist", headers=supervisor)).json() == []
+        good = header + "".join(f"1ABC{n:03d},BE,stolen,,r,PV/{n}\n" for n in range(300))
+        imported = await client.post("/v1/hotlist/import", content=good, headers=csv_upload)
+        assert imported.status_code == 201, imported.text
+        listed = (await client.get("/v1/hotlist", params={"limit": 1000}, headers=supervisor)).json()
+        assert sorted(e["plate"] for e in listed) == [f"1ABC{n:03d}" for n in range(300)]
+        assert all(e["indexed"] and e["country"] == "BE" for e in listed)
