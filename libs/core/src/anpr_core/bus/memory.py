@@ -45,7 +45,9 @@ class MemoryBus:
         self._topics: dict[str, list[_Partition]] = {}
         self._groups: dict[str, _Group] = {}
         self._round_robin = itertools.count()
-        self._changed = asyncio.Condition()
+        # Replaced by a fresh event at each change: waiters hold the one current when they looked.
+        # (An asyncio.Condition with wait_for timeouts can fail to re-acquire its lock on 3.11.)
+        self._changed = asyncio.Event()
 
     async def start(self) -> None:
         return None
@@ -98,8 +100,7 @@ class MemoryBus:
             if overflow > 0:
                 del partition.records[:overflow]
                 partition.base_offset += overflow
-        async with self._changed:
-            self._changed.notify_all()
+        self._notify()
 
     def pending(self) -> int:
         """Records that consumer groups have not committed yet; 0 when the pipeline is idle.
@@ -114,6 +115,10 @@ class MemoryBus:
                         group.committed.get((topic, index), 0), partition.base_offset
                     )
         return total
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def consumer(self, topics: Sequence[str], group_id: str) -> MemoryConsumer:
         return MemoryConsumer(self, list(topics), group_id)
@@ -190,8 +195,7 @@ class MemoryConsumer:
             self._bus._leave(self)
             # A departed member owns nothing: a late commit must not move the group's offsets.
             self.positions = {}
-            async with self._bus._changed:
-                self._bus._changed.notify_all()
+            self._bus._notify()
 
     def _take(self, max_records: int) -> list[Record]:
         taken: list[Record] = []
@@ -216,9 +220,10 @@ class MemoryConsumer:
             remaining = deadline - time.monotonic()
             if records or remaining <= 0 or not self._running:
                 return records
-            async with self._bus._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._bus._changed.wait(), timeout=remaining)
+            # No await since _take, so no publish can have slipped in between.
+            changed = self._bus._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=remaining)
 
     async def commit(self, records: Sequence[Record]) -> None:
         offsets: dict[tuple[str, int], int] = {}
