@@ -172,6 +172,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DPO_REQUESTS: {DPO},
     Action.VIEW_STATS: {SUP, ADM, DPO},
     Action.TRY_READER: {OPS, INV, SUP, ADM},
+    Action.MANAGE_HOLDS: {SUP, DPO},
+    Action.RUN_RETENTION: {ADM},
 }
 
 

@@ -50,6 +50,8 @@ class Action(StrEnum):
     DPO_REQUESTS = "dpo_requests"
     VIEW_STATS = "view_stats"
     TRY_READER = "try_reader"
+    MANAGE_HOLDS = "manage_holds"
+    RUN_RETENTION = "run_retention"
 
 
 # Who may do what. Kept as one table so it can be reviewed, and tested, as a whole.
@@ -67,6 +69,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DPO_REQUESTS: frozenset({Role.DPO}),
     Action.VIEW_STATS: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.DPO}),
     Action.TRY_READER: frozenset({Role.OPERATOR, Role.INVESTIGATOR, Role.SUPERVISOR, Role.ADMIN}),
+    # Legal holds are decisions of a supervisor or the DPO; the retention run is an admin's.
+    Action.MANAGE_HOLDS: frozenset({Role.SUPERVISOR, Role.DPO}),
+    Action.RUN_RETENTION: frozenset({Role.ADMIN}),
 }
 
 
