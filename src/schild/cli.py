@@ -40,6 +40,43 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
     read.add_argument("--threads", type=int, default=2)
 
+    evaluate = commands.add_parser(
+        "eval", help="score the reader on a labelled folder (images/ + manifest.jsonl); writes a JSON result"
+    )
+    evaluate.add_argument("folder", type=Path, metavar="DIR")
+    evaluate.add_argument("--threads", type=int, default=2)
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
+    evaluate.add_argument(
+        "--out", type=Path, default=None, help="result file (default bench/results/detect_eval_<DIR>.json)"
+    )
+    evaluate.add_argument(
+        "--baseline", default="no-reread", help="reader configuration measured alongside (default no-reread)"
+    )
+
+    audit = commands.add_parser("audit", help="the audit log, for the COC and auditors")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit_commands.add_parser(
+        "verify", help="verify a JSON-lines export (GET /audit/v1/export) offline; exit 0 when valid"
+    )
+    audit_verify.add_argument("file", type=Path, metavar="FILE")
+    audit_verify.add_argument(
+        "--public-key", type=Path, default=None, help="the key published at /v1/public-key (PEM), to pin"
+    )
+
+    camera = commands.add_parser("camera", help="act as a camera towards ingest")
+    camera_commands = camera.add_subparsers(dest="camera_command", required=True)
+    replay = camera_commands.add_parser(
+        "replay", help="push a video, an RTSP stream or a folder of images as frames; prints a JSON report"
+    )
+    replay.add_argument("source", metavar="FILE|DIR|rtsp://URL")
+    replay.add_argument("--camera", required=True, help="the registered camera id")
+    replay.add_argument(
+        "--key", default=os.environ.get("ANPR_CAMERA_KEY"), help="the camera's key (default $ANPR_CAMERA_KEY)"
+    )
+    replay.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
+    replay.add_argument("--fps", type=float, default=2.0, help="frames per second sampled and sent (0: all)")
+    replay.add_argument("--limit", type=int, default=None, help="stop after this many frames")
+
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
     serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access"])
     return parser
@@ -54,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dev_token(args)
     if args.command == "read":
         return _read(args.paths, args.threads)
+    if args.command == "eval":
+        return _eval(args)
+    if args.command == "audit":
+        return _audit_verify(args.file, args.public_key)
+    if args.command == "camera":
+        return _camera_replay(args)
     return _serve(args.service)
 
 
@@ -177,6 +220,96 @@ def _read(paths: Sequence[Path], threads: int) -> int:
         }
         sys.stdout.write(json.dumps(line) + "\n")
     return 1 if failures else 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from unittest import mock
+
+    from anpr_detect.adapters.ocr import RapidOcrPlateReader
+    from anpr_detect.evaluation import BASELINES, evaluate, load_manifest, summarise
+
+    if args.baseline not in BASELINES:
+        sys.stderr.write(f"anpr eval: --baseline must be one of {', '.join(BASELINES)}\n")
+        return 2
+    try:
+        labelled = load_manifest(args.folder, args.limit)
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"anpr eval: {error}\n")
+        return 2
+    try:
+        from bench import common
+    except ImportError:
+        sys.stderr.write("anpr eval: run it from the repository root (it writes through bench.common)\n")
+        return 2
+    set_name = args.folder.resolve().name
+    out: Path = args.out or Path("bench/results") / f"detect_eval_{set_name}.json"
+    readers = [
+        RapidOcrPlateReader(threads=args.threads),
+        RapidOcrPlateReader(threads=args.threads, tuning=BASELINES[args.baseline]),
+    ]
+    try:
+        measured, baseline = (summarise(outcomes) for outcomes in evaluate(readers, labelled))
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"anpr eval: {error}\n")
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # write_result writes into bench/results; pointed at --out's folder so any path works.
+    with mock.patch.object(common, "RESULTS", out.parent):
+        path = common.write_result(
+            out.stem,
+            measured,
+            baseline,
+            notes=(
+                f"anpr eval on {set_name} ({len(labelled)} labelled images), threads={args.threads}, one "
+                f"image at a time. Baseline: the same reader with configuration '{args.baseline}' "
+                f"({BASELINES[args.baseline]}), measured in the same process, the two readers taking "
+                "turns image by image. Detection: "
+                "IoU >= 0.5 with the labelled box; exact: the top plate's text is the label."
+            ),
+        )
+    sys.stdout.write(json.dumps({"result": str(path), "metrics": measured, "baseline": baseline}) + "\n")
+    return 0
+
+
+def _audit_verify(path: Path, public_key: Path | None) -> int:
+    from anpr_audit.export import ExportError, verify_export
+    from anpr_audit.signing import load_public_pem
+
+    try:
+        trusted = load_public_pem(public_key.read_bytes()) if public_key else None
+        with path.open(encoding="utf-8") as lines:
+            result = verify_export(lines, trusted)
+    except (OSError, ValueError, ExportError) as error:
+        sys.stderr.write(f"anpr audit verify: {error}\n")
+        return 2
+    sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+    if not result.valid:
+        sys.stderr.write(f"first broken row: seq {result.first_broken_seq}: {result.reason}\n")
+        return 1
+    return 0
+
+
+def _camera_replay(args: argparse.Namespace) -> int:
+    import httpx
+
+    from anpr_ingest.replay import ReplaySourceError, replay
+
+    if not args.key:
+        sys.stderr.write("anpr camera replay: give the camera's key with --key or ANPR_CAMERA_KEY\n")
+        return 2
+
+    async def pushing() -> dict[str, object]:
+        async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=30.0) as client:
+            report = await replay(client, args.source, args.camera, args.key, fps=args.fps, limit=args.limit)
+        return report.as_dict()
+
+    try:
+        report = asyncio.run(pushing())
+    except (ReplaySourceError, httpx.HTTPError) as error:
+        sys.stderr.write(f"anpr camera replay: {error}\n")
+        return 2
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0 if report["refused"] == 0 else 1
 
 
 def _serve(service: str) -> int:

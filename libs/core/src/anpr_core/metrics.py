@@ -34,3 +34,51 @@ HITS = Counter("anpr_hits_total", "Hotlist hits published", ["list_name", "match
 READS_STORED = Counter("anpr_reads_stored_total", "Reads stored by access (new rows only)")
 AUDIT_APPENDED = Counter("anpr_audit_events_appended_total", "Audit rows appended to the chain")
 AUDIT_CHAIN_VALID = Gauge("anpr_audit_chain_valid", "1 when the last verification found the chain intact")
+RETENTION_LAST_RUN = Gauge(
+    "anpr_retention_last_run_timestamp_seconds", "When access's retention job last completed"
+)
+RETENTION_ROWS_DELETED = Counter(
+    "anpr_retention_rows_deleted_total",
+    "Reads deleted by access's retention job (rows of dropped partitions too)",
+)
+READS_OLDEST_AGE = Gauge(
+    "anpr_reads_oldest_age_seconds", "Age of the oldest read access still holds, after the last retention run"
+)
+CAMERA_SILENT = Gauge(
+    "anpr_camera_silent",
+    "1 while an active camera has sent nothing for longer than the silence gap",
+    ["camera"],
+)
+CAMERA_CLOCK_SKEW = Gauge(
+    "anpr_camera_clock_skew_seconds",
+    "Last captured_at minus server time per camera (positive: ahead)",
+    ["camera"],
+)
+INTAKE_DUPLICATES = Counter(
+    "anpr_intake_duplicates_total", "Frames and reads resent by a camera and not published again", ["kind"]
+)
+CAMERA_READS_RECEIVED = Counter(
+    "anpr_camera_reads_received_total", "Camera-side reads accepted by ingest", ["camera"]
+)
+HITS_SUPPRESSED = Counter(
+    "anpr_hits_suppressed_total",
+    "Hits not raised again: same entry and camera within the duplicate window",
+    ["list_name"],
+)
+HIT_ACKS = Counter(
+    "anpr_hit_acks_total",
+    "Hits acknowledged by an operator, by outcome (confirmed, false_alarm, not_seen)",
+    ["list_name", "camera", "outcome"],
+)
+HIT_FALSE_ALARM_RATIO = Gauge(
+    "anpr_hit_false_alarm_ratio",
+    "False alarms over acknowledged hits, per list and camera (from the database at each ack)",
+    ["list_name", "camera"],
+)
+HOTLIST_ENTRIES_INDEXED = Gauge("anpr_hotlist_entries_indexed", "Entries in this match replica's index")
+AUDIT_CHECKPOINTS = Counter("anpr_audit_checkpoints_total", "Signed checkpoints of the audit chain head")
+AUDIT_UNKNOWN_ACTIONS = Counter(
+    "anpr_audit_unknown_actions_total", "Audit rows whose action the log does not know", ["service"]
+)
+OUTBOX_PUBLISHED = Counter("anpr_outbox_published_total", "Outbox rows published by the relay", ["service"])
+OUTBOX_PENDING = Gauge("anpr_outbox_pending", "Outbox rows staged and not yet published", ["service"])

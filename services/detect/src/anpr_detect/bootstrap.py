@@ -30,7 +30,12 @@ def rapidocr_reader(settings: DetectSettings) -> PlateReader:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     from anpr_detect.adapters.ocr import RapidOcrPlateReader
 
-    return RapidOcrPlateReader(threads=settings.threads)
+    # One reader per in-flight frame, sharing the threads: readers run side by side, not on top.
+    return RapidOcrPlateReader(threads=threads_per_reader(settings))
+
+
+def threads_per_reader(settings: DetectSettings) -> int:
+    return max(1, settings.threads // settings.max_inflight)
 
 
 def build_app(
@@ -71,9 +76,9 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Models load once, in a thread, before the consumer takes its first frame.
-        reader = await asyncio.to_thread(reader_factory, settings)
-        frame_reader = FrameReader(reader, settings.max_inflight)
+        # Models load, in a thread, before the consumer takes its first frame: once per worker.
+        readers = [await asyncio.to_thread(reader_factory, settings) for _ in range(settings.max_inflight)]
+        frame_reader = FrameReader(readers)
         slot.set(frame_reader)
         worker.start()
         try:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
 
 import cv2
 import numpy as np
@@ -13,25 +16,42 @@ from anpr.v1 import common_pb2, frame_pb2, read_pb2
 from anpr_core.events import new_meta
 from anpr_core.metrics import DETECT_LATENCY
 from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, decode_image
+from anpr_detect.domain.passages import Sighting
 
 READER_NAME = "rapidocr-ppocr"
 
 
 class FrameReader:
-    """Runs a blocking PlateReader in worker threads, at most `max_inflight` frames at once."""
+    """Runs blocking PlateReaders in worker threads, one reader per worker, one frame per reader.
 
-    def __init__(self, reader: PlateReader, max_inflight: int) -> None:
-        self._reader = reader
-        self._executor = ThreadPoolExecutor(max_workers=max_inflight, thread_name_prefix="plate-reader")
-        self._slots = asyncio.Semaphore(max_inflight)
+    A reader serialises its own calls, so frames only run in parallel on distinct readers: with N
+    readers, at most N frames are read at once; further callers wait for a reader to come back.
+    """
+
+    def __init__(self, readers: Sequence[PlateReader]) -> None:
+        if not readers:
+            raise ValueError("a FrameReader needs at least one PlateReader")
+        self._idle = deque(readers)
+        self._workers = len(readers)
+        self._executor = ThreadPoolExecutor(max_workers=len(readers), thread_name_prefix="plate-reader")
+        self._slots = asyncio.Semaphore(len(readers))
+
+    @property
+    def workers(self) -> int:
+        return self._workers
 
     async def read(self, image: np.ndarray) -> list[DetectedPlate]:
         async with self._slots:
-            started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            plates = await loop.run_in_executor(self._executor, self._reader.read, image)
-            DETECT_LATENCY.observe(time.perf_counter() - started)
-            return plates
+            # The semaphore guarantees an idle reader; only the event loop touches the deque.
+            reader = self._idle.popleft()
+            try:
+                started = time.perf_counter()
+                loop = asyncio.get_running_loop()
+                plates = await loop.run_in_executor(self._executor, reader.read, image)
+                DETECT_LATENCY.observe(time.perf_counter() - started)
+                return plates
+            finally:
+                self._idle.append(reader)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -72,6 +92,21 @@ def reads_for_frame(
             )
         )
     return reads
+
+
+def sightings_of(reads: Iterable[read_pb2.PlateRead]) -> list[Sighting]:
+    """Reads from the wire as passage sightings, for offline passage runs (passages_for)."""
+    return [
+        Sighting(
+            read_id=read.meta.event_id,
+            camera_id=read.camera_id,
+            plate=read.plate,
+            confidence=read.confidence,
+            at=read.captured_at.ToDatetime(tzinfo=UTC).timestamp(),
+        )
+        for read in reads
+        if read.plate
+    ]
 
 
 def decode_frame_image(frame: frame_pb2.Frame) -> np.ndarray:

@@ -25,10 +25,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import rapidocr
+from rapidocr.ch_ppocr_rec import TextRecInput
+from rapidocr.utils.process_img import get_rotate_crop_image
 
 from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
 
-__all__ = ["DetectedPlate", "PlateReader", "RapidOcrPlateReader", "decode_image"]
+__all__ = ["DetectedPlate", "PlateReader", "RapidOcrPlateReader", "ReaderTuning", "decode_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 # 960x540, where a 160 px plate still has ~18 px characters, and detection (the dominant cost)
 # takes about half the time of full resolution.
 _DETECTION_LONG_SIDE = 960
+_DETECTION_PIXELS = 960 * 540
 # rapidocr drops readings below this; kept low because the grammar, not the OCR score alone, decides.
 _MIN_TEXT_SCORE = 0.3
 
@@ -62,6 +65,25 @@ _PLATE_PADDING_IN_HEIGHTS = 0.2
 # Measured by hand on real photos, that reads a few more plates exactly; doing the same for valid
 # but low-confidence readings swapped some right readings for wrong ones, so those are left alone.
 _REREAD_PADDING_IN_HEIGHTS = 0.15
+
+
+@dataclass(frozen=True)
+class ReaderTuning:
+    """The knobs that trade speed for reads; the defaults are what the service runs."""
+
+    # Longer side of the frame as the text detector sees it.
+    detection_long_side: int = _DETECTION_LONG_SIDE
+    # And at most this many pixels: detection time grows with the pixel count, and a square frame at
+    # the long-side limit costs almost twice a 16:9 one. None: the long side alone limits.
+    detection_pixels: int | None = _DETECTION_PIXELS
+    # Second recognition pass on a tight crop of lines whose reading fits no format.
+    reread: bool = True
+    # Detection and recognition driven here rather than by rapidocr's one-call pipeline: boxes that
+    # cannot be plate text are dropped before recognition, the rest are cropped from the full
+    # resolution frame and recognised in one batched call.
+    split_pipeline: bool = True
+    # ONNX Runtime's CPU memory arena reuses buffers between frames (rapidocr turns it off).
+    memory_arena: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,7 +166,8 @@ class _Span:
 class RapidOcrPlateReader:
     """PlateReader on rapidocr. Thread-safe; calls are serialised (the engine keeps per-call state)."""
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self, threads: int = 2, tuning: ReaderTuning | None = None) -> None:
+        self._tuning = tuning or ReaderTuning()
         detection_model, recognition_model = _bundled_models()
         self._engine: Any = rapidocr.RapidOCR(
             params={
@@ -154,10 +177,11 @@ class RapidOcrPlateReader:
                 "Global.log_level": "error",
                 "Det.model_path": str(detection_model),
                 "Det.limit_type": "max",
-                "Det.limit_side_len": _DETECTION_LONG_SIDE,
+                "Det.limit_side_len": self._tuning.detection_long_side,
                 "Rec.model_path": str(recognition_model),
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "EngineConfig.onnxruntime.enable_cpu_mem_arena": self._tuning.memory_arena,
             }
         )
         self._lock = threading.Lock()
@@ -167,13 +191,18 @@ class RapidOcrPlateReader:
         with self._lock:
             self._run(warm_up)
             self._run(warm_up, detect=False)
+            if self._tuning.split_pipeline:
+                self._detect_then_recognise(warm_up)
         logger.info("rapidocr plate reader ready (%s, %s)", detection_model.name, recognition_model.name)
 
     def read(self, image: npt.NDArray[np.uint8]) -> list[DetectedPlate]:
         if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
             raise ValueError(f"expected a BGR image of shape (h, w, 3), got {image.shape}")
         with self._lock:
-            boxes = self._detect_and_recognise(image)
+            if self._tuning.split_pipeline:
+                boxes = self._detect_then_recognise(image)
+            else:
+                boxes = self._detect_and_recognise(image)
         plates = [plate for line in _lines(boxes) if (plate := self._read_line(image, line)) is not None]
         return _without_duplicates(plates)
 
@@ -188,6 +217,34 @@ class RapidOcrPlateReader:
         for quad, text, score in zip(quads, texts, scores, strict=False):
             box = _text_box(np.asarray(quad, dtype=np.float64), str(text).strip(), float(score))
             if box is not None and box.height <= image.shape[0] / 2:
+                boxes.append(box)
+        return boxes
+
+    def _detect_then_recognise(self, image: npt.NDArray[np.uint8]) -> list[_TextBox]:
+        height, width = image.shape[:2]
+        detector = self._engine.text_det
+        # The detector resizes the frame itself (once) and maps its boxes back to the frame; the
+        # limit is per frame, hence set on every call (under the lock).
+        detector.limit_side_len = max(
+            32, round(max(width, height) * _detection_scale(width, height, self._tuning))
+        )
+        detected = detector(image)
+        if detected.boxes is None or len(detected.boxes) == 0:
+            return []
+        quads = [np.asarray(quad, dtype=np.float64) for quad in detected.boxes]
+        # Too small or too tall to be plate text: not worth a recognition.
+        quads = [q for q in quads if _MIN_TEXT_HEIGHT_PX <= _slanted_height(q) <= height / 2]
+        if not quads:
+            return []
+        crops = [get_rotate_crop_image(image, quad.astype(np.float32)) for quad in quads]
+        recognised = self._engine.text_rec(TextRecInput(img=crops))
+        texts = recognised.txts or ()
+        boxes = []
+        for quad, text, score in zip(quads, texts, recognised.scores, strict=False):
+            if float(score) < _MIN_TEXT_SCORE:
+                continue
+            box = _text_box(quad, str(text).strip(), float(score))
+            if box is not None:
                 boxes.append(box)
         return boxes
 
@@ -210,7 +267,7 @@ class RapidOcrPlateReader:
 
         interpretation, span = best
         winning_reading = (span.raw, span.score)
-        if not interpretation.valid:
+        if not interpretation.valid and self._tuning.reread:
             reread = self._reread(image, span)
             if reread is not None:
                 readings.append(reread)
@@ -238,8 +295,12 @@ class RapidOcrPlateReader:
         right, bottom = min(image.shape[1], int(x2 + pad) + 1), min(image.shape[0], int(y2 + pad) + 1)
         if right - left < 4 or bottom - top < 4:
             return None
+        crop = np.ascontiguousarray(image[top:bottom, left:right])
         with self._lock:
-            output = self._run(np.ascontiguousarray(image[top:bottom, left:right]), detect=False)
+            if self._tuning.split_pipeline:
+                output = self._engine.text_rec(TextRecInput(img=[crop]))
+            else:
+                output = self._run(crop, detect=False)
         texts = getattr(output, "txts", None)
         scores = getattr(output, "scores", None)
         if not texts or not scores or not str(texts[0]).strip():
@@ -262,11 +323,23 @@ def _bundled_models() -> tuple[Path, Path]:
     return detection[-1], recognition[-1]
 
 
+def _detection_scale(width: int, height: int, tuning: ReaderTuning) -> float:
+    """How much to shrink a frame before text detection; 1.0 leaves it as it is."""
+    scale = tuning.detection_long_side / max(width, height)
+    if tuning.detection_pixels is not None:
+        scale = min(scale, (tuning.detection_pixels / (width * height)) ** 0.5)
+    return min(1.0, scale)
+
+
+def _slanted_height(quad: npt.NDArray[np.float64]) -> float:
+    # Corners come clockwise from top-left; the mean of the two side edges is the slanted height.
+    return float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+
+
 def _text_box(quad: npt.NDArray[np.float64], text: str, score: float) -> _TextBox | None:
     if quad.shape != (4, 2) or not text:
         return None
-    # Corners come clockwise from top-left; the mean of the two side edges is the slanted height.
-    height = (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    height = _slanted_height(quad)
     if height < _MIN_TEXT_HEIGHT_PX:
         return None
     return _TextBox(

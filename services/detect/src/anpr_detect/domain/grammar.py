@@ -16,7 +16,14 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["PLATE_FORMATS", "PlateFormat", "PlateInterpretation", "interpret", "normalise_plate"]
+__all__ = [
+    "LOOK_ALIKE_PAIRS",
+    "PLATE_FORMATS",
+    "PlateFormat",
+    "PlateInterpretation",
+    "interpret",
+    "normalise_plate",
+]
 
 # Shortest normalised reading worth interpreting at all; shorter ones are noise.
 _MIN_READING_LENGTH = 2
@@ -112,6 +119,8 @@ _GERMAN_SPLIT_FIT = 0.75
 # confidence.
 _LETTER_FOR_DIGIT = {"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G"}
 _DIGIT_FOR_LETTER = {letter: digit for digit, letter in _LETTER_FOR_DIGIT.items()}
+# The same pairs, unordered: two readings one such swap apart may be the same plate.
+LOOK_ALIKE_PAIRS: frozenset[frozenset[str]] = frozenset(frozenset(pair) for pair in _LETTER_FOR_DIGIT.items())
 _CORRECTION_PENALTY = 0.85
 # One repair per reading: with two, almost any 7-character reading can be bent into the BE current
 # layout ("BAB1234" would become "8-ABI-234"), which is forcing, not reading.

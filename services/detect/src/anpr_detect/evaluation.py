@@ -1,0 +1,162 @@
+"""Scores the plate reader against a folder of labelled photos: detection, exact reads, speed.
+
+A folder holds images/ and manifest.jsonl, one {"image", "plate", "bbox": [x, y, w, h]} per line.
+Scoring is pure (plain data in, figures out); only `load_manifest` and `evaluate` touch files.
+Labelled photos are for measuring only: nothing here learns from them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, ReaderTuning, decode_image
+from anpr_detect.domain.grammar import normalise_plate
+
+__all__ = [
+    "BASELINES",
+    "ImageOutcome",
+    "LabelledImage",
+    "character_accuracy",
+    "evaluate",
+    "intersection_over_union",
+    "levenshtein",
+    "load_manifest",
+    "score_image",
+    "summarise",
+]
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2
+
+# Reader configurations `anpr eval` can compare the service's own against.
+BASELINES: dict[str, ReaderTuning] = {
+    # The service's reader without the second recognition pass on tight crops.
+    "no-reread": ReaderTuning(reread=False),
+    # The reader before the speed work: rapidocr's one-call pipeline, long-side limit only, no arena.
+    "unoptimised": ReaderTuning(detection_pixels=None, split_pipeline=False, memory_arena=False),
+}
+
+# A returned box counts as finding the plate from this overlap with the labelled box (PASCAL VOC).
+DETECTION_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    image: Path
+    plate: str  # normalised: A-Z and 0-9 only
+    box: Box
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    detected: bool  # some returned box overlaps the labelled plate with IoU >= DETECTION_IOU
+    exact: bool  # the top plate's text is the label
+    exact_anywhere: bool  # some returned plate's text is the label
+    character_accuracy: float  # of the top plate's text against the label; 0 when nothing was read
+    ms: float
+
+
+def load_manifest(folder: Path, limit: int | None = None) -> list[LabelledImage]:
+    """The labelled images of a folder, in manifest order; the first `limit` when given."""
+    manifest = folder / "manifest.jsonl"
+    if not manifest.is_file():
+        raise ValueError(f"{manifest} not found: a folder needs manifest.jsonl and images/")
+    labelled = []
+    for number, line in enumerate(manifest.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            x, y, w, h = (int(value) for value in entry["bbox"])
+            labelled.append(
+                LabelledImage(
+                    image=folder / "images" / str(entry["image"]),
+                    plate=normalise_plate(str(entry["plate"])),
+                    box=(x, y, x + w, y + h),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{manifest}:{number}: not a manifest line ({error})") from error
+        if limit is not None and len(labelled) >= limit:
+            break
+    return labelled
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute) that turn a into b."""
+    previous = list(range(len(b) + 1))
+    for i, left in enumerate(a, start=1):
+        current = [i]
+        for j, right in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (left != right)))
+        previous = current
+    return previous[-1]
+
+
+def character_accuracy(read: str, label: str) -> float:
+    """1 - Levenshtein distance over the longer length; 1.0 when both are empty."""
+    longest = max(len(read), len(label))
+    return 1.0 if longest == 0 else 1.0 - levenshtein(read, label) / longest
+
+
+def intersection_over_union(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    overlap = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def score_image(label: LabelledImage, plates: Sequence[DetectedPlate], ms: float) -> ImageOutcome:
+    top = plates[0].text if plates else ""
+    return ImageOutcome(
+        detected=any(intersection_over_union(plate.bbox, label.box) >= DETECTION_IOU for plate in plates),
+        exact=bool(plates) and top == label.plate,
+        exact_anywhere=any(plate.text == label.plate for plate in plates),
+        character_accuracy=character_accuracy(top, label.plate) if plates else 0.0,
+        ms=ms,
+    )
+
+
+def summarise(outcomes: Sequence[ImageOutcome]) -> dict[str, float]:
+    """Rates over the images and the reading time per image (p50, p95)."""
+    if not outcomes:
+        raise ValueError("no images were scored")
+    count = len(outcomes)
+    times = sorted(outcome.ms for outcome in outcomes)
+    return {
+        "images": float(count),
+        "detection_recall": round(sum(o.detected for o in outcomes) / count, 4),
+        "exact_read_rate": round(sum(o.exact for o in outcomes) / count, 4),
+        "exact_read_anywhere_rate": round(sum(o.exact_anywhere for o in outcomes) / count, 4),
+        "character_accuracy": round(sum(o.character_accuracy for o in outcomes) / count, 4),
+        "ms_p50": round(_percentile(times, 50), 1),
+        "ms_p95": round(_percentile(times, 95), 1),
+    }
+
+
+def evaluate(readers: Sequence[PlateReader], labelled: Sequence[LabelledImage]) -> list[list[ImageOutcome]]:
+    """Outcomes per reader, every image read once by each, serially; decoding is not timed.
+
+    The readers take turns image by image, so a machine shared with other work slows them alike.
+    """
+    outcomes: list[list[ImageOutcome]] = [[] for _ in readers]
+    for label in labelled:
+        image = decode_image(label.image.read_bytes())
+        for reader, scored in zip(readers, outcomes, strict=True):
+            started = time.perf_counter()
+            plates = reader.read(image)
+            scored.append(score_image(label, plates, (time.perf_counter() - started) * 1000))
+    return outcomes
+
+
+def _percentile(ordered: Sequence[float], q: int) -> float:
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[q - 1]

@@ -1,0 +1,116 @@
+"""Scoring the reader against a labelled folder: the pure figures, and a real run on synthetic plates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anpr_detect.adapters.ocr import DetectedPlate, RapidOcrPlateReader
+from anpr_detect.evaluation import (
+    BASELINES,
+    LabelledImage,
+    character_accuracy,
+    evaluate,
+    intersection_over_union,
+    levenshtein,
+    load_manifest,
+    score_image,
+    summarise,
+)
+from anpr_detect.synthetic import render_scene_with_box
+
+plates = st.text(alphabet="ABCDEFGHJKLMNPRSTXYZ0123456789", max_size=9)
+
+
+def _plate(text: str, bbox: tuple[int, int, int, int]) -> DetectedPlate:
+    return DetectedPlate(text, text, "BE", True, 0.9, bbox, ((text, 0.9),))
+
+
+@given(plates, plates)
+def test_levenshtein_is_a_distance_bounded_by_the_longer_text(a: str, b: str) -> None:
+    distance = levenshtein(a, b)
+    assert distance == levenshtein(b, a)
+    assert (distance == 0) == (a == b)
+    assert abs(len(a) - len(b)) <= distance <= max(len(a), len(b))
+    assert 0.0 <= character_accuracy(a, b) <= 1.0
+
+
+def test_levenshtein_counts_single_edits() -> None:
+    assert levenshtein("1ABC234", "1A8C234") == 1  # substitution
+    assert levenshtein("1ABC234", "1ABC2345") == 1  # insertion
+    assert levenshtein("1ABC234", "ABC234") == 1  # deletion
+    assert character_accuracy("1A8C234", "1ABC234") == pytest.approx(6 / 7)
+
+
+def test_intersection_over_union_of_known_boxes() -> None:
+    assert intersection_over_union((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert intersection_over_union((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert intersection_over_union((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_score_image_uses_the_top_plate_for_exact_and_any_plate_for_anywhere() -> None:
+    label = LabelledImage(Path("x.jpg"), "1ABC234", (100, 100, 200, 140))
+    outcome = score_image(
+        label, [_plate("1A8C234", (0, 0, 50, 20)), _plate("1ABC234", (102, 98, 204, 142))], 12.0
+    )
+    assert outcome.detected
+    assert not outcome.exact
+    assert outcome.exact_anywhere
+    assert outcome.character_accuracy == pytest.approx(6 / 7)
+    missed = score_image(label, [], 5.0)
+    assert (missed.detected, missed.exact, missed.exact_anywhere, missed.character_accuracy) == (
+        False,
+        False,
+        False,
+        0.0,
+    )
+    summary = summarise([outcome, missed])
+    assert summary["detection_recall"] == 0.5
+    assert summary["exact_read_rate"] == 0.0
+    assert summary["exact_read_anywhere_rate"] == 0.5
+    assert summary["ms_p95"] <= 12.0
+
+
+def test_load_manifest_turns_width_height_into_corners_and_refuses_bad_lines(tmp_path: Path) -> None:
+    (tmp_path / "manifest.jsonl").write_text(
+        json.dumps({"image": "a.jpg", "plate": "ab-12 cd", "bbox": [10, 20, 30, 40]}) + "\n"
+    )
+    [label] = load_manifest(tmp_path)
+    assert label == LabelledImage(tmp_path / "images" / "a.jpg", "AB12CD", (10, 20, 40, 60))
+    (tmp_path / "manifest.jsonl").write_text('{"image": "a.jpg"}\n')
+    with pytest.raises(ValueError, match="manifest.jsonl:1"):
+        load_manifest(tmp_path)
+    with pytest.raises(ValueError, match="not found"):
+        load_manifest(tmp_path / "missing")
+
+
+def write_synthetic_set(folder: Path, scenes: list[tuple[str, str, int]]) -> None:
+    """A labelled folder in the real sets' format, made of synthetic scenes."""
+    (folder / "images").mkdir(parents=True)
+    lines = []
+    for index, (plate, country, seed) in enumerate(scenes):
+        image, (x1, y1, x2, y2) = render_scene_with_box(plate, seed=seed, country=country)
+        name = f"{index}.jpg"
+        (folder / "images" / name).write_bytes(image)
+        lines.append(json.dumps({"image": name, "plate": plate, "bbox": [x1, y1, x2 - x1, y2 - y1]}))
+    (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_evaluate_reads_a_synthetic_labelled_folder(tmp_path: Path) -> None:
+    write_synthetic_set(tmp_path, [("1ABC234", "BE", 101), ("AB123CD", "FR", 13)])
+    labelled = load_manifest(tmp_path, limit=2)
+    service, baseline = evaluate(
+        [RapidOcrPlateReader(threads=2), RapidOcrPlateReader(threads=2, tuning=BASELINES["no-reread"])],
+        labelled,
+    )
+    for outcomes in (service, baseline):
+        summary = summarise(outcomes)
+        assert summary["images"] == 2
+        assert summary["detection_recall"] == 1.0
+        assert summary["exact_read_rate"] == 1.0
+        assert summary["character_accuracy"] == 1.0
+        assert 0 < summary["ms_p50"] <= summary["ms_p95"]
