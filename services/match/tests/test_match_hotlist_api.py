@@ -23,6 +23,7 @@ from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
 from anpr_match.bootstrap import build_app
+from anpr_match.events import INDEXED_BY_HEADER
 from anpr_match.settings import MatchSettings
 
 TOPICS = Topics()
@@ -384,3 +385,35 @@ async def test_a_csv_imports_all_its_entries_which_match_and_export_again(servic
     ]
     assert imported["count"] == 200
     assert len(await service.audit("hotlist_export")) == 1
+
+
+async def test_an_imported_list_reaches_every_replica_marked_as_indexed_by_the_importer(
+    service: Service, tmp_path: Path
+) -> None:
+    other = build_app(
+        CoreSettings(data_dir=tmp_path / "b"),
+        service.bus,
+        make_engine(None, "match", tmp_path / "b"),
+        service.issuer,
+        MatchSettings(lookback_hours=0),
+    )
+    async with other.router.lifespan_context(other):
+        await service.new_list()
+        lines = "".join(f"2XYZ{n:03d},BE,stolen,,1,stop,,,bulk,PV/{n}\n" for n in range(50))
+        csv_headers = {**service.auth(), "Content-Type": "text/csv"}
+        response = await service.client.post(
+            "/v1/hotlist/import", content=HEADER + lines, headers=csv_headers
+        )
+        assert response.status_code == 201, response.text
+        await service.idle()
+        published = await entries_on(service.bus)
+        assert len(published) == 50
+        # Each record names the replica that already indexed it, so only the others decode it again.
+        assert all(any(name == INDEXED_BY_HEADER for name, _ in r.headers) for r in published)
+        replica_index = other.state.match_pipeline.index
+        assert all(r.key is not None and r.key.decode() in replica_index for r in published)
+        listed = await service.client.get(
+            "/v1/hotlist", params={"list_name": "stolen"}, headers=service.auth()
+        )
+        assert len(listed.json()) == 50
+        assert all(entry["indexed"] for entry in listed.json())

@@ -264,6 +264,7 @@ def build_router(
     audit: AuditTrail,
     topics: Topics,
     zone_id: str,
+    indexed_here: tuple[str, bytes],
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
     index: HotlistIndex = pipeline.index
@@ -287,14 +288,17 @@ def build_router(
             raise Problem(404, "Not Found", f"hotlist entry {entry_id} does not exist")
         return entry_of(row._mapping)
 
-    async def publish_entries(entries: Sequence[HotlistEntry], *, deleted: bool = False) -> None:
+    async def publish_entries(
+        entries: Sequence[HotlistEntry], *, deleted: bool = False, indexed: bool = False
+    ) -> None:
         # In chunks, so a bulk import never holds the event loop (consumers, requests) for long.
+        headers = (indexed_here,) if indexed else ()
         for start in range(0, len(entries), PUBLISH_CHUNK):
             chunk = entries[start : start + PUBLISH_CHUNK]
             values = entry_records(chunk, zone_id, deleted)
             await bus.publish_many(
                 [
-                    OutgoingRecord(topics.hotlist, e.entry_id.encode(), value)
+                    OutgoingRecord(topics.hotlist, e.entry_id.encode(), value, headers)
                     for e, value in zip(chunk, values, strict=True)
                 ]
             )
@@ -528,11 +532,16 @@ def build_router(
         try:
             async with sessions.begin() as session:
                 await import_rows(session, rows)
-                await publish_entries(entries)
+                # This replica indexes them itself below, once committed; other replicas from the topic.
+                await publish_entries(entries, indexed=True)
         except BusUnavailable as error:
             # Some records may have reached the broker: their deletions keep the index in step.
             await _withdraw(entries)
             raise unavailable(error) from error
+        except Exception:
+            # The commit failed after publishing: withdraw, or replicas would match what is not stored.
+            await _withdraw(entries)
+            raise
         # This replica indexes now rather than waiting for its own records to come back.
         for start in range(0, len(entries), 10_000):
             for entry in entries[start : start + 10_000]:

@@ -25,7 +25,14 @@ from anpr_core.service import create_service_app
 from anpr_core.settings import CoreSettings
 from anpr_match.api import build_router
 from anpr_match.domain import Confusables, HitDeduplicator, HotlistIndex, RecentReads
-from anpr_match.events import KIND_HEADER, LIST_KIND, entry_from_event, rules_from_event, seen_read_of
+from anpr_match.events import (
+    INDEXED_BY_HEADER,
+    KIND_HEADER,
+    LIST_KIND,
+    entry_from_event,
+    rules_from_event,
+    seen_read_of,
+)
 from anpr_match.pipeline import HitStream, MatchPipeline, hit_row
 from anpr_match.settings import MatchSettings
 from anpr_match.storage import SCHEMA, load_entries, load_rules, metadata
@@ -56,7 +63,13 @@ def build_app(
     )
     stream = HitStream()
 
+    # Names this replica: its index group, and the records it indexed itself before publishing.
+    replica = new_event_id()
+    indexed_here = (INDEXED_BY_HEADER, replica.encode())
+
     async def on_hotlist_event(record: Record) -> None:
+        if indexed_here in record.headers:
+            return
         try:
             if (KIND_HEADER, LIST_KIND) in record.headers:
                 rules = hotlist_pb2.HotlistRules()
@@ -100,7 +113,7 @@ def build_app(
     # Every replica reads the whole hotlist topic into its own index, so no replica is special:
     # a group id new at each start has no committed offsets, so it replays from the beginning.
     index_worker = consumers.worker(
-        topics.hotlist, f"match-index-{new_event_id()}", on_hotlist_event, max_records=5000
+        topics.hotlist, f"match-index-{replica}", on_hotlist_event, max_records=5000
     )
     read_worker = consumers.worker(topics.reads, "match", on_read, max_records=500)
     # Likewise every replica streams every replica's hits to its own SSE subscribers.
@@ -141,5 +154,7 @@ def build_app(
     app.state.hotlist_index = index
     app.state.match_pipeline = pipeline
     app.state.refusal_recorder = audit
-    app.include_router(build_router(sessions, bus, pipeline, stream, audit, topics, settings.zone_id))
+    app.include_router(
+        build_router(sessions, bus, pipeline, stream, audit, topics, settings.zone_id, indexed_here)
+    )
     return app

@@ -22,6 +22,9 @@ from anpr_match.domain import (
 # Records on the hotlist topic that carry a list's rules rather than an entry.
 KIND_HEADER = "schild-kind"
 LIST_KIND = b"list"
+# Set on records whose entries the publishing replica already indexed (bulk import), so its own
+# index consumer skips them instead of decoding and indexing a million entries a second time.
+INDEXED_BY_HEADER = "schild-indexed-by"
 
 _KINDS = {
     MatchKind.EXACT: hit_pb2.MATCH_KIND_EXACT,
