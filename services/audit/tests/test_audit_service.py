@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from anpr_core.auth import DevIssuer, Principal, Role
 from anpr_core.bus import MemoryBus, Record
 from anpr_core.db import make_engine
 from anpr_core.events import Topics
+from anpr_core.testing import eventually
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
@@ -36,14 +35,6 @@ def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ANPR_"):
             monkeypatch.delenv(name)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def read_topic(bus: MemoryBus, topic: str) -> list[Record]:

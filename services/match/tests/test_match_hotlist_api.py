@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from anpr_core.bus import MemoryBus, Record
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
+from anpr_core.testing import eventually
 from anpr_match.bootstrap import build_app
 from anpr_match.events import INDEXED_BY_HEADER
 from anpr_match.settings import MatchSettings
@@ -54,14 +54,6 @@ async def everything_on(bus: MemoryBus, topic: str) -> list[Record]:
 async def entries_on(bus: MemoryBus) -> list[Record]:
     """The hotlist topic's entry records, not its lists' rules."""
     return [r for r in await everything_on(bus, TOPICS.hotlist) if not (r.key or b"").startswith(b"list:")]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
