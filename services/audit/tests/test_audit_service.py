@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,10 @@ from anpr_audit.settings import AuditSettings
 from anpr_audit.storage import audit_log
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import DevIssuer, Principal, Role
-from anpr_core.bus import MemoryBus, Record
+from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics
-from anpr_core.testing import eventually
+from anpr_core.testing import eventually, read_topic
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
@@ -35,19 +34,6 @@ def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ANPR_"):
             monkeypatch.delenv(name)
-
-
-async def read_topic(bus: MemoryBus, topic: str) -> list[Record]:
-    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
-    await consumer.start()
-    taken: list[Record] = []
-    try:
-        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
-            taken.extend(batch)
-        await consumer.commit(taken)
-    finally:
-        await consumer.stop()
-    return taken
 
 
 @dataclass

@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import random
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ from PIL import Image
 
 from anpr.v1 import audit_pb2, common_pb2, frame_pb2
 from anpr_core.auth import DevIssuer, Role
-from anpr_core.bus import BusUnavailable, MemoryBus, OutgoingRecord, Record
+from anpr_core.bus import BusUnavailable, MemoryBus, OutgoingRecord
 from anpr_core.bus.memory import MemoryConsumer
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, from_timestamp
+from anpr_core.testing import read_topic
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.domain import hash_api_key
 from anpr_ingest.settings import IngestSettings
@@ -77,18 +77,6 @@ class FramesDownBus:
 
     async def ping(self) -> bool:
         return True
-
-
-async def read_topic(bus: MemoryBus, topic: str) -> list[Record]:
-    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
-    await consumer.start()
-    taken: list[Record] = []
-    try:
-        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
-            taken.extend(batch)
-    finally:
-        await consumer.stop()
-    return taken
 
 
 @dataclass

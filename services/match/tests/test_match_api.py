@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,11 +15,11 @@ from fastapi import FastAPI
 
 from anpr.v1 import audit_pb2, hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
-from anpr_core.bus import MemoryBus, Record
+from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
-from anpr_core.testing import eventually
+from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
 from anpr_match.domain import hit_event_id
 
@@ -33,20 +32,6 @@ def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("ANPR_"):
             monkeypatch.delenv(name)
-
-
-async def read_topic(bus: MemoryBus, topic: str) -> list[Record]:
-    """Everything on `topic`, read by a fresh group that commits (so bus.pending() stays meaningful)."""
-    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
-    await consumer.start()
-    taken: list[Record] = []
-    try:
-        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
-            taken.extend(batch)
-        await consumer.commit(taken)
-    finally:
-        await consumer.stop()
-    return taken
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from anpr_core.bus import MemoryBus, Record
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
-from anpr_core.testing import eventually
+from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
 from anpr_match.events import INDEXED_BY_HEADER
 from anpr_match.settings import MatchSettings
@@ -38,22 +37,9 @@ def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-async def everything_on(bus: MemoryBus, topic: str) -> list[Record]:
-    consumer = bus.consumer([topic], f"reader-{uuid.uuid4()}")
-    await consumer.start()
-    taken: list[Record] = []
-    try:
-        while batch := await consumer.poll(timeout_s=0.01, max_records=1000):
-            taken.extend(batch)
-        await consumer.commit(taken)
-    finally:
-        await consumer.stop()
-    return taken
-
-
 async def entries_on(bus: MemoryBus) -> list[Record]:
     """The hotlist topic's entry records, not its lists' rules."""
-    return [r for r in await everything_on(bus, TOPICS.hotlist) if not (r.key or b"").startswith(b"list:")]
+    return [r for r in await read_topic(bus, TOPICS.hotlist) if not (r.key or b"").startswith(b"list:")]
 
 
 @dataclass
@@ -116,9 +102,7 @@ class Service:
         return result
 
     async def audit(self, action: str) -> list[audit_pb2.AuditEvent]:
-        events = [
-            audit_pb2.AuditEvent.FromString(r.value) for r in await everything_on(self.bus, TOPICS.audit)
-        ]
+        events = [audit_pb2.AuditEvent.FromString(r.value) for r in await read_topic(self.bus, TOPICS.audit)]
         return [e for e in events if e.action == action]
 
 
@@ -149,7 +133,7 @@ async def test_an_entry_for_a_list_that_does_not_exist_is_refused(service: Servi
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM_JSON
     assert "POST /v1/lists" in response.json()["detail"]
-    assert await everything_on(service.bus, TOPICS.hotlist) == []
+    assert await read_topic(service.bus, TOPICS.hotlist) == []
 
 
 async def test_lists_are_a_resource_with_rules(service: Service) -> None:
