@@ -16,7 +16,7 @@ export ORT_DISABLE_TELEMETRY := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help venv run run-once test lint typecheck unit bench proto infra-up infra-down clean
+.PHONY: help venv run run-once test lint typecheck unit bench proto infra-up infra-down train-detector clean
 
 help:
 	@echo "make run        run the whole platform in one process (in-process bus, SQLite) on :$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench      benchmarks -> bench/results/*.json"
 	@echo "make proto      regenerate the event classes from proto/"
 	@echo "make infra-up   start Kafka and PostgreSQL on loopback (scripts/infra.sh)"
+	@echo "make train-detector  train the plate detector (torch + ultralytics in .venv-train), install its ONNX"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -63,6 +64,18 @@ bench: venv
 proto: venv
 	$(BIN)/python proto/generate.py
 
+# The detector's training environment is separate: torch and ultralytics never enter the serving
+# path. TRAIN_ARGS passes options through, e.g. TRAIN_ARGS="--device 0 --train 8000 --imgsz 640".
+TRAIN_VENV := .venv-train
+TRAIN_ARGS ?=
+$(TRAIN_VENV)/.installed: $(UV) services/detect/training/requirements.txt
+	$(UV) venv --allow-existing $(TRAIN_VENV)
+	$(UV) pip install --python $(TRAIN_VENV)/bin/python -r services/detect/training/requirements.txt
+	touch $@
+
+train-detector: $(TRAIN_VENV)/.installed
+	$(TRAIN_VENV)/bin/python services/detect/training/train_detector.py --install $(TRAIN_ARGS)
+
 infra-up:
 	scripts/infra.sh up
 
@@ -70,4 +83,4 @@ infra-down:
 	scripts/infra.sh down
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TRAIN_VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

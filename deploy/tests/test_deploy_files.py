@@ -41,6 +41,7 @@ HOST_PORTS = {"ingest": 8001, "detect": 8002, "match": 8003, "audit": 8004, "acc
 TOPICS = (
     "anpr.frames.v1",
     "anpr.reads.v1",
+    "anpr.passages.v1",
     "anpr.hits.v1",
     "anpr.hotlist.v1",
     "anpr.audit.v1",

@@ -10,8 +10,20 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anpr_detect.adapters.readers import ReaderKind
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+# anpr_detect.adapters.readers.READER_KINDS and DEFAULT_READER_KIND, repeated here so that
+# `anpr --help` does not load ONNX Runtime; a test keeps them equal.
+READER_CHOICES = ("detector", "detector+text", "text")
+DEFAULT_READER = "detector"
+READER_HELP = (
+    "detector: the project's plate detector, then PP-OCR on each plate; text: PP-OCR text detection "
+    "over the whole frame; detector+text: the detector, and the text reader where it finds nothing"
+)
 # Mirrors anpr_core.auth.Role; kept literal so `anpr --help` does not import the whole platform.
 ROLES = ["operator", "investigator", "supervisor", "dpo", "auditor", "admin"]
 
@@ -39,18 +51,22 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("paths", nargs="+", type=Path, metavar="IMAGE|DIR")
     read.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
     read.add_argument("--threads", type=int, default=2)
+    read.add_argument("--reader", default=DEFAULT_READER, choices=READER_CHOICES, help=READER_HELP)
 
     evaluate = commands.add_parser(
         "eval", help="score the reader on a labelled folder (images/ + manifest.jsonl); writes a JSON result"
     )
     evaluate.add_argument("folder", type=Path, metavar="DIR")
     evaluate.add_argument("--threads", type=int, default=2)
+    evaluate.add_argument("--reader", default=DEFAULT_READER, choices=READER_CHOICES, help=READER_HELP)
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
     evaluate.add_argument(
         "--out", type=Path, default=None, help="result file (default bench/results/detect_eval_<DIR>.json)"
     )
     evaluate.add_argument(
-        "--baseline", default="no-reread", help="reader configuration measured alongside (default no-reread)"
+        "--baseline",
+        default="text",
+        help="reader measured alongside: a reader kind or a text-reader configuration (default text)",
     )
 
     audit = commands.add_parser("audit", help="the audit log, for the COC and auditors")
@@ -90,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dev-token":
         return _dev_token(args)
     if args.command == "read":
-        return _read(args.paths, args.threads)
+        return _read(args.paths, args.threads, args.reader)
     if args.command == "eval":
         return _eval(args)
     if args.command == "audit":
@@ -189,10 +205,11 @@ def _images(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
-def _read(paths: Sequence[Path], threads: int) -> int:
-    from anpr_detect.adapters.ocr import RapidOcrPlateReader, decode_image
+def _read(paths: Sequence[Path], threads: int, kind: str) -> int:
+    from anpr_detect.adapters.ocr import decode_image
+    from anpr_detect.adapters.readers import build_reader
 
-    reader = RapidOcrPlateReader(threads=threads)
+    reader = build_reader(_reader_kind(kind), threads)
     failures = 0
     for path in _images(paths):
         try:
@@ -222,14 +239,25 @@ def _read(paths: Sequence[Path], threads: int) -> int:
     return 1 if failures else 0
 
 
+def _reader_kind(name: str) -> ReaderKind:
+    from anpr_detect.adapters.readers import READER_KINDS
+
+    for kind in READER_KINDS:
+        if kind == name:
+            return kind
+    raise ValueError(f"unknown reader {name!r}")
+
+
 def _eval(args: argparse.Namespace) -> int:
     from unittest import mock
 
-    from anpr_detect.adapters.ocr import RapidOcrPlateReader
+    from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
+    from anpr_detect.adapters.readers import READER_KINDS, build_reader
     from anpr_detect.evaluation import BASELINES, evaluate, load_manifest, summarise
 
-    if args.baseline not in BASELINES:
-        sys.stderr.write(f"anpr eval: --baseline must be one of {', '.join(BASELINES)}\n")
+    if args.baseline not in BASELINES and args.baseline not in READER_KINDS:
+        choices = ", ".join([*READER_KINDS, *BASELINES])
+        sys.stderr.write(f"anpr eval: --baseline must be one of {choices}\n")
         return 2
     try:
         labelled = load_manifest(args.folder, args.limit)
@@ -243,10 +271,17 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     set_name = args.folder.resolve().name
     out: Path = args.out or Path("bench/results") / f"detect_eval_{set_name}.json"
-    readers = [
-        RapidOcrPlateReader(threads=args.threads),
-        RapidOcrPlateReader(threads=args.threads, tuning=BASELINES[args.baseline]),
-    ]
+    baseline_reader: PlateReader = (
+        build_reader(_reader_kind(args.baseline), args.threads)
+        if args.baseline in READER_KINDS
+        else RapidOcrPlateReader(threads=args.threads, tuning=BASELINES[args.baseline])
+    )
+    readers = [build_reader(_reader_kind(args.reader), args.threads), baseline_reader]
+    baseline_description = (
+        f"reader '{args.baseline}'"
+        if args.baseline in READER_KINDS
+        else f"the text reader with configuration '{args.baseline}' ({BASELINES[args.baseline]})"
+    )
     try:
         measured, baseline = (summarise(outcomes) for outcomes in evaluate(readers, labelled))
     except (OSError, ValueError) as error:
@@ -261,8 +296,8 @@ def _eval(args: argparse.Namespace) -> int:
             baseline,
             notes=(
                 f"anpr eval on {set_name} ({len(labelled)} labelled images), threads={args.threads}, one "
-                f"image at a time. Baseline: the same reader with configuration '{args.baseline}' "
-                f"({BASELINES[args.baseline]}), measured in the same process, the two readers taking "
+                f"image at a time, reader '{args.reader}'. Baseline: {baseline_description}, "
+                "measured in the same process, the two readers taking "
                 "turns image by image. Detection: "
                 "IoU >= 0.5 with the labelled box; exact: the top plate's text is the label."
             ),

@@ -26,7 +26,7 @@ from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine, ping
 from anpr_core.service import create_service_app
 from anpr_core.settings import CoreSettings
-from anpr_detect.bootstrap import ReaderFactory, rapidocr_reader
+from anpr_detect.bootstrap import ReaderFactory, onnx_reader
 from anpr_detect.bootstrap import build_app as build_detect
 from anpr_detect.settings import DetectSettings
 from anpr_ingest.bootstrap import build_app as build_ingest
@@ -59,7 +59,7 @@ class EmbeddedPlatform:
 def build_platform(
     data_dir: Path | None = None,
     *,
-    reader_factory: ReaderFactory = rapidocr_reader,
+    reader_factory: ReaderFactory = onnx_reader,
 ) -> EmbeddedPlatform:
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
     core = CoreSettings(**overrides)

@@ -1,12 +1,14 @@
 """The sample camera of the embedded mode: registers itself, hotlists a plate, replays bundled frames.
 
 Frames go through ingest's real REST endpoint, so a newcomer sees the whole pipeline work:
-frame in, read, hit, audit rows. Reads and hits are printed to the console as they happen.
+frame in, read, passage, hit, audit rows. Reads, passages and hits are printed to the console as
+they happen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -14,13 +16,14 @@ from typing import TextIO
 
 import httpx
 
-from anpr.v1 import hit_pb2, read_pb2
+from anpr.v1 import hit_pb2, passage_pb2, read_pb2
 from anpr_audit.storage import AuditLog
 from anpr_core.auth import Role
 from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.ids import new_event_id
+from anpr_detect.settings import DetectSettings
 from anpr_detect.synthetic import SampleFrame, sample_frames
 from schild.embedded import EmbeddedPlatform
 
@@ -33,6 +36,7 @@ class DemoSummary:
     frames: int = 0
     accepted: int = 0
     reads: int = 0
+    passages: int = 0
     hits: int = 0
     audit_rows: int = 0
     plates: list[str] = field(default_factory=list)
@@ -43,16 +47,20 @@ class DemoSummary:
 
 
 class ConsoleWatcher:
-    """Prints reads and hits as they come off the bus (stdout, for the person at the terminal)."""
+    """Prints reads, passages and hits as they come off the bus (stdout, for the person at the terminal)."""
 
     def __init__(self, platform: EmbeddedPlatform, summary: DemoSummary, out: TextIO) -> None:
         topics = Topics()
         self._summary = summary
         self._out = out
         self._topics = topics
+        self._passages_read: set[str] = set()  # passage ids the reads named
+        self._passages_seen: set[str] = set()
+        self._passages_all_seen = asyncio.Event()
+        self._passages_all_seen.set()
         self.worker = ConsumerWorker(
             platform.bus,
-            topics=[topics.reads, topics.hits],
+            topics=[topics.reads, topics.passages, topics.hits],
             group_id=f"console-{new_event_id()}",
             handler=self._show,
             dlq_topic=topics.dlq,
@@ -60,10 +68,27 @@ class ConsoleWatcher:
             zone_id="",
         )
 
+    async def passages_out(self, timeout_s: float) -> None:
+        """Waits (at most `timeout_s`) until every passage a read named has been shown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._passages_all_seen.wait(), timeout_s)
+
     async def _show(self, record: Record) -> None:
-        if record.topic == self._topics.reads:
+        if record.topic == self._topics.passages:
+            passage = passage_pb2.Passage()
+            passage.ParseFromString(record.value)
+            self._summary.passages += 1
+            self._passages_seen.add(passage.passage_id)
+            when = from_timestamp(passage.first_seen).strftime("%H:%M:%S")
+            self._out.write(
+                f"PASS  {when} {passage.camera_id:<12} {passage.formatted or passage.plate:<12} "
+                f"{passage.country or '??':<2} conf={passage.confidence:.2f} reads={len(passage.read_ids)}\n"
+            )
+        elif record.topic == self._topics.reads:
             read = read_pb2.PlateRead()
             read.ParseFromString(record.value)
+            if read.passage_id:
+                self._passages_read.add(read.passage_id)
             self._summary.reads += 1
             self._summary.plates.append(read.plate)
             when = from_timestamp(read.captured_at).strftime("%H:%M:%S")
@@ -81,6 +106,10 @@ class ConsoleWatcher:
                 f"HIT   {hit.plate_listed:<12} list={hit.list_name} category={hit.category} "
                 f"match={kind} action={hit.action}\n"
             )
+        if self._passages_read <= self._passages_seen:
+            self._passages_all_seen.set()
+        else:
+            self._passages_all_seen.clear()
         self._out.flush()
 
 
@@ -162,6 +191,8 @@ async def replay_sample(
                 else:
                     out.write(f"frame {index} refused: {response.status_code} {response.text}\n")
         await platform.wait_until_idle()
+        # A passage is published once no read joined it for the window: wait for the last ones.
+        await watcher.passages_out(DetectSettings().passage_window_s + 2.0)
     finally:
         await watcher.worker.stop()
     audit_log: AuditLog = platform.services["audit"].state.audit_log

@@ -106,3 +106,42 @@ def test_a_frame_reader_needs_a_reader() -> None:
 )
 def test_readers_share_the_threads(threads: int, inflight: int, each: int) -> None:
     assert threads_per_reader(DetectSettings(threads=threads, max_inflight=inflight)) == each
+
+
+class _BatchReader:
+    """Reads a frame as a plate named after the frame's first pixel; records the batches it got."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def read(self, image: np.ndarray) -> list[DetectedPlate]:
+        return self.read_batch([image])[0]
+
+    def read_batch(self, images: list[np.ndarray]) -> list[list[DetectedPlate]]:
+        self.batches.append(len(images))
+        return [[DetectedPlate(str(int(i[0, 0, 0])), "", "", False, 0.5, (0, 0, 1, 1), ())] for i in images]
+
+
+async def test_read_many_splits_a_poll_over_the_readers_in_batches_and_keeps_the_order() -> None:
+    readers = [_BatchReader(), _BatchReader()]
+    frame_reader = FrameReader(readers)
+    try:
+        frames = [np.full((2, 2, 3), n, np.uint8) for n in range(7)]
+        plates = await frame_reader.read_many(frames)
+        assert [p[0].text for p in plates] == [str(n) for n in range(7)]
+        assert sorted(b for r in readers for b in r.batches) == [3, 4]
+        assert await frame_reader.read_many([]) == []
+        single = await frame_reader.read_many(frames[:1])
+        assert single[0][0].text == "0"
+    finally:
+        frame_reader.close()
+
+
+async def test_read_many_reads_frame_by_frame_with_readers_without_batches() -> None:
+    readers = [_CountingReader(), _CountingReader()]
+    frame_reader = FrameReader(readers)
+    try:
+        assert await frame_reader.read_many([IMAGE] * 5) == [[]] * 5
+        assert sorted(r.calls for r in readers) == [2, 3]
+    finally:
+        frame_reader.close()

@@ -41,6 +41,9 @@ def test_run_once_replays_the_sample_and_ends_with_a_json_summary(tmp_path: Path
     # Camera registration and the hotlist entry are audited.
     assert summary["audit_rows"] >= 2
     assert any(line.startswith("HIT ") for line in lines)
+    # Each sample car is one passage, published once the camera went quiet for the window.
+    assert 1 <= summary["passages"] <= summary["reads"]
+    assert any(line.startswith("PASS ") for line in lines)
     assert (tmp_path / "var" / "audit.db").exists(), "embedded storage is SQLite under the data dir"
 
     # A second run reuses the camera (its key is rotated) and the hotlist entry.
@@ -77,6 +80,25 @@ def test_read_prints_one_json_line_per_image_and_reports_bad_files(tmp_path: Pat
     plate = lines[0]["plates"][0]
     assert (plate["text"], plate["country"]) == ("1ABC234", "BE")
     assert len(plate["bbox"]) == 4 and lines[0]["ms"] > 0
+
+
+def test_read_with_the_whole_frame_text_reader_and_an_unknown_reader(tmp_path: Path) -> None:
+    frame = tmp_path / "frame.jpg"
+    frame.write_bytes(render_scene("2XYZ789", seed=8))
+    result = _anpr("read", "--reader", "text", str(frame), env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["plates"][0]["text"] == "2XYZ789"
+    unknown = _anpr("read", "--reader", "magic", str(frame), env=_env(tmp_path))
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
+def test_the_cli_offers_exactly_the_detect_service_readers() -> None:
+    from anpr_detect.adapters.readers import DEFAULT_READER_KIND, READER_KINDS
+    from anpr_detect.settings import DetectSettings
+    from schild import cli
+
+    assert cli.READER_CHOICES == READER_KINDS
+    assert cli.DEFAULT_READER == DEFAULT_READER_KIND == DetectSettings.model_fields["reader"].default
 
 
 class _NoPlates:

@@ -28,6 +28,11 @@ class Topics:
         return f"{self.prefix}anpr.reads.v1"
 
     @property
+    def passages(self) -> str:
+        """One event per vehicle passing a camera (detect), keyed by camera_id."""
+        return f"{self.prefix}anpr.passages.v1"
+
+    @property
     def hits(self) -> str:
         return f"{self.prefix}anpr.hits.v1"
 
@@ -48,7 +53,7 @@ class Topics:
         return f"{self.prefix}{name}"
 
     def all(self) -> list[str]:
-        return [self.frames, self.reads, self.hits, self.hotlist, self.audit, self.dlq]
+        return [self.frames, self.reads, self.passages, self.hits, self.hotlist, self.audit, self.dlq]
 
     def compacted(self) -> set[str]:
         return {self.hotlist}

@@ -30,6 +30,7 @@ DETECT_LATENCY = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
 )
 READS = Counter("anpr_reads_total", "Plate reads published", ["source"])
+PASSAGES = Counter("anpr_passages_total", "Passages (reads of one vehicle fused) published by detect")
 HITS = Counter("anpr_hits_total", "Hotlist hits published", ["list_name", "match_kind"])
 READS_STORED = Counter("anpr_reads_stored_total", "Reads stored by access (new rows only)")
 AUDIT_APPENDED = Counter("anpr_audit_events_appended_total", "Audit rows appended to the chain")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from anpr_core.settings import CoreSettings
@@ -12,4 +14,12 @@ class DetectSettings(CoreSettings):
     threads: int = Field(default=2, ge=1, le=64)
     # Frames being read at once, each by its own reader; more wait in the bus (the back-pressure).
     max_inflight: int = Field(default=2, ge=1, le=64)
+    # Frames each reader takes from one poll, its detection run as one batch (more on a GPU).
+    frames_per_reader: int = Field(default=4, ge=1, le=256)
+    # detector: the project's plate detector then PP-OCR per plate; text: PP-OCR over the whole
+    # frame; detector+text: the text reader where the detector finds nothing (adapters/readers.py).
+    reader: Literal["detector", "detector+text", "text"] = "detector"
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Reads of one camera no later read joined for this long (capture time; wall clock while the
+    # camera is quiet) close their passage, which is then published once (domain/passages.py).
+    passage_window_s: float = Field(default=3.0, gt=0, le=60)

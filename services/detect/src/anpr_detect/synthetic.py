@@ -86,8 +86,12 @@ class SampleFrame:
     height: int
 
 
-def render_plate(text: str, country: str = "BE") -> Image.Image:
-    """Render a plate face: national colours, EU band, characters in the national display form."""
+def render_plate(text: str, country: str = "BE", *, font: Path | None = None) -> Image.Image:
+    """Render a plate face: national colours, EU band, characters in the national display form.
+
+    `font` is a TrueType file for the characters (default: PLATE_FONT_PATH); the detector's
+    training scenes vary it so that the model does not learn one typeface.
+    """
     plate_text = normalise_plate(text)
     style = _STYLES.get(country, _DEFAULT_STYLE)
     if country == "BE" and len(plate_text) == _BE_PRE_2010_LENGTH:
@@ -110,7 +114,7 @@ def render_plate(text: str, country: str = "BE") -> Image.Image:
         draw.rectangle((band_left, border, width - border - 1, height - border - 1), fill=_EU_BLUE)
         text_right = band_left - _mm(_TEXT_MARGIN_MM)
 
-    characters = _render_characters(_display_form(plate_text, country), style)
+    characters = _render_characters(_display_form(plate_text, country), style, font)
     fitted = _fit_characters(characters, text_right - text_left, _mm(_CHARACTER_HEIGHT_MM))
     left = text_left + (text_right - text_left - fitted.width) // 2
     top = (height - fitted.height) // 2
@@ -188,15 +192,16 @@ def _display_form(text: str, country: str) -> str:
     return text
 
 
-def _plate_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    if PLATE_FONT_PATH.is_file():
-        return ImageFont.truetype(str(PLATE_FONT_PATH), size)
+def _plate_font(size: int, path: Path | None = None) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    chosen = path or PLATE_FONT_PATH
+    if chosen.is_file():
+        return ImageFont.truetype(str(chosen), size)
     return ImageFont.load_default(size=size)
 
 
-def _render_characters(text: str, style: _PlateStyle) -> Image.Image:
+def _render_characters(text: str, style: _PlateStyle, font_path: Path | None = None) -> Image.Image:
     """The characters alone, cropped to their ink, on the plate background."""
-    font = _plate_font(200)
+    font = _plate_font(200, font_path)
     left, top, right, bottom = font.getbbox(text)
     canvas = Image.new("RGB", (int(right - left) + 8, int(bottom - top) + 8), style.background)
     ImageDraw.Draw(canvas).text((4 - left, 4 - top), text, font=font, fill=style.characters)

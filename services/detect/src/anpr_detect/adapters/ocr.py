@@ -17,7 +17,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -206,6 +206,46 @@ class RapidOcrPlateReader:
         plates = [plate for line in _lines(boxes) if (plate := self._read_line(image, line)) is not None]
         return _without_duplicates(plates)
 
+    def read_region(
+        self, image: npt.NDArray[np.uint8], region: tuple[int, int, int, int]
+    ) -> DetectedPlate | None:
+        """The plate inside a detector's box: text lines found and read on a crop of it alone.
+
+        The crop is padded (a detector box may clip a character) and brought to a height where
+        the text detector sees plate characters at a comfortable size. Of the lines inside, a valid
+        reading wins, then the tallest line (plate characters are the largest print on a plate,
+        above a state name or a dealer's legend), and two stacked lines of equal height are also
+        read as one two-row plate. The reported box is the detector's.
+        """
+        crop = _region_crop(image, region)
+        if crop is None:
+            return None
+        with self._lock:
+            # In a plate crop the characters fill most of the height; in a frame that is never plate text.
+            boxes = self._detect_then_recognise(crop, max_text_height_share=1.0)
+        lines = _lines(boxes)
+        candidates = [plate for line in lines if (plate := self._read_line(crop, line)) is not None]
+        two_rows = _two_row_reading(lines)
+        if two_rows is not None:
+            interpretation = interpret([two_rows])
+            if interpretation is not None and interpretation.valid:
+                candidates.append(
+                    DetectedPlate(
+                        text=interpretation.text,
+                        formatted=interpretation.formatted,
+                        country=interpretation.country,
+                        valid=True,
+                        confidence=interpretation.confidence,
+                        bbox=(0, 0, crop.shape[1], crop.shape[0]),
+                        candidates=(two_rows,),
+                    )
+                )
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda p: (p.valid, p.bbox[3] - p.bbox[1], p.confidence))
+        others = [c for p in candidates if p is not best for c in p.candidates]
+        return replace(best, bbox=region, candidates=(*best.candidates, *others))
+
     def _detect_and_recognise(self, image: npt.NDArray[np.uint8]) -> list[_TextBox]:
         output = self._run(image)
         quads = getattr(output, "boxes", None)
@@ -220,7 +260,9 @@ class RapidOcrPlateReader:
                 boxes.append(box)
         return boxes
 
-    def _detect_then_recognise(self, image: npt.NDArray[np.uint8]) -> list[_TextBox]:
+    def _detect_then_recognise(
+        self, image: npt.NDArray[np.uint8], max_text_height_share: float = 0.5
+    ) -> list[_TextBox]:
         height, width = image.shape[:2]
         detector = self._engine.text_det
         # The detector resizes the frame itself (once) and maps its boxes back to the frame; the
@@ -233,7 +275,9 @@ class RapidOcrPlateReader:
             return []
         quads = [np.asarray(quad, dtype=np.float64) for quad in detected.boxes]
         # Too small or too tall to be plate text: not worth a recognition.
-        quads = [q for q in quads if _MIN_TEXT_HEIGHT_PX <= _slanted_height(q) <= height / 2]
+        quads = [
+            q for q in quads if _MIN_TEXT_HEIGHT_PX <= _slanted_height(q) <= height * max_text_height_share
+        ]
         if not quads:
             return []
         crops = [get_rotate_crop_image(image, quad.astype(np.float32)) for quad in quads]
@@ -310,6 +354,43 @@ class RapidOcrPlateReader:
     def _run(self, image: npt.NDArray[np.uint8], *, detect: bool = True) -> Any:
         # Every flag is passed on every call: rapidocr keeps the last call's flags as its new defaults.
         return self._engine(image, use_det=detect, use_cls=False, use_rec=True)
+
+
+# A detector box is widened by these shares of its size before the text detector looks inside.
+_REGION_PADDING = (0.08, 0.15)
+# Crops are scaled to this height for text detection: small plates get characters of ~25 px.
+_REGION_HEIGHT = 96
+_REGION_MAX_WIDTH = 640
+
+
+def _region_crop(
+    image: npt.NDArray[np.uint8], region: tuple[int, int, int, int]
+) -> npt.NDArray[np.uint8] | None:
+    x1, y1, x2, y2 = region
+    pad_x, pad_y = (x2 - x1) * _REGION_PADDING[0], (y2 - y1) * _REGION_PADDING[1]
+    left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
+    right = min(image.shape[1], int(np.ceil(x2 + pad_x)))
+    bottom = min(image.shape[0], int(np.ceil(y2 + pad_y)))
+    if right - left < 4 or bottom - top < 4:
+        return None
+    crop = image[top:bottom, left:right]
+    scale = min(_REGION_HEIGHT / crop.shape[0], _REGION_MAX_WIDTH / crop.shape[1])
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    resized = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    return np.ascontiguousarray(resized, dtype=np.uint8)
+
+
+def _two_row_reading(lines: Sequence[Sequence[_TextBox]]) -> tuple[str, float] | None:
+    """The two tallest lines joined top to bottom, when they are stacked and of similar height."""
+    if len(lines) < 2:
+        return None
+    spans = sorted((_Span(tuple(line)) for line in lines), key=lambda span: span.height, reverse=True)[:2]
+    upper, lower = sorted(spans, key=lambda span: span.bounds()[1])
+    if max(upper.height, lower.height) > 1.6 * min(upper.height, lower.height):
+        return None
+    if upper.bounds()[3] > lower.bounds()[1] + 0.3 * lower.height:
+        return None  # side by side, not stacked
+    return f"{upper.raw} {lower.raw}", min(upper.score, lower.score)
 
 
 def _bundled_models() -> tuple[Path, Path]:

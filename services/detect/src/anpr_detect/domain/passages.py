@@ -17,6 +17,7 @@ from anpr_detect.domain.grammar import LOOK_ALIKE_PAIRS
 
 __all__ = [
     "DEFAULT_WINDOW_S",
+    "LivePassages",
     "Passage",
     "PassageTracker",
     "Sighting",
@@ -132,7 +133,13 @@ class PassageTracker:
         self._open: dict[str, list[_OpenPassage]] = defaultdict(list)
 
     def add(self, sighting: Sighting) -> str:
-        """Adds a sighting to its passage (a new one if none fits); returns the passage id."""
+        """Adds a sighting to its passage (a new one if none fits); returns the passage id.
+
+        A sighting already held (a frame read again after a failed publish) joins nothing twice.
+        """
+        for held in self._open[sighting.camera_id]:
+            if any(s.read_id == sighting.read_id for s in held.sightings):
+                return f"{held.camera_id}:{held.first.read_id}"
         candidates = [p for p in self._open[sighting.camera_id] if p.accepts(sighting, self._window_s)]
         if candidates:
             # The most recently seen passage: two cars with look-alike plates rarely follow each other.
@@ -143,21 +150,61 @@ class PassageTracker:
         passage.sightings.append(sighting)
         return f"{passage.camera_id}:{passage.first.read_id}"
 
-    def close_due(self, now: float) -> list[Passage]:
-        """Passages no read has joined for longer than the window, before `now`; emitted once."""
+    def close_due(self, now: float, camera_id: str | None = None) -> list[Passage]:
+        """Passages no read has joined for longer than the window, before `now`; emitted once.
+
+        With `camera_id`, only that camera's passages (`now` on that camera's clock).
+        """
         due: list[Passage] = []
-        for camera_id, passages in list(self._open.items()):
+        cameras = list(self._open) if camera_id is None else [camera_id]
+        for camera in cameras:
+            passages = self._open.get(camera, [])
             keep = [p for p in passages if now - p.last_at <= self._window_s]
             due.extend(p.closed() for p in passages if now - p.last_at > self._window_s)
             if keep:
-                self._open[camera_id] = keep
+                self._open[camera] = keep
             else:
-                del self._open[camera_id]
+                self._open.pop(camera, None)
         return sorted(due, key=lambda p: (p.first_at, p.passage_id))
 
     def close_all(self) -> list[Passage]:
         """Every open passage, closed now (at shutdown, or at the end of an offline run)."""
         return self.close_due(float("inf"))
+
+    def has_open(self, camera_id: str) -> bool:
+        return bool(self._open.get(camera_id))
+
+
+class LivePassages:
+    """A PassageTracker fed as reads happen: membership by capture time, closing by a clock.
+
+    Each camera's clock is its latest capture time, moved on by the wall clock (monotonic seconds,
+    given by the caller) since that read came: a busy camera's passages close as its own capture
+    times move past them, a camera gone quiet has its last passage closed by the wall clock, and
+    cameras whose clocks are set differently never close each other's passages.
+    """
+
+    def __init__(self, window_s: float = DEFAULT_WINDOW_S) -> None:
+        self._tracker = PassageTracker(window_s)
+        self._clocks: dict[str, tuple[float, float]] = {}  # camera -> (latest capture, wall then)
+
+    def add(self, sighting: Sighting, wall: float) -> str:
+        latest = self._clocks.get(sighting.camera_id)
+        if latest is None or sighting.at >= latest[0]:
+            self._clocks[sighting.camera_id] = (sighting.at, wall)
+        return self._tracker.add(sighting)
+
+    def close_due(self, wall: float) -> list[Passage]:
+        due: list[Passage] = []
+        for camera_id, (latest, seen) in list(self._clocks.items()):
+            due.extend(self._tracker.close_due(latest + max(0.0, wall - seen), camera_id))
+            if not self._tracker.has_open(camera_id):
+                del self._clocks[camera_id]
+        return sorted(due, key=lambda p: (p.first_at, p.passage_id))
+
+    def close_all(self) -> list[Passage]:
+        self._clocks.clear()
+        return self._tracker.close_all()
 
 
 def passages_for(sightings: Iterable[Sighting], window_s: float = DEFAULT_WINDOW_S) -> list[Passage]:
