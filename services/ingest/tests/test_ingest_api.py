@@ -25,6 +25,7 @@ from anpr_core.bus.memory import MemoryConsumer
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.testing import read_topic
+from anpr_ingest.api import frame_record
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.domain import hash_api_key
 from anpr_ingest.settings import IngestSettings
@@ -349,6 +350,97 @@ async def test_frame_is_refused_with_503_when_the_bus_does_not_take_it(tmp_path:
         assert response.headers["content-type"] == PROBLEM_JSON
         assert int(response.headers["retry-after"]) > 0
         assert await ingest.frames() == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16_383, 16_384, 300_000])
+def test_frame_record_parses_as_the_frame_with_its_image(size: int) -> None:
+    image = random.Random(size).randbytes(size)
+    frame = frame_pb2.Frame(camera_id="cam-1", content_type="image/jpeg", width=4, height=3, sha256="ab")
+    whole = frame_pb2.Frame()
+    whole.CopyFrom(frame)
+    whole.image = image
+    assert frame_pb2.Frame.FromString(frame_record(frame, image)) == whole
+
+
+def raw_frame(
+    key: str, image: bytes = SMALL_JPEG, camera_id: str = "cam-1", captured_at: str | None = None
+) -> dict[str, Any]:
+    """The raw-body fast path: the image is the body, the rest is in headers."""
+    headers = {"X-Camera-Key": key, "X-Camera-Id": camera_id, "Content-Type": "image/jpeg"}
+    headers["X-Captured-At"] = captured_at or now_iso()
+    return {"headers": headers, "content": image}
+
+
+async def test_raw_body_frame_is_accepted_like_a_form_and_deduplicated_the_same(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-1", direction="in")
+    captured_at = now_iso(-timedelta(seconds=2))
+    first = await ingest.client.post("/v1/frames", **raw_frame(api_key, captured_at=captured_at))
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert (body["camera_id"], body["content_type"], body["width"], body["height"]) == (
+        "cam-1",
+        "image/jpeg",
+        160,
+        120,
+    )
+    assert body["duplicate"] is False
+    # The same frame sent again as a form is the same frame.
+    form = {"data": {"camera_id": "cam-1", "captured_at": captured_at}, "files": frame_form()["files"]}
+    again = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+    assert again.json() == {**body, "duplicate": True}
+    frames = await ingest.frames()
+    assert [f.meta.event_id for f in frames] == [body["event_id"]]
+    assert frames[0].image == SMALL_JPEG
+    assert frames[0].sha256 == hashlib.sha256(SMALL_JPEG).hexdigest()
+    assert from_timestamp(frames[0].captured_at) == datetime.fromisoformat(captured_at)
+
+
+BAD_RAW_FRAMES: list[Any] = [
+    pytest.param(
+        lambda key: raw_frame(key, image=b"GIF89a, not what was declared" * 4), 415, id="not-an-image"
+    ),
+    pytest.param(lambda key: raw_frame(key, image=BIG_JPEG), 413, id="over-size-limit"),
+    pytest.param(lambda key: raw_frame("cam_wrong-key"), 401, id="wrong-key"),
+    pytest.param(lambda key: raw_frame(key, camera_id="cam-404"), 404, id="unknown-camera"),
+    pytest.param(lambda key: raw_frame(key, captured_at="yesterday-ish"), 422, id="unparsable-time"),
+    pytest.param(lambda key: raw_frame(key, captured_at=now_iso(timedelta(hours=1))), 422, id="future"),
+    pytest.param(
+        lambda key: {
+            "headers": {k: v for k, v in raw_frame(key)["headers"].items() if k != "X-Captured-At"},
+            "content": SMALL_JPEG,
+        },
+        422,
+        id="no-captured-at-header",
+    ),
+    pytest.param(
+        lambda key: {
+            "headers": {**raw_frame(key)["headers"], "Content-Type": "text/plain"},
+            "content": SMALL_JPEG,
+        },
+        422,
+        id="neither-form-nor-image",
+    ),
+]
+
+
+@pytest.mark.parametrize(("request_of", "status"), BAD_RAW_FRAMES)
+async def test_bad_raw_body_frame_is_refused_with_a_problem_and_nothing_is_published(
+    ingest: Ingest, request_of: Callable[[str], dict[str, Any]], status: int
+) -> None:
+    api_key = await ingest.register("cam-1")
+    response = await ingest.client.post("/v1/frames", **request_of(api_key))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["status"] == status
+    assert await ingest.frames() == []
+
+
+async def test_missing_raw_body_header_is_named_in_the_problem(ingest: Ingest) -> None:
+    api_key = await ingest.register("cam-1")
+    headers = {k: v for k, v in raw_frame(api_key)["headers"].items() if k != "X-Captured-At"}
+    response = await ingest.client.post("/v1/frames", headers=headers, content=SMALL_JPEG)
+    assert response.status_code == 422
+    assert "x-captured-at" in response.json()["detail"]
 
 
 # --- the full register: fields, updates, status, revocation ------------------------------------

@@ -180,3 +180,24 @@ async def test_eviction_wins_over_a_lookup_that_was_running() -> None:
     await running
     fresh = await cache.get("cam-1")
     assert fresh is not None and fresh.api_key_hash == "hash-2"
+
+
+async def test_a_busy_cameras_entry_is_refreshed_before_it_expires_and_never_served_past_it() -> None:
+    clock = [0.0]
+    register = CountingRegister(CAMERA)
+    cache = CameraCache(register, ttl_s=5, clock=lambda: clock[0])  # type: ignore[arg-type]
+    await cache.get("cam-1")
+    clock[0] = 4.5  # in the last fifth of its life: served at once, read again in the background
+    register.camera = Camera("cam-1", "x", "in", "active", "hash-2", NOW, None)
+    served = await cache.get("cam-1")
+    assert served is not None and served.api_key_hash == "hash-1"
+    await asyncio.sleep(0.05)
+    assert register.lookups == 2
+    clock[0] = 9.4  # past the first entry's TTL, within the refreshed one's: no wait, no lookup
+    refreshed = await cache.get("cam-1")
+    assert refreshed is not None and refreshed.api_key_hash == "hash-2"
+    assert register.lookups == 2
+    clock[0] = 9.6  # the refreshed entry's TTL counts from when its lookup began
+    register.camera = Camera("cam-1", "x", "in", "active", "hash-3", NOW, None)
+    latest = await cache.get("cam-1")
+    assert latest is not None and latest.api_key_hash == "hash-3"

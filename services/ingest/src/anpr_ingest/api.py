@@ -7,14 +7,16 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from anpr.v1 import common_pb2, frame_pb2, read_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
-from anpr_core.bus import Bus, BusUnavailable
+from anpr_core.bus import BusUnavailable
 from anpr_core.events import Topics, new_meta, to_timestamp, utcnow
 from anpr_core.metrics import (
     CAMERA_CLOCK_SKEW,
@@ -26,6 +28,7 @@ from anpr_core.metrics import (
     READS,
 )
 from anpr_core.problems import Problem
+from anpr_ingest import timing
 from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import (
     CameraKind,
@@ -47,9 +50,10 @@ from anpr_ingest.domain import (
     new_api_key,
     read_digest,
 )
+from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
 from anpr_ingest.public_map import MapCamera, geojson_text, to_csv
 from anpr_ingest.settings import IngestSettings
-from anpr_ingest.storage import Camera, CameraRegister, IntakeDedupe
+from anpr_ingest.storage import Camera, CameraRegister, IntakeEntry
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,24 @@ _DIRECTIONS = {
     Direction.BOTH: common_pb2.DIRECTION_BOTH,
 }
 _ZONE_ID = r"^[A-Za-z0-9_.-]{1,32}$"
+# Frame.image: field number, wire type 2 (length-delimited); one byte while the number is below 16.
+_IMAGE_TAG = bytes([frame_pb2.Frame.DESCRIPTOR.fields_by_name["image"].number << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def frame_record(frame: frame_pb2.Frame, image: bytes) -> bytes:
+    """`frame` (without its image) serialized with `image` as its image field, the image copied once
+    instead of twice (into the message, then out): a parser takes fields in any order."""
+    return b"".join((frame.SerializeToString(), _IMAGE_TAG, _varint(len(image)), image))
+
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
 CameraAdmin = Annotated[Principal, Depends(require(Action.MANAGE_CAMERAS))]
@@ -145,6 +167,55 @@ class CameraCreated(CameraOut):
     api_key: str = Field(description="Shown once; only its hash is stored.")
 
 
+class FrameFields(BaseModel):
+    """What comes with a frame's bytes: form fields, or headers when the body is the image itself."""
+
+    camera_id: str = Field(min_length=1, max_length=64)
+    captured_at: datetime = Field(description="ISO 8601 with offset")
+
+
+# Raw-body intake: the body is the image, its metadata in headers (no multipart to parse).
+_RAW_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "application/octet-stream"})
+_BINARY = {"type": "string", "format": "binary"}
+_FRAME_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["camera_id", "captured_at", "image"],
+                    "properties": {
+                        "camera_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "captured_at": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "ISO 8601 with offset",
+                        },
+                        "image": {**_BINARY, "description": "JPEG or PNG"},
+                    },
+                }
+            },
+            "image/jpeg": {"schema": _BINARY},
+            "image/png": {"schema": _BINARY},
+        },
+    }
+}
+
+
+def _frame_fields(values: dict[str, Any], where: str, names: dict[str, str]) -> FrameFields:
+    """Validates a frame's fields like FastAPI validates a form: a 422 that names each bad field."""
+    try:
+        return FrameFields.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        raise RequestValidationError(
+            [
+                {**e, "loc": (where, names.get(str(e["loc"][0]), e["loc"][0]), *e["loc"][1:])}
+                for e in error.errors()
+            ]
+        ) from error
+
+
 class FrameAccepted(BaseModel):
     event_id: str
     camera_id: str
@@ -170,9 +241,8 @@ def _check_border(border: bool, neighbour: str | None) -> None:
 
 def build_router(
     settings: IngestSettings,
-    bus: Bus,
     register: CameraRegister,
-    dedupe: IntakeDedupe,
+    batcher: IntakeBatcher,
     audit: AuditTrail,
     cache: CameraCache,
 ) -> APIRouter:
@@ -398,22 +468,24 @@ def build_router(
         digest: str,
         event_id: str,
         topic: str,
-        payload: Any,
+        value: bytes,
         now: datetime,
     ) -> str | None:
         """Publishes unless it was published before; returns the original event id of a duplicate.
 
-        1. claim (camera, captured_at, digest) in the dedupe table, in an open transaction;
-        2. publish and wait for the broker's acknowledgement (acks=all);
-        3. commit the claim. A failed publish rolls the claim back, so the camera's retry is taken.
+        The batcher claims (camera, captured_at, digest) in the dedupe table, publishes, waits for the
+        broker's acknowledgement (acks=all) and commits the claim, together with the intakes that
+        arrived at the same time (anpr_ingest.intake). A failed publish releases the claim, so the
+        camera's retry is taken.
         """
-        published = False
+        intake = Intake(
+            IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),
+            topic,
+            camera.camera_id.encode(),
+            value,
+        )
         try:
-            async with dedupe.claim(camera.camera_id, captured_at, digest, event_id, now) as original:
-                if original is not None:
-                    return original
-                await bus.publish(topic, camera.camera_id.encode(), payload.SerializeToString())
-                published = True
+            return await batcher.submit(intake)
         except BusUnavailable as error:
             FRAMES_REJECTED.labels("bus_unavailable").inc()
             raise Problem(
@@ -422,53 +494,124 @@ def build_router(
                 "the broker did not take it, so it is not stored; send it again after Retry-After",
                 headers={"Retry-After": "5"},
             ) from error
-        except SQLAlchemyError as error:
-            if not published:
-                raise Problem(
-                    503,
-                    "Service Unavailable",
-                    "the register database did not answer; send it again after Retry-After",
-                    headers={"Retry-After": "5"},
-                ) from error
-            # The broker holds it: the answer is 202. Only the duplicate check of a resend is lost.
-            log.warning("dedupe entry of event %s not committed", event_id, exc_info=True)
-        return None
+        except DedupeUnavailable as error:
+            raise Problem(
+                503,
+                "Service Unavailable",
+                "the register database did not answer; send it again after Retry-After",
+                headers={"Retry-After": "5"},
+            ) from error
 
-    @router.post("/frames", status_code=202, response_model=FrameAccepted, tags=["intake"])
+    async def raw_image(request: Request) -> bytes:
+        """The body as it comes, refused as soon as it is known to pass the frame limit."""
+        limit = settings.max_frame_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            too_large = RejectedFrame(
+                "too_large", f"the image is {declared} bytes; the limit is {limit}", status=413
+            )
+            raise refused(too_large)
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                too_large = RejectedFrame(
+                    "too_large", f"the image is over {limit} bytes; the limit is {limit}", status=413
+                )
+                raise refused(too_large)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def multipart_frame(request: Request) -> tuple[FrameFields, bytes]:
+        async with request.form() as form:
+            fields = _frame_fields(
+                {"camera_id": form.get("camera_id"), "captured_at": form.get("captured_at")}, "body", {}
+            )
+            image = form.get("image")
+            if not isinstance(image, StarletteUploadFile):
+                raise RequestValidationError(
+                    [
+                        {
+                            "loc": ("body", "image"),
+                            "msg": "Field required: the JPEG or PNG file",
+                            "type": "missing",
+                        }
+                    ]
+                )
+            return fields, await image.read(settings.max_frame_bytes + 1)
+
+    @router.post(
+        "/frames", status_code=202, response_model=FrameAccepted, tags=["intake"], openapi_extra=_FRAME_BODY
+    )
     async def post_frame(
-        camera_id: Annotated[str, Form(min_length=1, max_length=64)],
-        captured_at: Annotated[datetime, Form(description="ISO 8601 with offset")],
-        image: Annotated[UploadFile, File(description="JPEG or PNG")],
+        request: Request,
         x_camera_key: CameraKey = None,
-    ) -> FrameAccepted:
-        camera = await authenticate(camera_id, x_camera_key)
-        data = await image.read(settings.max_frame_bytes + 1)
+        x_camera_id: Annotated[str | None, Header(description="Raw-body intake: the camera id")] = None,
+        x_captured_at: Annotated[
+            str | None, Header(description="Raw-body intake: capture time, ISO 8601 with offset")
+        ] = None,
+    ) -> Response:
+        """One frame, as a multipart form (`camera_id`, `captured_at`, `image`), or as the image itself
+        (`Content-Type: image/jpeg` or `image/png`) with the `X-Camera-Id` and `X-Captured-At` headers,
+        which spares the multipart parsing. The type is taken from the bytes either way."""
+        began = time.perf_counter()
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            fields, data = await multipart_frame(request)
+        elif content_type.partition(";")[0].strip().lower() in _RAW_IMAGE_TYPES:
+            fields = _frame_fields(
+                {"camera_id": x_camera_id, "captured_at": x_captured_at},
+                "header",
+                {"camera_id": "x-camera-id", "captured_at": "x-captured-at"},
+            )
+            data = await raw_image(request)
+        else:
+            raise Problem(
+                422,
+                "Invalid request",
+                "send the frame as multipart/form-data (camera_id, captured_at, image), or the image itself "
+                "as the body (Content-Type image/jpeg or image/png) with X-Camera-Id and X-Captured-At",
+            )
+        received = time.perf_counter()
+        timing.BODY.observe(received - began)
+        captured_at = fields.captured_at
+        camera = await authenticate(fields.camera_id, x_camera_key)
+        checked = time.perf_counter()
+        timing.CREDENTIALS.observe(checked - received)
         now = datetime.now(UTC)
         observe_skew(camera.camera_id, captured_at, now)
         try:
             info = check_frame(data, captured_at, now, limits)
         except RejectedFrame as rejection:
             raise refused(rejection) from rejection
+        sniffed = time.perf_counter()
+        timing.IMAGE_CHECK.observe(sniffed - checked)
         digest = frame_digest(data)
+        hashed = time.perf_counter()
+        timing.DIGEST.observe(hashed - sniffed)
         meta = new_meta(settings.zone_id, "ingest")
         frame = frame_pb2.Frame(
             meta=meta,
             camera_id=camera.camera_id,
             captured_at=to_timestamp(captured_at),
             content_type=info.content_type,
-            image=data,
             width=info.width,
             height=info.height,
             sha256=digest,
             direction=_DIRECTIONS[Direction(camera.direction)],
         )
-        original = await publish_once(camera, captured_at, digest, meta.event_id, topics.frames, frame, now)
+        value = frame_record(frame, data)
+        built = time.perf_counter()
+        timing.EVENT.observe(built - hashed)
+        original = await publish_once(camera, captured_at, digest, meta.event_id, topics.frames, value, now)
+        timing.WAIT.observe(time.perf_counter() - built)
         if original is not None:
             INTAKE_DUPLICATES.labels("frame").inc()
         else:
             FRAMES_RECEIVED.labels(camera.camera_id).inc()
         await seen(camera.camera_id, now)
-        return FrameAccepted(
+        accepted = FrameAccepted(
             event_id=original or meta.event_id,
             camera_id=camera.camera_id,
             content_type=info.content_type,
@@ -476,6 +619,9 @@ def build_router(
             height=info.height,
             duplicate=original is not None,
         )
+        timing.HANDLER.observe(time.perf_counter() - began)
+        # Built here rather than by FastAPI: the model is validated once, not again on the way out.
+        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
     @router.post("/reads", status_code=202, response_model=ReadAccepted, tags=["intake"])
     async def post_read(
@@ -521,7 +667,9 @@ def build_router(
             reader=f"camera:{camera.camera_id}",
         )
         digest = read_digest(plate, crop_bytes)
-        original = await publish_once(camera, captured_at, digest, meta.event_id, topics.reads, read, now)
+        original = await publish_once(
+            camera, captured_at, digest, meta.event_id, topics.reads, read.SerializeToString(), now
+        )
         if original is not None:
             INTAKE_DUPLICATES.labels("read").inc()
         else:

@@ -23,6 +23,7 @@ from anpr_core.service import create_service_app
 from anpr_ingest.api import build_router
 from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import CameraStatus, is_silent
+from anpr_ingest.intake import IntakeBatcher
 from anpr_ingest.settings import IngestSettings
 from anpr_ingest.storage import SCHEMA, CameraRegister, IntakeDedupe, add_missing_columns, metadata
 
@@ -78,7 +79,10 @@ def build_app(
     sessions = session_factory(engine)
     register = CameraRegister(sessions)
     intake_engine = _intake_engine(engine, settings.intake_pool_size)
-    dedupe = IntakeDedupe(session_factory(intake_engine))
+    dedupe = IntakeDedupe(intake_engine)
+    batcher = IntakeBatcher(
+        dedupe, bus, max_batch=settings.intake_max_batch, max_in_flight=settings.intake_pool_size
+    )
     cache = CameraCache(register, settings.credential_cache_ttl_s)
     health = CameraHealth(register, timedelta(seconds=settings.silent_after_s))
     audit = AuditTrail(bus, Topics(settings.topic_prefix).audit, settings.zone_id, "ingest")
@@ -106,6 +110,7 @@ def build_app(
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await batcher.drain()
             if intake_engine is not engine:
                 await intake_engine.dispose()
 
@@ -120,5 +125,5 @@ def build_app(
     app.state.camera_health = health
     app.state.intake_dedupe = dedupe
     app.state.refusal_recorder = audit
-    app.include_router(build_router(settings, bus, register, dedupe, audit, cache))
+    app.include_router(build_router(settings, register, batcher, audit, cache))
     return app

@@ -12,6 +12,10 @@ from collections.abc import Callable
 
 from anpr_ingest.storage import Camera, CameraRegister
 
+# A busy camera's entry is read again in the background in the last part of its life, so its
+# frames do not all wait on the database at each expiry; an entry is never served past its TTL.
+REFRESH_AHEAD = 0.2
+
 
 class CameraCache:
     def __init__(
@@ -28,27 +32,34 @@ class CameraCache:
         now = self._clock()
         cached = self._entries.get(camera_id)
         if cached is not None and cached[0] > now:
+            if cached[0] - now < self._ttl * REFRESH_AHEAD and camera_id not in self._lookups:
+                self._look_up(camera_id, now)
             return cached[1]
         # One lookup per camera at a time: when an entry expires, the frames that find it missing
         # together wait on the same query instead of each taking a database connection.
-        generation = self._evictions.get(camera_id, 0)
-        lookup = self._lookups.get(camera_id)
-        if lookup is None:
-            lookup = asyncio.ensure_future(self._register.get(camera_id))
-            self._lookups[camera_id] = lookup
-            lookup.add_done_callback(lambda done: self._forget_lookup(camera_id, done))
-        camera = await asyncio.shield(lookup)
-        if camera is None:
-            # Unknown ids are not cached: a camera registered on another replica works at once.
-            self._entries.pop(camera_id, None)
-        elif self._ttl > 0 and self._evictions.get(camera_id, 0) == generation:
-            # Not after an eviction during the lookup: it may have read the old key.
-            self._entries[camera_id] = (now + self._ttl, camera)
-        return camera
+        lookup = self._lookups.get(camera_id) or self._look_up(camera_id, now)
+        return await asyncio.shield(lookup)
 
-    def _forget_lookup(self, camera_id: str, done: asyncio.Future[Camera | None]) -> None:
-        if self._lookups.get(camera_id) is done:
-            del self._lookups[camera_id]
+    def _look_up(self, camera_id: str, started: float) -> asyncio.Future[Camera | None]:
+        generation = self._evictions.get(camera_id, 0)
+        lookup = asyncio.ensure_future(self._register.get(camera_id))
+        self._lookups[camera_id] = lookup
+
+        def done(finished: asyncio.Future[Camera | None]) -> None:
+            if self._lookups.get(camera_id) is finished:
+                del self._lookups[camera_id]
+            if finished.cancelled() or finished.exception() is not None:
+                return  # the waiting requests see the error; a background refresh keeps the old entry
+            camera = finished.result()
+            if camera is None:
+                # Unknown ids are not cached: a camera registered on another replica works at once.
+                self._entries.pop(camera_id, None)
+            elif self._ttl > 0 and self._evictions.get(camera_id, 0) == generation:
+                # Not after an eviction during the lookup: it may have read the old key.
+                self._entries[camera_id] = (started + self._ttl, camera)
+
+        lookup.add_done_callback(done)
+        return lookup
 
     def evict(self, camera_id: str) -> None:
         self._entries.pop(camera_id, None)

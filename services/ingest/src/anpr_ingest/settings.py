@@ -30,6 +30,8 @@ class IngestSettings(CoreSettings):
     # The register's last-seen column is written at most this often per camera and replica;
     # the last-seen metric is set on every frame.
     last_seen_write_interval_s: float = Field(default=10.0, ge=0)
-    # Each frame in flight holds one connection for its dedupe claim until the broker acknowledges
-    # it, so intake gets a pool of its own, sized for the frames a replica has in flight at once.
-    intake_pool_size: int = Field(default=40, ge=1, le=500)
+    # Frames and reads arriving together are claimed in one dedupe transaction and published in one
+    # round (anpr_ingest.intake). Each batch holds one connection of intake's own pool until the
+    # broker acknowledges it; at most this many batches run at once, and under load the batches grow.
+    intake_pool_size: int = Field(default=4, ge=1, le=500)
+    intake_max_batch: int = Field(default=64, ge=1, le=1000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,9 +24,11 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from anpr_core.db import UtcDateTime, insert_ignoring_duplicates
 
@@ -178,46 +180,100 @@ class CameraRegister:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class IntakeEntry:
+    """One accepted frame or read as the dedupe table keeps it."""
+
+    camera_id: str
+    captured_at: datetime
+    sha256: str
+    event_id: str
+    created_at: datetime
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        """The dedupe key; the capture time as a POSIX timestamp, so offsets do not matter."""
+        return (self.camera_id, self.captured_at.timestamp(), self.sha256)
+
+
+class IntakeClaims:
+    """The dedupe claims of one batch, in a transaction still open (see IntakeDedupe.claim_batch)."""
+
+    def __init__(self, connection: AsyncConnection, originals: dict[str, str]) -> None:
+        self._connection = connection
+        self._originals = originals
+
+    def original(self, entry: IntakeEntry) -> str | None:
+        """None when this batch owns the entry (the caller publishes it), else the first event id."""
+        return self._originals.get(entry.event_id)
+
+    async def release(self, entries: Sequence[IntakeEntry]) -> None:
+        """Gives up claims whose publish failed: the rows go before the commit, as if never inserted,
+        so the camera's retry (or another replica waiting on the row) takes the intake."""
+        if not entries:
+            return
+        await self._connection.execute(
+            delete(intake_dedupe).where(
+                tuple_(intake_dedupe.c.camera_id, intake_dedupe.c.captured_at, intake_dedupe.c.sha256).in_(
+                    [(e.camera_id, e.captured_at, e.sha256) for e in entries]
+                )
+            )
+        )
+
+
 class IntakeDedupe:
     """Remembers which event id each accepted frame or read got, for the dedupe window."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        # SQLAlchemy Core on a connection of its own pool: one claim per batch, no ORM session.
+        self._engine = engine
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Executed with a list of rows: one multi-row INSERT, compiled once for every batch size.
+        self._claim = insert(intake_dedupe).on_conflict_do_nothing().returning(intake_dedupe.c.event_id)
 
     @asynccontextmanager
-    async def claim(
-        self, camera_id: str, captured_at: datetime, sha256: str, event_id: str, now: datetime
-    ) -> AsyncIterator[str | None]:
-        """Yields None when this call owns the intake (the caller publishes), else the original event id.
+    async def claim_batch(self, entries: Sequence[IntakeEntry]) -> AsyncIterator[IntakeClaims]:
+        """Claims every entry in one transaction, held open while the caller publishes the new ones.
 
-        The claim is one transaction held open while the caller publishes: a second replica's insert
-        of the same key waits on it, then sees the committed row (a duplicate) or, if the publish
-        failed and the claim rolled back, takes the intake itself. An exception inside rolls back.
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING for the whole batch: the entries it did not
+        insert were taken before, and their first event id is looked up. A second replica's insert
+        of the same key waits on this transaction, then sees the committed row (a duplicate) or, if
+        the publish failed and the claim was released or rolled back, takes the intake itself.
+        Rows go in key order, so two batches never wait on each other in a cycle.
+        Entries must have distinct keys. An exception inside rolls everything back.
         """
-        row = {
-            "camera_id": camera_id,
-            "captured_at": captured_at,
-            "sha256": sha256,
-            "event_id": event_id,
-            "created_at": now,
-        }
-        async with self._sessions.begin() as session:
-            if await insert_ignoring_duplicates(session, intake_dedupe, [row]) == 1:
-                yield None
-                return
-            original = (
-                await session.execute(
-                    select(intake_dedupe.c.event_id).where(
-                        intake_dedupe.c.camera_id == camera_id,
-                        intake_dedupe.c.captured_at == captured_at,
-                        intake_dedupe.c.sha256 == sha256,
+        rows = [
+            {
+                "camera_id": e.camera_id,
+                "captured_at": e.captured_at,
+                "sha256": e.sha256,
+                "event_id": e.event_id,
+                "created_at": e.created_at,
+            }
+            for e in sorted(entries, key=lambda e: e.key)
+        ]
+        async with self._engine.begin() as connection:
+            inserted = set((await connection.execute(self._claim, rows)).scalars())
+            originals: dict[str, str] = {}
+            for entry in entries:
+                if entry.event_id in inserted:
+                    continue
+                original = (
+                    await connection.execute(
+                        select(intake_dedupe.c.event_id).where(
+                            intake_dedupe.c.camera_id == entry.camera_id,
+                            intake_dedupe.c.captured_at == entry.captured_at,
+                            intake_dedupe.c.sha256 == entry.sha256,
+                        )
                     )
-                )
-            ).scalar_one()
-            yield str(original)
+                ).scalar_one()
+                originals[entry.event_id] = str(original)
+            yield IntakeClaims(connection, originals)
 
     async def forget_before(self, cutoff: datetime) -> int:
         """Drops entries older than the dedupe window; returns how many went."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(delete(intake_dedupe).where(intake_dedupe.c.created_at < cutoff))
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(intake_dedupe).where(intake_dedupe.c.created_at < cutoff)
+            )
         return int(getattr(result, "rowcount", 0) or 0)

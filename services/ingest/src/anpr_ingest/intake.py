@@ -1,0 +1,169 @@
+"""Publish-once intake in batches: frames and reads that arrive together share one dedupe transaction
+and one round of Kafka sends, instead of a transaction and a broker round trip each.
+
+A batch starts at once while fewer than `max_in_flight` batches are running; under load the
+intakes that arrive meanwhile wait and go together in the next one, so batches grow with the load
+and a lone frame is never held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from anpr_core.bus import BusUnavailable
+from anpr_ingest import timing
+from anpr_ingest.storage import IntakeDedupe, IntakeEntry
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """What the batcher needs of the bus (anpr_core.bus.Bus has it)."""
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None: ...
+
+
+class DedupeUnavailable(Exception):  # noqa: N818 - like BusUnavailable: a state, answered with 503
+    """The dedupe table did not answer, so nothing was published."""
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    entry: IntakeEntry
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(slots=True)
+class _Waiting:
+    intake: Intake
+    future: asyncio.Future[str | None]
+    since: float = field(default_factory=time.perf_counter)
+
+
+class IntakeBatcher:
+    def __init__(self, dedupe: IntakeDedupe, bus: Publisher, *, max_batch: int, max_in_flight: int) -> None:
+        self._dedupe = dedupe
+        self._bus = bus
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._waiting: deque[_Waiting] = deque()
+        # Keys in a running batch: a second intake of the same key waits for that batch to end,
+        # then finds the committed row (a duplicate) or, if the publish failed, takes the intake.
+        self._claimed: set[tuple[str, float, str]] = set()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def submit(self, intake: Intake) -> str | None:
+        """Publishes unless it was published before and returns None once Kafka holds it (acks=all)
+        and the dedupe entry is committed; returns the original event id of a duplicate.
+
+        Raises BusUnavailable (not published, claim released) or DedupeUnavailable (not published).
+        """
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(intake, future))
+        self._dispatch()
+        return await future
+
+    async def drain(self) -> None:
+        """Waits for the running batches (at shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _dispatch(self) -> None:
+        while self._waiting and len(self._running) < self._max_in_flight:
+            batch: list[_Waiting] = []
+            later: list[_Waiting] = []
+            while self._waiting and len(batch) < self._max_batch:
+                waiting = self._waiting.popleft()
+                if waiting.future.done():  # the request went away before its turn: nothing to do
+                    continue
+                key = waiting.intake.entry.key
+                if key in self._claimed:
+                    later.append(waiting)
+                    continue
+                self._claimed.add(key)
+                batch.append(waiting)
+            self._waiting.extendleft(reversed(later))
+            if not batch:
+                return
+            task = asyncio.create_task(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._dispatch()
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        started = time.perf_counter()
+        timing.QUEUED.observe(started - batch[0].since)
+        timing.INTAKE_BATCH_SIZE.observe(len(batch))
+        outcomes: dict[int, str | None | BaseException] = {}
+        published: list[_Waiting] = []
+        try:
+            # 1. Claim every key in one transaction, left open while the broker acknowledges.
+            async with self._dedupe.claim_batch([w.intake.entry for w in batch]) as claims:
+                claimed = time.perf_counter()
+                timing.CLAIM.observe(claimed - started)
+                fresh = []
+                for waiting in batch:
+                    original = claims.original(waiting.intake.entry)
+                    if original is None:
+                        fresh.append(waiting)
+                    else:
+                        outcomes[id(waiting)] = original
+                # 2. Send every fresh record, then wait for every acknowledgement (acks=all).
+                results = await asyncio.gather(
+                    *(self._bus.publish(w.intake.topic, w.intake.key, w.intake.value) for w in fresh),
+                    return_exceptions=True,
+                )
+                acked = time.perf_counter()
+                timing.PUBLISH.observe(acked - claimed)
+                failed = []
+                for waiting, result in zip(fresh, results, strict=True):
+                    if isinstance(result, BaseException):
+                        outcomes[id(waiting)] = result
+                        failed.append(waiting)
+                    else:
+                        outcomes[id(waiting)] = None
+                        published.append(waiting)
+                # 3. Release the claims of what the broker did not take, so a retry is taken.
+                await claims.release([w.intake.entry for w in failed])
+            # 4. Committed: only now is a 202 given.
+            timing.COMMIT.observe(time.perf_counter() - acked)
+        except Exception as error:  # noqa: BLE001 - each waiting request is answered with it
+            failure: BaseException = error
+            if isinstance(error, SQLAlchemyError):
+                failure = DedupeUnavailable(f"the dedupe table did not answer: {error}")
+            if not published:
+                for waiting in batch:
+                    if not isinstance(outcomes.get(id(waiting)), str):  # a duplicate's answer stands
+                        outcomes[id(waiting)] = failure
+            else:
+                # The broker holds those: the answer is 202. Only the duplicate check of a resend is lost.
+                log.warning(
+                    "dedupe entries of %d published records not committed", len(published), exc_info=True
+                )
+        finally:
+            for waiting in batch:
+                self._claimed.discard(waiting.intake.entry.key)
+                outcome = outcomes.get(
+                    id(waiting), BusUnavailable("intake stopped before the broker answered")
+                )
+                if waiting.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    waiting.future.set_exception(outcome)
+                else:
+                    waiting.future.set_result(outcome)

@@ -1,0 +1,143 @@
+"""Batched publish-once intake on the real PostgreSQL: intakes that arrive together share one dedupe
+transaction, each still gets its own answer, and a failed publish gives up only its own claim."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr_core.bus import BusUnavailable
+from anpr_core.db import create_schema, make_engine
+from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
+from anpr_ingest.storage import SCHEMA, IntakeClaims, IntakeDedupe, IntakeEntry, metadata
+
+NOW = datetime.now(UTC)
+
+
+class GatedBus:
+    """Records what it takes; holds every publish until the gate opens, refuses the values in `refuse`."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.published: list[bytes] = []
+        self.refuse: set[bytes] = set()
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        await self.gate.wait()
+        if value in self.refuse:
+            raise BusUnavailable("broker did not acknowledge")
+        self.published.append(value)
+
+
+class CountingDedupe(IntakeDedupe):
+    """The real dedupe table, counting its transactions and the batch sizes."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.batches: list[int] = []
+
+    @asynccontextmanager
+    async def claim_batch(self, entries: Sequence[IntakeEntry]) -> AsyncIterator[IntakeClaims]:
+        self.batches.append(len(entries))
+        async with super().claim_batch(entries) as claims:
+            yield claims
+
+
+@pytest.fixture
+async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, "ingest", tmp_path)
+    await create_schema(engine, metadata, SCHEMA)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def intake(name: str, captured_at: datetime = NOW) -> Intake:
+    """A frame of camera cam-1 whose content (and so digest) is `name`; a fresh event id each time."""
+    entry = IntakeEntry("cam-1", captured_at, name.ljust(64, "0"), str(uuid.uuid4()), NOW)
+    return Intake(entry, "frames", b"cam-1", name.encode())
+
+
+async def test_intakes_arriving_together_share_one_claim_and_each_gets_its_answer(
+    engine: AsyncEngine,
+) -> None:
+    bus = GatedBus()
+    dedupe = CountingDedupe(engine)
+    batcher = IntakeBatcher(dedupe, bus, max_batch=64, max_in_flight=1)
+    first = asyncio.ensure_future(batcher.submit(intake("a")))
+    await asyncio.sleep(0.2)  # the first batch holds the only slot, waiting for the broker
+    later = [intake(name) for name in "bcde"]
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in later]
+    await asyncio.sleep(0)
+    bus.gate.set()
+    assert await asyncio.gather(first, *rest) == [None] * 5
+    assert dedupe.batches == [1, 4]
+    assert sorted(bus.published) == [b"a", b"b", b"c", b"d", b"e"]
+    # Committed: the same frames again are duplicates, answered with their first event ids.
+    assert await batcher.submit(intake("c")) == later[1].entry.event_id
+
+
+async def test_the_same_frame_twice_at_once_is_published_once(engine: AsyncEngine) -> None:
+    bus = GatedBus()
+    batcher = IntakeBatcher(IntakeDedupe(engine), bus, max_batch=64, max_in_flight=4)
+    one, other = intake("a"), intake("a")
+    answers = asyncio.gather(batcher.submit(one), batcher.submit(other))
+    await asyncio.sleep(0.2)
+    bus.gate.set()
+    assert list(await answers) == [None, one.entry.event_id]
+    assert bus.published == [b"a"]
+
+
+async def test_a_refused_publish_gives_up_only_its_own_claim(engine: AsyncEngine) -> None:
+    bus = GatedBus()
+    bus.refuse = {b"b"}
+    dedupe = CountingDedupe(engine)
+    batcher = IntakeBatcher(dedupe, bus, max_batch=64, max_in_flight=1)
+    blocker = asyncio.ensure_future(batcher.submit(intake("z")))
+    await asyncio.sleep(0.2)
+    sent = [intake(name) for name in "abc"]
+    answers = asyncio.gather(*(batcher.submit(i) for i in sent), return_exceptions=True)
+    await asyncio.sleep(0)
+    bus.gate.set()
+    results = await answers
+    await blocker
+    assert dedupe.batches == [1, 3]
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], BusUnavailable)
+    assert sorted(bus.published) == [b"a", b"c", b"z"]
+    # The camera's retry of the refused frame is taken; the others are duplicates.
+    bus.refuse = set()
+    assert await batcher.submit(intake("b")) is None
+    assert await batcher.submit(intake("a")) == sent[0].entry.event_id
+
+
+async def test_an_old_frame_at_another_time_is_another_frame(engine: AsyncEngine) -> None:
+    bus = GatedBus()
+    bus.gate.set()
+    batcher = IntakeBatcher(IntakeDedupe(engine), bus, max_batch=64, max_in_flight=2)
+    assert await batcher.submit(intake("a")) is None
+    assert await batcher.submit(intake("a", NOW + timedelta(seconds=1))) is None
+    assert bus.published == [b"a", b"a"]
+
+
+async def test_nothing_is_published_when_the_dedupe_table_does_not_answer(tmp_path: Path) -> None:
+    engine = make_engine(None, "ingest", tmp_path)  # no schema: every claim fails
+    bus = GatedBus()
+    bus.gate.set()
+    try:
+        batcher = IntakeBatcher(IntakeDedupe(engine), bus, max_batch=64, max_in_flight=2)
+        with pytest.raises(DedupeUnavailable):
+            await batcher.submit(intake("a"))
+        assert bus.published == []
+    finally:
+        await engine.dispose()
