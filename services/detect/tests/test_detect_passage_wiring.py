@@ -144,6 +144,9 @@ async def test_reads_of_one_car_share_a_passage_published_once_when_the_camera_g
     assert sorted(r.key for r in records if r.key) == [b"cam-1", b"cam-2"]
     reads = reads_of([r.value for r in await read_topic(bus, topics.reads)])
     assert_fused(reads, passages_of([r.value for r in records]))
+    # Each read carries its frame, byte for byte, as the overview image.
+    frames_by_id = {frame.meta.event_id: frame.image for frame in FRAMES}
+    assert all(read.overview and read.overview == frames_by_id[read.frame_event_id] for read in reads)
 
 
 async def test_open_passages_are_published_at_shutdown(tmp_path: Path) -> None:

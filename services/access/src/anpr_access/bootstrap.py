@@ -57,17 +57,9 @@ def read_row(read: read_pb2.PlateRead) -> dict[str, object]:
         "camera_read": read.camera_read,
         "reader": read.reader,
         "plate_crop": read.plate_crop or None,
-        # The overview image travels with a read once the read schema carries one.
-        "overview": _overview(read),
+        "overview": read.overview or None,
         "stored_at": utcnow(),
     }
-
-
-def _overview(read: read_pb2.PlateRead) -> bytes | None:
-    if "overview" not in read.DESCRIPTOR.fields_by_name:
-        return None
-    value = getattr(read, "overview", b"")
-    return bytes(value) if value else None
 
 
 def build_app(

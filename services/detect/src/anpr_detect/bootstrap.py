@@ -78,7 +78,9 @@ def build_app(
         plates_per_frame = await slot.get().read_many([image for _, image in decoded])
         outgoing: list[OutgoingRecord] = []
         for (frame, image), plates in zip(decoded, plates_per_frame, strict=True):
-            reads = reads_for_frame(frame, image, plates, settings.zone_id)
+            reads = reads_for_frame(
+                frame, image, plates, settings.zone_id, with_overview=settings.attach_overview
+            )
             passages.join(reads)  # in the frames' order; a read id already held is not joined again
             outgoing.extend(
                 OutgoingRecord(topics.reads, frame.camera_id.encode(), read.SerializeToString())

@@ -130,7 +130,12 @@ def derived_event_id(parent_event_id: str, name: str) -> str:
 
 
 def reads_for_frame(
-    frame: frame_pb2.Frame, image: np.ndarray, plates: list[DetectedPlate], zone_id: str
+    frame: frame_pb2.Frame,
+    image: np.ndarray,
+    plates: list[DetectedPlate],
+    zone_id: str,
+    *,
+    with_overview: bool = True,
 ) -> list[read_pb2.PlateRead]:
     reads = []
     for index, plate in enumerate(plates):
@@ -153,6 +158,8 @@ def reads_for_frame(
                 camera_read=False,
                 plate_crop=plate_crop_jpeg(image, plate.bbox),
                 reader=READER_NAME,
+                # The camera's own bytes, not a re-encoding: boxes keep their meaning, no extra loss.
+                overview=frame.image if with_overview else b"",
             )
         )
     return reads

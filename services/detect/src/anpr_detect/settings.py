@@ -19,6 +19,8 @@ class DetectSettings(CoreSettings):
     # detector: the project's plate detector then PP-OCR per plate; text: PP-OCR over the whole
     # frame; detector+text: the text reader where the detector finds nothing (adapters/readers.py).
     reader: Literal["detector", "detector+text", "text"] = "detector"
+    # Each read carries its frame as the overview image (access stores it with the read).
+    attach_overview: bool = True
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # Reads of one camera no later read joined for this long (capture time; wall clock while the
     # camera is quiet) close their passage, which is then published once (domain/passages.py).

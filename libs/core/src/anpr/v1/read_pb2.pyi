@@ -62,6 +62,7 @@ class PlateRead(_message.Message):
     PLATE_CROP_FIELD_NUMBER: _builtins.int
     READER_FIELD_NUMBER: _builtins.int
     PASSAGE_ID_FIELD_NUMBER: _builtins.int
+    OVERVIEW_FIELD_NUMBER: _builtins.int
     camera_id: _builtins.str
     direction: _common_pb2.Direction.ValueType
     plate: _builtins.str
@@ -82,6 +83,10 @@ class PlateRead(_message.Message):
     """Which reader produced it, e.g. "rapidocr-ppocr"."""
     passage_id: _builtins.str
     """Passage the read belongs to (Passage.passage_id); empty where no passage was formed."""
+    overview: _builtins.bytes
+    """The whole frame as the camera sent it (JPEG/PNG), so that box coordinates hold; empty for
+    camera-side reads without one. Stored with the read under the same retention and erasure rules.
+    """
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -111,10 +116,11 @@ class PlateRead(_message.Message):
         plate_crop: _builtins.bytes = ...,
         reader: _builtins.str = ...,
         passage_id: _builtins.str = ...,
+        overview: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "captured_at", b"captured_at", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "confidence", b"confidence", "country", b"country", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "reader", b"reader"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "confidence", b"confidence", "country", b"country", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "overview", b"overview", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "reader", b"reader"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
