@@ -370,37 +370,52 @@ class HotlistIndex:
     # --- entries -----------------------------------------------------------------------------
 
     def put(self, entry: HotlistEntry) -> None:
-        if not PLATE_PATTERN.match(entry.plate):
+        # Hot when an import or a replica's start indexes a million entries: columns are appended
+        # one by one and the canonical plate is computed once.
+        plate = entry.plate
+        if not PLATE_PATTERN.match(plate):
             raise ValueError(f"plate of entry {entry.entry_id} is not 2 to 12 letters or digits")
-        if not LIST_NAME_PATTERN.match(entry.list_name):
-            raise ValueError(f"list name of entry {entry.entry_id} is not a valid list name")
+        list_number = self._list_number.get(entry.list_name)
+        if list_number is None:
+            if not LIST_NAME_PATTERN.match(entry.list_name):
+                raise ValueError(f"list name of entry {entry.entry_id} is not a valid list name")
+            list_number = self._list_index(entry.list_name)
         key = _id_key(entry.entry_id)
-        self._remove_key(key)
-        values = (
-            entry.valid_from.timestamp(),
-            math.inf if entry.valid_until is None else entry.valid_until.timestamp(),
-            self._list_index(entry.list_name),
-            self._category_number[entry.category],
-            entry.priority,
-            self._intern(entry.action, self._actions, self._action_number),
-            self._intern(entry.country, self._countries, self._country_number),
-        )
-        plate = entry.plate.encode().ljust(MAX_PLATE_LENGTH, b"\0")
+        if key in self._slot_of:
+            self._remove_key(key)
+        valid_from = entry.valid_from.timestamp()
+        valid_until = math.inf if entry.valid_until is None else entry.valid_until.timestamp()
+        category = self._category_number[entry.category]
+        action = self._action_number.get(entry.action)
+        if action is None:
+            action = self._intern(entry.action, self._actions, self._action_number)
+        country = self._country_number.get(entry.country)
+        if country is None:
+            country = self._intern(entry.country, self._countries, self._country_number)
+        packed = plate.encode().ljust(MAX_PLATE_LENGTH, b"\0")
         if self._free:
             slot = self._free.pop()
             self._ids[slot] = key
-            self._plates[slot * MAX_PLATE_LENGTH : (slot + 1) * MAX_PLATE_LENGTH] = plate
+            self._plates[slot * MAX_PLATE_LENGTH : (slot + 1) * MAX_PLATE_LENGTH] = packed
+            values = (valid_from, valid_until, list_number, category, entry.priority, action, country)
             for column, value in zip(self._columns(), values, strict=True):
                 column[slot] = value
         else:
             slot = len(self._ids)
             self._ids.append(key)
-            self._plates += plate
-            for column, value in zip(self._columns(), values, strict=True):
-                column.append(value)
+            self._plates += packed
+            self._from.append(valid_from)
+            self._until.append(valid_until)
+            self._list.append(list_number)
+            self._category.append(category)
+            self._priority.append(entry.priority)
+            self._action.append(action)
+            self._country.append(country)
         self._slot_of[key] = slot
-        _add_slot(self._by_key, hash(self.confusables.canonical(entry.plate)), slot)
-        self._index_deletions(slot, add=True)
+        canonical = self.confusables.canonical(plate)
+        _add_slot(self._by_key, hash(canonical), slot)
+        if list_number in self._edit_lists:
+            self._index_deletions(slot, add=True, canonical=canonical)
 
     def _columns(self) -> tuple[array[Any], ...]:
         return (
@@ -425,11 +440,12 @@ class HotlistIndex:
         self._ids[slot] = None
         self._free.append(slot)
 
-    def _index_deletions(self, slot: int, *, add: bool) -> None:
+    def _index_deletions(self, slot: int, *, add: bool, canonical: str | None = None) -> None:
         if self._list[slot] not in self._edit_lists:
             return
         change = _add_slot if add else _drop_slot
-        canonical = self.confusables.canonical(self._plate(slot))
+        if canonical is None:
+            canonical = self.confusables.canonical(self._plate(slot))
         change(self._edit_by_key, hash(canonical), slot)
         for deletion in _deletions(canonical):
             change(self._by_deletion, hash(deletion), slot)

@@ -81,6 +81,7 @@ class MemoryBus:
 
     async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
         now_ms = int(time.time() * 1000)
+        touched: dict[int, _Partition] = {}
         for outgoing in records:
             partitions = self._topic(outgoing.topic)
             index = self._partition_for(outgoing.key)
@@ -96,6 +97,9 @@ class MemoryBus:
                     headers=outgoing.headers,
                 )
             )
+            touched[id(partition)] = partition
+        # Trimmed once per batch, not per record: each trim moves every retained record.
+        for partition in touched.values():
             overflow = len(partition.records) - self._retained
             if overflow > 0:
                 del partition.records[:overflow]
