@@ -414,7 +414,7 @@ CATEGORIES = (
     ("FastAPI/Starlette/pydantic", ("fastapi", "starlette", "pydantic", "anyio")),
     ("image checks and hashing (ingest)", ("anpr_ingest", "hashlib", "_hashlib")),
     ("protobuf", ("protobuf", "google")),
-    ("asyncio and selectors", ("asyncio", "selectors")),
+    ("asyncio and selectors", ("asyncio", "selectors", "uvloop")),
 )
 
 

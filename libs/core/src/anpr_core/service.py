@@ -50,10 +50,16 @@ def create_service_app(
     return app
 
 
-async def serve(app: FastAPI, settings: CoreSettings) -> None:
-    """Runs one service under uvicorn until SIGTERM/SIGINT."""
+async def serve(app: FastAPI, settings: CoreSettings, *, http: str = "auto") -> None:
+    """Runs one service under uvicorn until SIGTERM/SIGINT, on the running event loop."""
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=http,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
     )
     await uvicorn.Server(config).serve()
 
