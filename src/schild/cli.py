@@ -19,7 +19,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 # anpr_detect.adapters.readers.READER_KINDS and DEFAULT_READER_KIND, repeated here so that
 # `anpr --help` does not load ONNX Runtime; a test keeps them equal.
 READER_CHOICES = ("detector", "detector+text", "text")
-DEFAULT_READER = "detector"
+DEFAULT_READER = "text"
 READER_HELP = (
     "detector: the project's plate detector, then PP-OCR on each plate; text: PP-OCR text detection "
     "over the whole frame; detector+text: the detector, and the text reader where it finds nothing"
@@ -65,8 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--baseline",
-        default="text",
-        help="reader measured alongside: a reader kind or a text-reader configuration (default text)",
+        default="no-reread",
+        help="reader measured alongside: a reader kind or a text-reader configuration (default no-reread)",
     )
 
     audit = commands.add_parser("audit", help="the audit log, for the COC and auditors")
@@ -121,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from anpr_core.jsonlog import configure_logging
     from anpr_core.settings import CoreSettings
+    from anpr_core.standalone import event_loop_factory
     from schild.embedded import build_platform
 
     try:
@@ -132,7 +133,9 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if args.once:
         return asyncio.run(_run_once(platform))
-    return asyncio.run(_serve_embedded(platform, args.host, args.port, sample=not args.no_sample))
+    # The same event loop (uvloop when installed) as the standalone services; see anpr_core.standalone.
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(_serve_embedded(platform, args.host, args.port, sample=not args.no_sample))
 
 
 async def _run_once(platform: object) -> int:
@@ -149,11 +152,14 @@ async def _run_once(platform: object) -> int:
 async def _serve_embedded(platform: object, host: str, port: int, *, sample: bool) -> int:
     import uvicorn
 
+    from anpr_core.standalone import http_protocol
     from schild.embedded import EmbeddedPlatform
     from schild.sample import replay_sample
 
     assert isinstance(platform, EmbeddedPlatform)  # noqa: S101 - narrows for mypy
-    config = uvicorn.Config(platform.app, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        platform.app, host=host, port=port, http=http_protocol(), log_config=None, access_log=False
+    )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn exposes no start event
@@ -264,6 +270,10 @@ def _eval(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         sys.stderr.write(f"anpr eval: {error}\n")
         return 2
+    # The `anpr` console script does not put the working directory on sys.path; the repository
+    # root's bench package (result format and machine description) is found from there.
+    if Path("bench/common.py").is_file() and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         from bench import common
     except ImportError:

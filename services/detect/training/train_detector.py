@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--model", default="yolo11n.yaml", help="ultralytics model yaml (no weights)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from weights an earlier run of this script wrote (runs/plate/weights/last.pt)",
+    )
+    parser.add_argument("--warmup-epochs", type=float, default=3.0)
+    parser.add_argument("--name", default="plate", help="run name under <out>/runs")
     parser.add_argument("--device", default="cpu", help="cpu, or a CUDA device index such as 0")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    model = YOLO(args.model)
+    model = YOLO(str(args.init) if args.init else args.model)
     results = model.train(
         data=str(dataset.root / "data.yaml"),
         imgsz=args.imgsz,
@@ -93,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         batch=args.batch,
         device=args.device,
         workers=args.workers,
-        pretrained=False,
+        pretrained=bool(args.init),
         amp=False,
+        warmup_epochs=args.warmup_epochs,
         plots=False,
         project=str(out / "runs"),
-        name="plate",
+        name=args.name,
         exist_ok=True,
         seed=0,
         deterministic=False,
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     trained = time.perf_counter()
     metrics: dict[str, Any] = {k: round(float(v), 4) for k, v in getattr(results, "results_dict", {}).items()}
 
-    best = out / "runs" / "plate" / "weights" / "best.pt"
+    best = out / "runs" / args.name / "weights" / "best.pt"
     exported = Path(
         YOLO(str(best)).export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17)
     )
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch,
             "device": args.device if args.device != "cpu" else f"cpu ({args.threads} threads)",
             "pretrained": False,
+            "continued_from": str(args.init.name) if args.init else None,
+            "warmup_epochs": args.warmup_epochs,
             "generator": "anpr_detect.scenes.render_training_scene, seeds 0..train-1 and 10000000.. for val",
         },
         "synthetic_validation": metrics,

@@ -18,7 +18,7 @@ class DetectSettings(CoreSettings):
     frames_per_reader: int = Field(default=4, ge=1, le=256)
     # detector: the project's plate detector then PP-OCR per plate; text: PP-OCR over the whole
     # frame; detector+text: the text reader where the detector finds nothing (adapters/readers.py).
-    reader: Literal["detector", "detector+text", "text"] = "detector"
+    reader: Literal["detector", "detector+text", "text"] = "text"
     # Each read carries its frame as the overview image (access stores it with the read).
     attach_overview: bool = True
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)

@@ -22,7 +22,7 @@ __all__ = ["DEFAULT_READER_KIND", "READER_KINDS", "DetectorPlateReader", "Reader
 ReaderKind = Literal["detector", "detector+text", "text"]
 READER_KINDS: tuple[ReaderKind, ...] = ("detector", "detector+text", "text")
 # What the service and the CLI run unless told otherwise; chosen by `anpr eval` on real photos.
-DEFAULT_READER_KIND: ReaderKind = "detector"
+DEFAULT_READER_KIND: ReaderKind = "text"
 
 
 class DetectorPlateReader:
