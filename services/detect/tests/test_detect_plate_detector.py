@@ -85,3 +85,28 @@ def test_an_empty_road_has_no_plate_and_batches_agree_with_single_frames(detecto
 def test_a_missing_model_file_is_a_clear_error() -> None:
     with pytest.raises(FileNotFoundError, match="plate detector model not found"):
         OnnxPlateDetector(MODEL_PATH.with_name("absent.onnx"))
+
+
+def test_the_cuda_provider_is_asked_for_where_onnx_runtime_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    from anpr_detect.adapters import ocr
+
+    asked: list[list[str]] = []
+    real_session = onnxruntime.InferenceSession
+
+    def recording_session(path: str, options: object, providers: list[str]) -> object:
+        asked.append(providers)
+        return real_session(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(
+        onnxruntime,
+        "get_available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording_session)
+    OnnxPlateDetector(threads=1)
+    assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"]]
+    assert ocr.cuda_available() is True
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert ocr.cuda_available() is False

@@ -182,6 +182,8 @@ class RapidOcrPlateReader:
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 "EngineConfig.onnxruntime.enable_cpu_mem_arena": self._tuning.memory_arena,
+                # onnxruntime-gpu on a GPU machine: the CUDA provider, else the CPU one as installed.
+                "EngineConfig.onnxruntime.use_cuda": cuda_available(),
             }
         )
         self._lock = threading.Lock()
@@ -391,6 +393,13 @@ def _two_row_reading(lines: Sequence[Sequence[_TextBox]]) -> tuple[str, float] |
     if upper.bounds()[3] > lower.bounds()[1] + 0.3 * lower.height:
         return None  # side by side, not stacked
     return f"{upper.raw} {lower.raw}", min(upper.score, lower.score)
+
+
+def cuda_available() -> bool:
+    """Whether ONNX Runtime here can run on a GPU (the onnxruntime-gpu build, with a device)."""
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
 def _bundled_models() -> tuple[Path, Path]:

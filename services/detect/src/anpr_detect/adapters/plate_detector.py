@@ -69,6 +69,7 @@ class OnnxPlateDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # The CUDA provider where onnxruntime-gpu finds a device; the CPU provider always follows.
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self._session: Any = ort.InferenceSession(str(model_path), options, providers=providers)
