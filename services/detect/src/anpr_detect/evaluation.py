@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, ReaderTuning, decode_image
+from anpr_detect.domain.boxes import Box, intersection_over_union
 from anpr_detect.domain.grammar import normalise_plate
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "summarise",
 ]
 
-Box = tuple[int, int, int, int]  # x1, y1, x2, y2
 
 # Reader configurations `anpr eval` can compare the service's own against.
 BASELINES: dict[str, ReaderTuning] = {
@@ -101,16 +101,6 @@ def character_accuracy(read: str, label: str) -> float:
     """1 - Levenshtein distance over the longer length; 1.0 when both are empty."""
     longest = max(len(read), len(label))
     return 1.0 if longest == 0 else 1.0 - levenshtein(read, label) / longest
-
-
-def intersection_over_union(a: Box, b: Box) -> float:
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    overlap = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
-    return overlap / union if union > 0 else 0.0
 
 
 def score_image(label: LabelledImage, plates: Sequence[DetectedPlate], ms: float) -> ImageOutcome:

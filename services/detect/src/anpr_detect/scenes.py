@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from anpr_detect.domain.boxes import intersection_over_union
 from anpr_detect.synthetic import PLATE_FONT_PATH, render_plate
 
 __all__ = ["PlateInScene", "TrainingScene", "plate_fonts", "render_training_scene"]
@@ -298,11 +299,11 @@ def _place_plate(
     vx1, vy1, vx2, vy2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
     if vx2 - vx1 < 4 or vy2 - vy1 < 4 or (vx2 - vx1) * (vy2 - vy1) < _MIN_VISIBLE_SHARE * full_area:
         return None
-    if any(_iou((vx1, vy1, vx2, vy2), other) > 0.0 for other in taken):
+    if any(intersection_over_union((vx1, vy1, vx2, vy2), other) > 0.0 for other in taken):
         return None
 
     car_extent = (x1 - 2 * (x2 - x1), y1 - (x2 - x1), x2 + 2 * (x2 - x1), y2 + (x2 - x1))
-    if rng.random() < 0.5 and not any(_iou(car_extent, other) > 0.0 for other in taken):
+    if rng.random() < 0.5 and not any(intersection_over_union(car_extent, other) > 0.0 for other in taken):
         # Drawn only where it cannot cover a plate already placed, whose label would then lie.
         _draw_car_rear(rng, frame, (x1, y1, x2, y2))
     source = np.array([[0, 0], [face.width, 0], [face.width, face.height], [0, face.height]], np.float32)
@@ -403,11 +404,3 @@ def _camera(rng: np.random.Generator, frame: Image.Image) -> npt.NDArray[np.uint
         raise RuntimeError("JPEG encoding failed")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     return np.ascontiguousarray(decoded, dtype=np.uint8)
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
