@@ -45,17 +45,7 @@ class FrameReader:
         return self._workers
 
     async def read(self, image: np.ndarray) -> list[DetectedPlate]:
-        async with self._slots:
-            # The semaphore guarantees an idle reader; only the event loop touches the deque.
-            reader = self._idle.popleft()
-            try:
-                started = time.perf_counter()
-                loop = asyncio.get_running_loop()
-                plates = await loop.run_in_executor(self._executor, reader.read, image)
-                DETECT_LATENCY.observe(time.perf_counter() - started)
-                return plates
-            finally:
-                self._idle.append(reader)
+        return (await self._read_chunk([image]))[0]
 
     async def read_many(self, images: Sequence[np.ndarray]) -> list[list[DetectedPlate]]:
         """Frames of one polled batch: split over the readers, each reading its share as a batch.
@@ -73,6 +63,7 @@ class FrameReader:
 
     async def _read_chunk(self, images: list[np.ndarray]) -> list[list[DetectedPlate]]:
         async with self._slots:
+            # The semaphore guarantees an idle reader; only the event loop touches the deque.
             reader = self._idle.popleft()
             try:
                 started = time.perf_counter()

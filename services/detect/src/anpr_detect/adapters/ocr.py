@@ -231,17 +231,8 @@ class RapidOcrPlateReader:
         if two_rows is not None:
             interpretation = interpret([two_rows])
             if interpretation is not None and interpretation.valid:
-                candidates.append(
-                    DetectedPlate(
-                        text=interpretation.text,
-                        formatted=interpretation.formatted,
-                        country=interpretation.country,
-                        valid=True,
-                        confidence=interpretation.confidence,
-                        bbox=(0, 0, crop.shape[1], crop.shape[0]),
-                        candidates=(two_rows,),
-                    )
-                )
+                whole_crop = (0, 0, crop.shape[1], crop.shape[0])
+                candidates.append(_detected_plate(interpretation, whole_crop, (two_rows,)))
         if not candidates:
             return None
         best = max(candidates, key=lambda p: (p.valid, p.bbox[3] - p.bbox[1], p.confidence))
@@ -323,15 +314,8 @@ class RapidOcrPlateReader:
         others = sorted(
             (r for r in dict.fromkeys(readings) if r != winning_reading), key=lambda r: r[1], reverse=True
         )
-        return DetectedPlate(
-            text=interpretation.text,
-            formatted=interpretation.formatted,
-            country=interpretation.country,
-            valid=interpretation.valid,
-            confidence=interpretation.confidence,
-            bbox=_padded_bbox(span, image.shape[1], image.shape[0]),
-            candidates=(winning_reading, *others),
-        )
+        bbox = _padded_bbox(span, image.shape[1], image.shape[0])
+        return _detected_plate(interpretation, bbox, (winning_reading, *others))
 
     def _reread(self, image: npt.NDArray[np.uint8], span: _Span) -> tuple[str, float] | None:
         """Recognition alone on a tight crop of the span."""
@@ -356,6 +340,22 @@ class RapidOcrPlateReader:
     def _run(self, image: npt.NDArray[np.uint8], *, detect: bool = True) -> Any:
         # Every flag is passed on every call: rapidocr keeps the last call's flags as its new defaults.
         return self._engine(image, use_det=detect, use_cls=False, use_rec=True)
+
+
+def _detected_plate(
+    interpretation: PlateInterpretation,
+    bbox: tuple[int, int, int, int],
+    candidates: tuple[tuple[str, float], ...],
+) -> DetectedPlate:
+    return DetectedPlate(
+        text=interpretation.text,
+        formatted=interpretation.formatted,
+        country=interpretation.country,
+        valid=interpretation.valid,
+        confidence=interpretation.confidence,
+        bbox=bbox,
+        candidates=candidates,
+    )
 
 
 # A detector box is widened by these shares of its size before the text detector looks inside.
