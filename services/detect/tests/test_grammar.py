@@ -143,6 +143,13 @@ def test_band_artefact_examples() -> None:
     assert read("ZABC123").text == "ZABC123"
 
 
+@pytest.mark.parametrize("raw", ["4GLS168", "BGB3282", "BTZ7148", "7FR971", "HLOKTY1"])
+def test_a_foreign_plate_does_not_lose_its_first_character_to_fit_a_shorter_layout(raw: str) -> None:
+    # A digit is never a band artefact, and what is left after a letter must fit a distinctive
+    # layout (BE, FR, NL), not a loose LU or DE one.
+    assert read(raw).text == raw
+
+
 @pytest.mark.parametrize(
     ("raw", "formatted"),
     [

@@ -134,6 +134,12 @@ _MAX_CORRECTIONS = 1
 _BAND_ARTEFACT_PENALTY = 0.9
 _ARTEFACT_PENALTY = 0.85
 _BAND_CODE = "B"
+# What a dropped character may be and what must be left. The band and the frame are read as a
+# letter, never as a digit; and what is left must fit a distinctive layout (BE, FR, NL), not a
+# loose one. Otherwise any 7-character foreign plate would lose its first character to fit the
+# 6-character layouts: "4GLS168" is not "GLS-168" behind an artefact, nor "BGB3282" a LU "GB 3282".
+_ARTEFACT_CHARACTERS = _LETTERS
+_ARTEFACT_MIN_FORMAT_FIT = 0.9
 
 # An unrecognised reading is still reported (foreign plates matter too) but with a lower confidence.
 _UNKNOWN_FIT = 0.5
@@ -153,8 +159,9 @@ class _FormatMatch:
     text: str
     formatted: str
     country: str
-    fit: float
+    fit: float  # the format's fit after any repair penalty
     corrections: int = 0
+    format_fit: float = 0.0  # the format's own fit, before penalties
 
 
 def normalise_plate(raw: str) -> str:
@@ -193,7 +200,13 @@ def _interpret_reading(raw: str, reading_confidence: float) -> PlateInterpretati
         return None
 
     kept = _best_match(text, tokens)
-    dropped = _best_match(text[1:], _without_first_character(tokens)) if len(text) > 2 else None
+    dropped = (
+        _best_match(text[1:], _without_first_character(tokens))
+        if len(text) > 2 and text[0] in _ARTEFACT_CHARACTERS
+        else None
+    )
+    if dropped is not None and dropped.format_fit < _ARTEFACT_MIN_FORMAT_FIT:
+        dropped = None
     kept_fit = kept.fit if kept is not None else 0.0
     artefact_penalty = _BAND_ARTEFACT_PENALTY if text[0] == _BAND_CODE else _ARTEFACT_PENALTY
     if dropped is not None and dropped.fit * artefact_penalty > kept_fit:
@@ -278,6 +291,7 @@ def _match_fixed(
         country=plate_format.country,
         fit=plate_format.fit * _CORRECTION_PENALTY**corrections,
         corrections=corrections,
+        format_fit=plate_format.fit,
     )
 
 
@@ -289,9 +303,11 @@ def _match_german(text: str, tokens: Sequence[str]) -> _FormatMatch | None:
     split = _german_split(tokens)
     if split is not None:
         district, letters, digits = split
-        return _FormatMatch(text, f"{district}-{letters} {digits}", "DE", _GERMAN_SPLIT_FIT)
+        return _FormatMatch(
+            text, f"{district}-{letters} {digits}", "DE", _GERMAN_SPLIT_FIT, format_fit=_GERMAN_SPLIT_FIT
+        )
     letters, digits = bare.group(1), bare.group(2)
-    return _FormatMatch(text, f"{letters} {digits}", "DE", _GERMAN_FIT)
+    return _FormatMatch(text, f"{letters} {digits}", "DE", _GERMAN_FIT, format_fit=_GERMAN_FIT)
 
 
 _GERMAN_DISTRICT = re.compile(r"^[A-Z]{1,3}$")
