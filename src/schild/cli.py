@@ -309,7 +309,9 @@ def _eval(args: argparse.Namespace) -> int:
                 f"image at a time, reader '{args.reader}'. Baseline: {baseline_description}, "
                 "measured in the same process, the two readers taking "
                 "turns image by image. Detection: "
-                "IoU >= 0.5 with the labelled box; exact: the top plate's text is the label."
+                "IoU >= 0.5 with the labelled box; exact: the text read at the labelled place (the "
+                "plate overlapping the label most) is the label; exact_top: the most confident "
+                "plate's text is; anywhere: any plate's text is."
             ),
         )
     sys.stdout.write(json.dumps({"result": str(path), "metrics": measured, "baseline": baseline}) + "\n")

@@ -52,15 +52,31 @@ def test_intersection_over_union_of_known_boxes() -> None:
     assert intersection_over_union((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
 
 
-def test_score_image_uses_the_top_plate_for_exact_and_any_plate_for_anywhere() -> None:
+def test_score_image_scores_the_read_at_the_labelled_place() -> None:
     label = LabelledImage(Path("x.jpg"), "1ABC234", (100, 100, 200, 140))
+    # Another plate read first (more confident) is not an error: the read at the label counts.
     outcome = score_image(
-        label, [_plate("1A8C234", (0, 0, 50, 20)), _plate("1ABC234", (102, 98, 204, 142))], 12.0
+        label, [_plate("XYZ999", (0, 0, 50, 20)), _plate("1ABC234", (102, 98, 204, 142))], 12.0
     )
-    assert outcome.detected
-    assert not outcome.exact
-    assert outcome.exact_anywhere
-    assert outcome.character_accuracy == pytest.approx(6 / 7)
+    assert (outcome.detected, outcome.exact, outcome.exact_top, outcome.exact_anywhere) == (
+        True,
+        True,
+        False,
+        True,
+    )
+    assert outcome.character_accuracy == 1.0
+    # A misread at the label is wrong even when the right text turns up elsewhere.
+    misread = score_image(
+        label, [_plate("1A8C234", (110, 105, 190, 135)), _plate("1ABC234", (300, 300, 350, 320))], 12.0
+    )
+    assert (misread.exact, misread.exact_top, misread.exact_anywhere) == (False, False, True)
+    assert misread.character_accuracy == pytest.approx(6 / 7)
+    # A text box over the characters only (IoU under 0.5) still places the read at the label.
+    tight = score_image(label, [_plate("1ABC234", (130, 112, 170, 128))], 12.0)
+    assert (tight.detected, tight.exact) == (False, True)
+    # Nothing at the label: nothing was read there.
+    elsewhere = score_image(label, [_plate("1ABC234", (300, 300, 350, 320))], 12.0)
+    assert (elsewhere.exact, elsewhere.exact_top, elsewhere.character_accuracy) == (False, True, 0.0)
     missed = score_image(label, [], 5.0)
     assert (missed.detected, missed.exact, missed.exact_anywhere, missed.character_accuracy) == (
         False,
@@ -68,10 +84,11 @@ def test_score_image_uses_the_top_plate_for_exact_and_any_plate_for_anywhere() -
         False,
         0.0,
     )
-    summary = summarise([outcome, missed])
-    assert summary["detection_recall"] == 0.5
-    assert summary["exact_read_rate"] == 0.0
-    assert summary["exact_read_anywhere_rate"] == 0.5
+    summary = summarise([outcome, misread, missed])
+    assert summary["detection_recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert summary["exact_read_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summary["exact_top_read_rate"] == 0.0
+    assert summary["exact_read_anywhere_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert summary["ms_p95"] <= 12.0
 
 

@@ -54,9 +54,10 @@ class LabelledImage:
 @dataclass(frozen=True)
 class ImageOutcome:
     detected: bool  # some returned box overlaps the labelled plate with IoU >= DETECTION_IOU
-    exact: bool  # the top plate's text is the label
+    exact: bool  # the text read at the labelled place (the plate overlapping it most) is the label
+    exact_top: bool  # the most confident plate's text is the label
     exact_anywhere: bool  # some returned plate's text is the label
-    character_accuracy: float  # of the top plate's text against the label; 0 when nothing was read
+    character_accuracy: float  # of the text read at the labelled place; 0 when nothing was read there
     ms: float
 
 
@@ -104,12 +105,18 @@ def character_accuracy(read: str, label: str) -> float:
 
 
 def score_image(label: LabelledImage, plates: Sequence[DetectedPlate], ms: float) -> ImageOutcome:
-    top = plates[0].text if plates else ""
+    """One image's outcome. The read that counts is the one at the labelled place: an image may show
+    other plates, and reading them first is not an error (the manifest labels one plate an image).
+    Any overlap places a read there: a text box covers the characters, a label the whole plate."""
+    overlaps = [intersection_over_union(plate.bbox, label.box) for plate in plates]
+    best = max(range(len(plates)), key=overlaps.__getitem__, default=None)
+    at_label = plates[best].text if best is not None and overlaps[best] > 0 else None
     return ImageOutcome(
-        detected=any(intersection_over_union(plate.bbox, label.box) >= DETECTION_IOU for plate in plates),
-        exact=bool(plates) and top == label.plate,
+        detected=any(overlap >= DETECTION_IOU for overlap in overlaps),
+        exact=at_label == label.plate,
+        exact_top=bool(plates) and plates[0].text == label.plate,
         exact_anywhere=any(plate.text == label.plate for plate in plates),
-        character_accuracy=character_accuracy(top, label.plate) if plates else 0.0,
+        character_accuracy=character_accuracy(at_label, label.plate) if at_label is not None else 0.0,
         ms=ms,
     )
 
@@ -124,6 +131,7 @@ def summarise(outcomes: Sequence[ImageOutcome]) -> dict[str, float]:
         "images": float(count),
         "detection_recall": round(sum(o.detected for o in outcomes) / count, 4),
         "exact_read_rate": round(sum(o.exact for o in outcomes) / count, 4),
+        "exact_top_read_rate": round(sum(o.exact_top for o in outcomes) / count, 4),
         "exact_read_anywhere_rate": round(sum(o.exact_anywhere for o in outcomes) / count, 4),
         "character_accuracy": round(sum(o.character_accuracy for o in outcomes) / count, 4),
         "ms_p50": round(_percentile(times, 50), 1),
