@@ -168,11 +168,11 @@ def machine_busy_seconds() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(ingest_pid: int) -> dict[str, float]:
+def cpu_snapshot(ingest_pids: list[int]) -> dict[str, float]:
     own = resource.getrusage(resource.RUSAGE_SELF)
     broker = kafka_pid()
     snapshot = {
-        "ingest": cpu_seconds(ingest_pid),
+        "ingest": sum(cpu_seconds(pid) for pid in ingest_pids),
         "load_generator": own.ru_utime + own.ru_stime,
         "postgresql": postgres_cpu_seconds(),
         "machine": machine_busy_seconds(),
@@ -188,18 +188,23 @@ REQUEST_STAGES = ("body", "credentials", "image_check", "digest", "event", "wait
 BATCH_STAGES = ("queued", "dedupe_claim", "publish_ack", "commit")
 
 
-async def scrape_stages(url: str) -> dict[str, float]:
-    """Ingest's own stage timings (anpr_ingest_stage_seconds) and batch sizes, from /metrics."""
-    async with httpx.AsyncClient(base_url=url) as client:
-        text = (await client.get("/metrics")).text
-    found = {f"{stage}_{kind}": float(value) for kind, stage, value in STAGE_LINE.findall(text)}
-    found.update({f"batch_{kind}": float(value) for kind, value in BATCH_LINE.findall(text)})
+async def scrape_stages(urls: list[str]) -> dict[str, float]:
+    """Ingest's own stage timings (anpr_ingest_stage_seconds) and batch sizes, from /metrics,
+    summed over the replicas."""
+    found: dict[str, float] = defaultdict(float)
+    async with httpx.AsyncClient() as client:
+        for url in urls:
+            text = (await client.get(f"{url}/metrics")).text
+            for kind, stage, value in STAGE_LINE.findall(text):
+                found[f"{stage}_{kind}"] += float(value)
+            for kind, value in BATCH_LINE.findall(text):
+                found[f"batch_{kind}"] += float(value)
     return found
 
 
 async def measured_run(
-    url: str,
-    pid: int,
+    urls: list[str],
+    pids: list[int],
     cameras: list[tuple[str, str]],
     images: list[bytes],
     seconds: float,
@@ -208,9 +213,9 @@ async def measured_run(
     rate: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """One load run, and where its time went: ingest's stages, and CPU per request of each process."""
-    stages_before, cpu_before = await scrape_stages(url), cpu_snapshot(pid)
-    measured = await load(url, cameras, images, seconds, expect=expect, mode=mode, rate=rate)
-    cpu_after, stages_after = cpu_snapshot(pid), await scrape_stages(url)
+    stages_before, cpu_before = await scrape_stages(urls), cpu_snapshot(pids)
+    measured = await load(urls, cameras, images, seconds, expect=expect, mode=mode, rate=rate)
+    cpu_after, stages_after = cpu_snapshot(pids), await scrape_stages(urls)
 
     def mean_ms(stage: str) -> float:
         count = stages_after.get(f"{stage}_count", 0.0) - stages_before.get(f"{stage}_count", 0.0)
@@ -296,7 +301,7 @@ async def exchange(
 
 
 async def load(
-    url: str,
+    urls: list[str],
     cameras: list[tuple[str, str]],
     images: list[bytes],
     seconds: float,
@@ -310,7 +315,6 @@ async def load(
     delays the next frame, and latency counts from when the frame was due, so a backlog shows).
     A minimal HTTP/1.1 client, so the load generator takes little of the CPU it shares with
     ingest, Kafka and PostgreSQL (httpx took more per frame than ingest did)."""
-    host, port = url.removeprefix("http://").split(":")
     interval = CONCURRENCY / rate if rate else 0.0
     latencies: list[float] = []
     counted = {"accepted": 0, "sent": 0, "refused": 0, "duplicates": 0, "http_errors": 0}
@@ -319,6 +323,8 @@ async def load(
 
     async def worker(n: int) -> None:
         camera_id, key = cameras[n % len(cameras)]
+        # Replicas share the load as a Kubernetes Service would spread the cameras' connections.
+        host, port = urls[n % len(urls)].removeprefix("http://").split(":")
         sent = 0
         connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         due = time.monotonic() + interval * n / CONCURRENCY
@@ -488,25 +494,37 @@ async def main() -> None:
             }
             with ingest_process(env, work) as (url, pid):
                 cameras = await register_cameras(url, issuer, run)
+                urls, pids = [url], [pid]
                 multipart, multipart_split = await measured_run(
-                    url, pid, cameras, images, SECONDS, mode="multipart"
+                    urls, pids, cameras, images, SECONDS, mode="multipart"
                 )
-                measured, raw_split = await measured_run(url, pid, cameras, images, SECONDS, mode="raw")
+                measured, raw_split = await measured_run(urls, pids, cameras, images, SECONDS, mode="raw")
                 paced, paced_split = await measured_run(
-                    url, pid, cameras, images, SECONDS, mode="raw", rate=TARGET_RATE
+                    urls, pids, cameras, images, SECONDS, mode="raw", rate=TARGET_RATE
                 )
                 # The same raw-body requests with a wrong key: HTTP, the body and the cached key
                 # check, but no dedupe claim and no Kafka publish (answered 401).
                 wrong_keys = [(camera_id, "cam_wrong") for camera_id, _ in cameras]
                 http_only, http_split = await measured_run(
-                    url, pid, wrong_keys, images, PROFILE_SECONDS, mode="raw", expect=401
+                    urls, pids, wrong_keys, images, PROFILE_SECONDS, mode="raw", expect=401
+                )
+            # Scaled out: two replicas on the same machine, the cameras' connections spread over
+            # them (as a Kubernetes Service spreads them over pods); the dedupe claim in PostgreSQL
+            # keeps a frame sent to both from being published twice.
+            with ingest_process(env, work) as first, ingest_process(env, work) as second:
+                urls, pids = [first[0], second[0]], [first[1], second[1]]
+                replicas, replicas_split = await measured_run(
+                    urls, pids, cameras, images, SECONDS, mode="raw"
+                )
+                replicas_paced, replicas_paced_split = await measured_run(
+                    urls, pids, cameras, images, SECONDS, mode="raw", rate=TARGET_RATE
                 )
             baseline = await raw_produce(
                 infra["ANPR_KAFKA_BOOTSTRAP"], f"{prefix}raw.frames", images, SECONDS
             )
             profile = work / "ingest.prof"
             with ingest_process(env, work, profile_to=profile) as (url, _pid):
-                profiled = await load(url, cameras, images, PROFILE_SECONDS, mode="raw")
+                profiled = await load([url], cameras, images, PROFILE_SECONDS, mode="raw")
             split = profile_split(profile)
     finally:
         await drop_database(infra["ANPR_DATABASE_URL"], database)
@@ -536,7 +554,9 @@ async def main() -> None:
         f"(raw body, {PROFILE_SECONDS:.0f} s run at {profiled['frames_per_s']} frames/s under the "
         f"profiler): {split_text}. Refused: raw {measured['refused']:.0f} of {measured['sent']:.0f}, "
         f"multipart {multipart['refused']:.0f} of {multipart['sent']:.0f}; connection errors: "
-        f"{measured['http_errors'] + multipart['http_errors']:.0f}."
+        f"{measured['http_errors'] + multipart['http_errors']:.0f}. replicas_*: the raw-body path "
+        f"on two ingest processes (replicas) on the same machine, the workers' connections spread "
+        f"over them; CPU ms per request: {cpu_text(replicas_split)}."
     )
     metrics = {k: measured[k] for k in ("frames_per_s", "latency_p50_ms", "latency_p99_ms")}
     for key in ("frames_per_s", "latency_p50_ms", "latency_p99_ms"):
@@ -544,6 +564,9 @@ async def main() -> None:
     metrics["paced_offered_frames_per_s"] = TARGET_RATE
     for key in ("frames_per_s", "latency_p50_ms", "latency_p99_ms"):
         metrics[f"paced_{key}"] = paced[key]
+    for key in ("frames_per_s", "latency_p50_ms", "latency_p99_ms"):
+        metrics[f"replicas_{key}"] = replicas[key]
+        metrics[f"replicas_paced_{key}"] = replicas_paced[key]
     metrics["ingest_cpu_ms_per_frame"] = raw_split["cpu_ms_per_request"]["ingest"]
     metrics["multipart_ingest_cpu_ms_per_frame"] = multipart_split["cpu_ms_per_request"]["ingest"]
     baseline["http_only_requests_per_s"] = http_only["frames_per_s"]
@@ -554,6 +577,8 @@ async def main() -> None:
     result["breakdown"] = {
         "raw_body": raw_split,
         "raw_body_paced": paced_split,
+        "replicas_raw_body": replicas_split,
+        "replicas_raw_body_paced": replicas_paced_split,
         "multipart": multipart_split,
         "http_only_401": http_split,
         "profile_split_percent": split,
