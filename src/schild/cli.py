@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--baseline",
         default="no-reread",
-        help="reader measured alongside: a reader kind or a text-reader configuration (default no-reread)",
+        help=(
+            "reader measured alongside: a reader kind, a text-reader configuration (default no-reread), "
+            "or a public detector where installed (platedet)"
+        ),
     )
 
     audit = commands.add_parser("audit", help="the audit log, for the COC and auditors")
@@ -258,11 +261,12 @@ def _eval(args: argparse.Namespace) -> int:
     from unittest import mock
 
     from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
-    from anpr_detect.adapters.readers import READER_KINDS, build_reader
+    from anpr_detect.adapters.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
+    from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
     from anpr_detect.evaluation import BASELINES, evaluate, load_manifest, summarise
 
-    if args.baseline not in BASELINES and args.baseline not in READER_KINDS:
-        choices = ", ".join([*READER_KINDS, *BASELINES])
+    if args.baseline not in BASELINES and args.baseline not in (*READER_KINDS, *PUBLIC_DETECTORS):
+        choices = ", ".join([*READER_KINDS, *BASELINES, *PUBLIC_DETECTORS])
         sys.stderr.write(f"anpr eval: --baseline must be one of {choices}\n")
         return 2
     try:
@@ -281,17 +285,26 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     set_name = args.folder.resolve().name
     out: Path = args.out or Path("bench/results") / f"detect_eval_{set_name}.json"
-    baseline_reader: PlateReader = (
-        build_reader(_reader_kind(args.baseline), args.threads)
-        if args.baseline in READER_KINDS
-        else RapidOcrPlateReader(threads=args.threads, tuning=BASELINES[args.baseline])
-    )
+    baseline_reader: PlateReader
+    if args.baseline in PUBLIC_DETECTORS:
+        try:
+            boxes = PlatedetBoxes(threads=args.threads)
+        except PublicDetectorMissing as error:
+            sys.stderr.write(f"anpr eval: {error}\n")
+            return 2
+        baseline_reader = DetectorPlateReader(boxes, RapidOcrPlateReader(threads=args.threads))
+        baseline_description = (
+            f"the public detector '{args.baseline}' (PyPI), then our PP-OCR reading of each box"
+        )
+    elif args.baseline in READER_KINDS:
+        baseline_reader = build_reader(_reader_kind(args.baseline), args.threads)
+        baseline_description = f"reader '{args.baseline}'"
+    else:
+        baseline_reader = RapidOcrPlateReader(threads=args.threads, tuning=BASELINES[args.baseline])
+        baseline_description = (
+            f"the text reader with configuration '{args.baseline}' ({BASELINES[args.baseline]})"
+        )
     readers = [build_reader(_reader_kind(args.reader), args.threads), baseline_reader]
-    baseline_description = (
-        f"reader '{args.baseline}'"
-        if args.baseline in READER_KINDS
-        else f"the text reader with configuration '{args.baseline}' ({BASELINES[args.baseline]})"
-    )
     try:
         measured, baseline = (summarise(outcomes) for outcomes in evaluate(readers, labelled))
     except (OSError, ValueError) as error:

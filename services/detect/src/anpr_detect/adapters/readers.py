@@ -9,15 +9,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, RapidOcrPlateReader, ReaderTuning
-from anpr_detect.adapters.plate_detector import OnnxPlateDetector
+from anpr_detect.adapters.plate_detector import OnnxPlateDetector, PlateBox
 
-__all__ = ["DEFAULT_READER_KIND", "READER_KINDS", "DetectorPlateReader", "ReaderKind", "build_reader"]
+__all__ = [
+    "DEFAULT_READER_KIND",
+    "READER_KINDS",
+    "DetectorPlateReader",
+    "PlateBoxFinder",
+    "ReaderKind",
+    "build_reader",
+]
 
 ReaderKind = Literal["detector", "detector+text", "text"]
 READER_KINDS: tuple[ReaderKind, ...] = ("detector", "detector+text", "text")
@@ -25,11 +32,17 @@ READER_KINDS: tuple[ReaderKind, ...] = ("detector", "detector+text", "text")
 DEFAULT_READER_KIND: ReaderKind = "text"
 
 
+class PlateBoxFinder(Protocol):
+    """Finds plate boxes in BGR frames: our detector, or a public one measured against it."""
+
+    def detect_batch(self, images: list[npt.NDArray[np.uint8]]) -> list[list[PlateBox]]: ...
+
+
 class DetectorPlateReader:
     """PlateReader: plate boxes from the detector, text from PP-OCR on each box."""
 
     def __init__(
-        self, detector: OnnxPlateDetector, ocr: RapidOcrPlateReader, *, full_frame_fallback: bool = False
+        self, detector: PlateBoxFinder, ocr: RapidOcrPlateReader, *, full_frame_fallback: bool = False
     ) -> None:
         self._detector = detector
         self._ocr = ocr
