@@ -21,6 +21,7 @@ from anpr_core.bus.kafka import KafkaBus
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.testing import eventually, read_topic
 from anpr_detect.adapters.ocr import DetectedPlate
+from anpr_detect.adapters.readers import READER_NAMES, ReaderKind
 from anpr_detect.bootstrap import build_app
 from anpr_detect.settings import DetectSettings
 
@@ -72,9 +73,16 @@ FRAMES = [frame("cam-1", 10, 0.0), frame("cam-1", 11, 0.2), frame("cam-2", 20, 0
 
 
 @asynccontextmanager
-async def detect(bus: Bus, tmp_path: Path, window_s: float, prefix: str = "") -> AsyncIterator[None]:
+async def detect(
+    bus: Bus, tmp_path: Path, window_s: float, prefix: str = "", reader: ReaderKind = "text"
+) -> AsyncIterator[None]:
     settings = DetectSettings(
-        data_dir=tmp_path, zone_id="zone-1", topic_prefix=prefix, max_inflight=1, passage_window_s=window_s
+        data_dir=tmp_path,
+        zone_id="zone-1",
+        topic_prefix=prefix,
+        max_inflight=1,
+        passage_window_s=window_s,
+        reader=reader,
     )
     app = build_app(
         settings, bus, None, DevIssuer(tmp_path / "key.pem"), reader_factory=lambda _: ScriptedReader(SCRIPT)
@@ -147,6 +155,22 @@ async def test_reads_of_one_car_share_a_passage_published_once_when_the_camera_g
     # Each read carries its frame, byte for byte, as the overview image.
     frames_by_id = {frame.meta.event_id: frame.image for frame in FRAMES}
     assert all(read.overview and read.overview == frames_by_id[read.frame_event_id] for read in reads)
+
+
+@pytest.mark.parametrize("reader", ["text", "detector"])
+async def test_each_read_names_the_reader_that_made_it(tmp_path: Path, reader: ReaderKind) -> None:
+    bus = MemoryBus()
+    topics = Topics()
+    async with detect(bus, tmp_path, window_s=60.0, reader=reader):
+        await publish_frames(bus, FRAMES[:1])
+
+        async def one_read() -> bool:
+            return len(await read_topic(bus, topics.reads)) >= 1
+
+        await eventually(one_read)
+    [read] = reads_of([r.value for r in await read_topic(bus, topics.reads)])
+    assert read.reader == READER_NAMES[reader]
+    assert READER_NAMES["text"] != READER_NAMES["detector"]
 
 
 async def test_open_passages_are_published_at_shutdown(tmp_path: Path) -> None:

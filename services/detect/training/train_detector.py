@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     exported = Path(
         YOLO(str(best)).export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=True, opset=17)
     )
-    record = {
+    record: dict[str, Any] = {
         "model": MODEL_NAME,
         "architecture": args.model,
         "classes": ["plate"],
@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"system": f"{platform.system()} {platform.release()}", "cpus": os.cpu_count()},
         "versions": {"torch": torch.__version__, "ultralytics": __import__("ultralytics").__version__},
     }
+    if args.init:
+        # A continued run keeps the record of the run(s) it started from, so the card can state the
+        # whole recipe: total epochs, scenes seen and CPU/GPU time.
+        record["recipe"]["earlier"] = _earlier_record()
     print(json.dumps(record, indent=2))
     if args.install:
         MODELS_DIR.mkdir(parents=True, exist_ok=True)
@@ -151,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             f"installed {MODELS_DIR / MODEL_NAME} ({(MODELS_DIR / MODEL_NAME).stat().st_size / 1e6:.1f} MB)"
         )
     return 0
+
+
+def _earlier_record() -> dict[str, Any] | None:
+    try:
+        earlier: dict[str, Any] = json.loads((MODELS_DIR / "plate_detector.training.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return {key: earlier.get(key) for key in ("recipe", "synthetic_validation", "seconds", "imgsz")}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from anpr_core.events import Topics
 from anpr_core.metrics import PASSAGES, READS
 from anpr_core.service import create_service_app
 from anpr_detect.adapters.ocr import PlateReader
+from anpr_detect.adapters.readers import READER_NAMES
 from anpr_detect.api import ReaderSlot, build_read_router
 from anpr_detect.pipeline import FrameReader, PassageFeed, decode_frame_image, reads_for_frame
 from anpr_detect.settings import DetectSettings
@@ -79,7 +80,12 @@ def build_app(
         outgoing: list[OutgoingRecord] = []
         for (frame, image), plates in zip(decoded, plates_per_frame, strict=True):
             reads = reads_for_frame(
-                frame, image, plates, settings.zone_id, with_overview=settings.attach_overview
+                frame,
+                image,
+                plates,
+                settings.zone_id,
+                with_overview=settings.attach_overview,
+                reader_name=READER_NAMES[settings.reader],
             )
             passages.join(reads)  # in the frames' order; a read id already held is not joined again
             outgoing.extend(

@@ -127,6 +127,7 @@ def reads_for_frame(
     zone_id: str,
     *,
     with_overview: bool = True,
+    reader_name: str = READER_NAME,
 ) -> list[read_pb2.PlateRead]:
     reads = []
     for index, plate in enumerate(plates):
@@ -148,7 +149,7 @@ def reads_for_frame(
                 frame_event_id=frame.meta.event_id,
                 camera_read=False,
                 plate_crop=plate_crop_jpeg(image, plate.bbox),
-                reader=READER_NAME,
+                reader=reader_name,
                 # The camera's own bytes, not a re-encoding: boxes keep their meaning, no extra loss.
                 overview=frame.image if with_overview else b"",
             )

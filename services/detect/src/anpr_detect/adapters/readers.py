@@ -20,6 +20,7 @@ from anpr_detect.adapters.plate_detector import OnnxPlateDetector, PlateBox
 __all__ = [
     "DEFAULT_READER_KIND",
     "READER_KINDS",
+    "READER_NAMES",
     "DetectorPlateReader",
     "PlateBoxFinder",
     "ReaderKind",
@@ -28,6 +29,12 @@ __all__ = [
 
 ReaderKind = Literal["detector", "detector+text", "text"]
 READER_KINDS: tuple[ReaderKind, ...] = ("detector", "detector+text", "text")
+# What each read records as its reader (PlateRead.reader), so a read can be traced to the models.
+READER_NAMES: dict[ReaderKind, str] = {
+    "text": "rapidocr-ppocr",
+    "detector": "schild-plate-detector+rapidocr-ppocr",
+    "detector+text": "schild-plate-detector+rapidocr-ppocr/text-fallback",
+}
 # What the service and the CLI run unless told otherwise; chosen by `anpr eval` on real photos.
 DEFAULT_READER_KIND: ReaderKind = "text"
 
