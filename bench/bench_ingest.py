@@ -45,7 +45,7 @@ from anpr.v1 import frame_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES, KafkaBus
 from anpr_core.events import new_meta, to_timestamp
-from bench.common import percentile, write_result
+from bench.common import delete_topics, percentile, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERAS = 20
@@ -528,6 +528,7 @@ async def main() -> None:
             split = profile_split(profile)
     finally:
         await drop_database(infra["ANPR_DATABASE_URL"], database)
+        await delete_topics(infra["ANPR_KAFKA_BOOTSTRAP"], prefix)
     load_after = os.getloadavg()[0]
     split_text = ", ".join(f"{k} {v}%" for k, v in split.items())
 

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,20 @@ def write_result(name: str, metrics: dict[str, float], baseline: dict[str, float
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return path
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Deletes the topics a bench run created (they hold gigabytes of frames); never fails the run."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-cleanup")
+    try:
+        await admin.start()
+        mine = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    except KafkaError as error:
+        print(f"bench: could not delete the {prefix}* topics: {error}", file=sys.stderr)
+    finally:
+        await admin.close()

@@ -166,6 +166,13 @@ replica.fetch.max.bytes=8388608
 # offsets partitions to be created on the first group.
 group.initial.rebalance.delay.ms=0
 offsets.topic.num.partitions=10
+# A throwaway broker for tests and benches: a bench pushes gigabytes of frames a run, so old
+# records go (6 h, or 512 MiB a partition) before they fill the disk; only closed segments are
+# deleted, hence segments of 256 MiB.
+log.retention.hours=6
+log.retention.bytes=536870912
+log.segment.bytes=268435456
+log.retention.check.interval.ms=60000
 # Keep the 2-core machine calm.
 num.network.threads=2
 num.io.threads=4
