@@ -65,16 +65,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         if not isinstance(exc, RequestValidationError):  # pragma: no cover
             raise exc
-        errors = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-            for error in exc.errors()
-        ]
-        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-        return problem_response(Problem(422, "Invalid request", summary, errors=errors), request.url.path)
+        return problem_response(validation_problem(exc), request.url.path)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    """A 422 that names each invalid field, as FastAPI's own validation would report it."""
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+        for error in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+    return Problem(422, "Invalid request", summary, errors=errors)
 
 
 def _title(status: int) -> str:

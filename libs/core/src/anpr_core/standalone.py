@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -93,6 +94,11 @@ def run_standalone(
         loop_factory.__module__,
         http_protocol(),
     )
+    # Everything loaded so far (FastAPI, pydantic, SQLAlchemy, protobuf, models) lives as long as the
+    # process: frozen out of the collector's reach, full collections under load no longer walk it
+    # (they took ~5% of ingest's CPU at 400 frames/s).
+    gc.collect()
+    gc.freeze()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(_serve_with(bus, engine, app, settings))
 

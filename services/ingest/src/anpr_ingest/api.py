@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
@@ -175,7 +177,7 @@ class FrameFields(BaseModel):
 
 
 # Raw-body intake: the body is the image, its metadata in headers (no multipart to parse).
-_RAW_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "application/octet-stream"})
+RAW_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "application/octet-stream"})
 _BINARY = {"type": "string", "format": "binary"}
 _FRAME_BODY: dict[str, Any] = {
     "requestBody": {
@@ -239,13 +241,25 @@ def _check_border(border: bool, neighbour: str | None) -> None:
         raise ValueError("neighbour_zone_id is only for border cameras (set border_camera: true)")
 
 
+# A raw-body frame: the request headers (lower-case names), the body's chunks, and when it began.
+RawFrameIntake = Callable[[Mapping[str, str], AsyncIterator[bytes], float], Awaitable["FrameAccepted"]]
+
+
+@dataclass(frozen=True)
+class IngestRoutes:
+    router: APIRouter
+    # The intake behind POST /v1/frames for a raw image body, shared by the route and the ASGI fast
+    # path (anpr_ingest.fast_path) that serves it without FastAPI's routing.
+    raw_frame: RawFrameIntake
+
+
 def build_router(
     settings: IngestSettings,
     register: CameraRegister,
     batcher: IntakeBatcher,
     audit: AuditTrail,
     cache: CameraCache,
-) -> APIRouter:
+) -> IngestRoutes:
     router = APIRouter(prefix="/v1")
     topics = Topics(settings.topic_prefix)
     limits = FrameLimits(
@@ -502,10 +516,9 @@ def build_router(
                 headers={"Retry-After": "5"},
             ) from error
 
-    async def raw_image(request: Request) -> bytes:
+    async def raw_image(declared: str, body: AsyncIterator[bytes]) -> bytes:
         """The body as it comes, refused as soon as it is known to pass the frame limit."""
         limit = settings.max_frame_bytes
-        declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             too_large = RejectedFrame(
                 "too_large", f"the image is {declared} bytes; the limit is {limit}", status=413
@@ -513,7 +526,7 @@ def build_router(
             raise refused(too_large)
         chunks = []
         size = 0
-        async for chunk in request.stream():
+        async for chunk in body:
             size += len(chunk)
             if size > limit:
                 too_large = RejectedFrame(
@@ -559,13 +572,9 @@ def build_router(
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
             fields, data = await multipart_frame(request)
-        elif content_type.partition(";")[0].strip().lower() in _RAW_IMAGE_TYPES:
-            fields = _frame_fields(
-                {"camera_id": x_camera_id, "captured_at": x_captured_at},
-                "header",
-                {"camera_id": "x-camera-id", "captured_at": "x-captured-at"},
-            )
-            data = await raw_image(request)
+        elif content_type.partition(";")[0].strip().lower() in RAW_IMAGE_TYPES:
+            accepted = await raw_frame(request.headers, request.stream(), began)
+            return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
         else:
             raise Problem(
                 422,
@@ -573,10 +582,29 @@ def build_router(
                 "send the frame as multipart/form-data (camera_id, captured_at, image), or the image itself "
                 "as the body (Content-Type image/jpeg or image/png) with X-Camera-Id and X-Captured-At",
             )
+        accepted = await accept_frame(fields, data, x_camera_key, began)
+        # Built here rather than by FastAPI: the model is validated once, not again on the way out.
+        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
+
+    async def raw_frame(
+        headers: Mapping[str, str], body: AsyncIterator[bytes], began: float
+    ) -> FrameAccepted:
+        fields = _frame_fields(
+            {"camera_id": headers.get("x-camera-id"), "captured_at": headers.get("x-captured-at")},
+            "header",
+            {"camera_id": "x-camera-id", "captured_at": "x-captured-at"},
+        )
+        data = await raw_image(headers.get("content-length", ""), body)
+        return await accept_frame(fields, data, headers.get("x-camera-key"), began)
+
+    async def accept_frame(
+        fields: FrameFields, data: bytes, camera_key: str | None, began: float
+    ) -> FrameAccepted:
+        """A frame and its fields, received since `began`: checks, dedupe, publish; raises Problem."""
         received = time.perf_counter()
         timing.BODY.observe(received - began)
         captured_at = fields.captured_at
-        camera = await authenticate(fields.camera_id, x_camera_key)
+        camera = await authenticate(fields.camera_id, camera_key)
         checked = time.perf_counter()
         timing.CREDENTIALS.observe(checked - received)
         now = datetime.now(UTC)
@@ -620,8 +648,7 @@ def build_router(
             duplicate=original is not None,
         )
         timing.HANDLER.observe(time.perf_counter() - began)
-        # Built here rather than by FastAPI: the model is validated once, not again on the way out.
-        return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
+        return accepted
 
     @router.post("/reads", status_code=202, response_model=ReadAccepted, tags=["intake"])
     async def post_read(
@@ -690,7 +717,7 @@ def build_router(
         await seen(camera.camera_id, datetime.now(UTC))
         return Response(status_code=204)
 
-    return router
+    return IngestRoutes(router, raw_frame)
 
 
 def _stored_fields(sent: dict[str, Any], default_zone: str, *, partial: bool = False) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from anpr_core.service import create_service_app
 from anpr_ingest.api import build_router
 from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import CameraStatus, is_silent
+from anpr_ingest.fast_path import RawFrameFastPath
 from anpr_ingest.intake import IntakeBatcher
 from anpr_ingest.settings import IngestSettings
 from anpr_ingest.storage import SCHEMA, CameraRegister, IntakeDedupe, add_missing_columns, metadata
@@ -125,5 +126,7 @@ def build_app(
     app.state.camera_health = health
     app.state.intake_dedupe = dedupe
     app.state.refusal_recorder = audit
-    app.include_router(build_router(settings, register, batcher, audit, cache))
+    routes = build_router(settings, register, batcher, audit, cache)
+    app.include_router(routes.router)
+    app.add_middleware(RawFrameFastPath, intake=routes.raw_frame)
     return app
