@@ -71,7 +71,17 @@ def _intake_engine(engine: AsyncEngine, pool_size: int) -> AsyncEngine:
         return engine
     # No ping before each checkout (a round trip per frame); connections are recycled instead, and
     # a dead one fails the claim, which answers 503 so the camera sends the frame again.
-    return create_async_engine(engine.url, pool_size=pool_size, max_overflow=pool_size // 4, pool_recycle=300)
+    # synchronous_commit off for these claims only: a claim's commit no longer waits for its WAL
+    # flush, which stalls behind the broker's writes on a shared disk (the frame itself is durable
+    # in Kafka, acks=all, before the claim commits). A claim lost in a database crash can only
+    # let the camera's retry publish the frame twice: at-least-once, as everywhere else.
+    return create_async_engine(
+        engine.url,
+        pool_size=pool_size,
+        max_overflow=pool_size // 4,
+        pool_recycle=300,
+        connect_args={"server_settings": {"synchronous_commit": "off"}},
+    )
 
 
 def build_app(
