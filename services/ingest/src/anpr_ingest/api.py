@@ -568,6 +568,9 @@ def build_router(
         """One frame, as a multipart form (`camera_id`, `captured_at`, `image`), or as the image itself
         (`Content-Type: image/jpeg` or `image/png`) with the `X-Camera-Id` and `X-Captured-At` headers,
         which spares the multipart parsing. The type is taken from the bytes either way."""
+        # The raw-body headers are declared above for the API description; raw_frame reads them
+        # from the request, as the ASGI fast path (which serves these requests) does.
+        del x_camera_id, x_captured_at
         began = time.perf_counter()
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
