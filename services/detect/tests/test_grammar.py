@@ -239,3 +239,21 @@ def test_normalise_plate() -> None:
     assert normalise_plate(" 1-abc.234 ") == "1ABC234"
     assert normalise_plate("ＡＢＣ １２３") == "ABC123"  # full-width forms from the OCR model
     assert normalise_plate("é-1") == "1"
+
+
+def test_a_recogniser_alternative_reads_a_plate_the_look_alike_table_cannot_repair() -> None:
+    # "U" for "4" is not a look-alike pair; the recogniser's runner-up at that character is.
+    result = interpret([("1ABC2U4", 0.8)], alternatives=[("1ABC244", 0.6)])
+    assert result is not None and (result.text, result.valid, result.country) == ("1ABC244", True, "BE")
+    assert result.confidence < 0.6
+
+
+def test_recogniser_alternatives_are_held_to_a_repairs_rules() -> None:
+    # Not over a valid reading.
+    valid = interpret([("1ABC234", 0.9)], alternatives=[("1ABC284", 0.85)])
+    assert valid is not None and valid.text == "1ABC234"
+    # Not into a layout no repair may produce (the BE category letters are look-alikes themselves).
+    category = interpret([("OKLM2X5", 0.9)], alternatives=[("OKLM235", 0.5)])
+    assert category is not None and (category.text, category.valid) == ("OKLM2X5", False)
+    # Not with a dropped character or a further repair on top.
+    assert interpret([("NZJ6581", 0.9)], alternatives=[("NZJG581", 0.5)]) == interpret([("NZJ6581", 0.9)])

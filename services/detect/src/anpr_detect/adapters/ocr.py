@@ -28,6 +28,7 @@ import rapidocr
 from rapidocr.ch_ppocr_rec import TextRecInput
 from rapidocr.utils.process_img import get_rotate_crop_image
 
+from anpr_detect.domain.ctc import CharacterReading, greedy_characters, top_k_readings
 from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
 
 __all__ = ["DetectedPlate", "PlateReader", "RapidOcrPlateReader", "ReaderTuning", "decode_image"]
@@ -41,6 +42,9 @@ _DETECTION_LONG_SIDE = 960
 _DETECTION_PIXELS = 960 * 540
 # rapidocr drops readings below this; kept low because the grammar, not the OCR score alone, decides.
 _MIN_TEXT_SCORE = 0.3
+# Readings of a span kept as candidates: the recogniser's best path and its next most probable
+# strings (a character swapped for the runner-up at the same timestep).
+_CTC_TOP_K = 5
 
 # Plate text lines: "1-ABC-234" is about 5 times as wide as tall, a split piece ("ABC") about 2,
 # a two-row or square plate line less; anything beyond 15 is a line of prose or a banner.
@@ -95,6 +99,9 @@ class DetectedPlate:
     confidence: float
     bbox: tuple[int, int, int, int]  # x1, y1, x2, y2 in image pixels
     candidates: tuple[tuple[str, float], ...]  # OCR readings with confidences, best first
+    # The recogniser's CTC probability of each character of the reading the plate came from (its
+    # first candidate), separators included; empty where the engine gave none.
+    character_probabilities: tuple[float, ...] = ()
 
 
 class PlateReader(Protocol):
@@ -116,6 +123,32 @@ def decode_image(data: bytes) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
+class _CtcText(str):
+    """A recognised text that also carries its characters' CTC readings (see _CtcCapture)."""
+
+    characters: tuple[CharacterReading, ...] = ()
+
+
+class _CtcCapture:
+    """Wraps rapidocr's CTC decoder: the same texts and scores, each text carrying the greedy
+    path's per-character probabilities and runner-ups from the same softmax output."""
+
+    def __init__(self, decode: Any) -> None:
+        self._decode = decode
+        self.character: list[str] = list(decode.character)
+
+    def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> Any:
+        lines, words = self._decode(preds, return_word_box, **kwargs)
+        enriched = []
+        for row, (text, score) in zip(preds, lines, strict=True):
+            characters = greedy_characters(np.asarray(row), self.character)
+            captured = _CtcText(text)
+            if "".join(c.character for c in characters) == text:
+                captured.characters = characters
+            enriched.append((captured, score))
+        return enriched, words
+
+
 @dataclass(frozen=True)
 class _TextBox:
     """One rapidocr text line: its reading and its axis-aligned extent."""
@@ -127,6 +160,7 @@ class _TextBox:
     x2: float
     y2: float
     height: float  # along the text's own slant, not the axis-aligned extent
+    characters: tuple[CharacterReading, ...] = ()  # the text's CTC readings, when known
 
     @property
     def width(self) -> float:
@@ -153,6 +187,23 @@ class _Span:
     @property
     def height(self) -> float:
         return max(box.height for box in self.boxes)
+
+    @property
+    def characters(self) -> tuple[CharacterReading, ...]:
+        """The CTC readings of `raw`, the joining spaces certain; empty unless every box has them."""
+        if not all(box.characters for box in self.boxes):
+            return ()
+        joined: list[CharacterReading] = []
+        for index, box in enumerate(self.boxes):
+            if index:
+                joined.append(CharacterReading(" ", 1.0, ()))
+            joined.extend(box.characters)
+        return tuple(joined)
+
+    def alternatives(self) -> list[tuple[str, float]]:
+        """The recogniser's next most probable readings of the span: one character swapped for
+        its runner-up (one, like the grammar's own look-alike repair)."""
+        return top_k_readings(self.characters, k=_CTC_TOP_K, max_changes=1)[1:]
 
     def bounds(self) -> tuple[float, float, float, float]:
         return (
@@ -195,6 +246,10 @@ class RapidOcrPlateReader:
             self._run(warm_up, detect=False)
             if self._tuning.split_pipeline:
                 self._detect_then_recognise(warm_up)
+        # Per-character CTC probabilities and runner-ups ride along with each recognised text (the
+        # recogniser exists once the warm-up has loaded it).
+        recogniser: Any = self._engine.text_rec
+        recogniser.postprocess_op = _CtcCapture(recogniser.postprocess_op)
         logger.info("rapidocr plate reader ready (%s, %s)", detection_model.name, recognition_model.name)
 
     def read(self, image: npt.NDArray[np.uint8]) -> list[DetectedPlate]:
@@ -248,7 +303,7 @@ class RapidOcrPlateReader:
             return []
         boxes = []
         for quad, text, score in zip(quads, texts, scores, strict=False):
-            box = _text_box(np.asarray(quad, dtype=np.float64), str(text).strip(), float(score))
+            box = _text_box(np.asarray(quad, dtype=np.float64), text, float(score))
             if box is not None and box.height <= image.shape[0] / 2:
                 boxes.append(box)
         return boxes
@@ -280,30 +335,30 @@ class RapidOcrPlateReader:
         for quad, text, score in zip(quads, texts, recognised.scores, strict=False):
             if float(score) < _MIN_TEXT_SCORE:
                 continue
-            box = _text_box(quad, str(text).strip(), float(score))
+            box = _text_box(quad, text, float(score))
             if box is not None:
                 boxes.append(box)
         return boxes
 
     def _read_line(self, image: npt.NDArray[np.uint8], line: Sequence[_TextBox]) -> DetectedPlate | None:
         """The most plausible plate among the spans of one text line, or None."""
-        best: tuple[PlateInterpretation, _Span] | None = None
+        best: tuple[PlateInterpretation, _Span, tuple[str, float]] | None = None
         readings: list[tuple[str, float]] = []
         for span in _spans(line):
             if not _plate_like(span):
                 continue
             reading = (span.raw, span.score)
-            readings.append(reading)
-            interpretation = interpret([reading])
+            alternatives = span.alternatives()
+            readings.extend((reading, *alternatives))
+            interpretation = interpret([reading], alternatives)
             if interpretation is None or not _worth_reporting(interpretation):
                 continue
             if best is None or _rank(interpretation) > _rank(best[0]):
-                best = (interpretation, span)
+                best = (interpretation, span, _source_reading(interpretation, [reading, *alternatives]))
         if best is None:
             return None
 
-        interpretation, span = best
-        winning_reading = (span.raw, span.score)
+        interpretation, span, winning_reading = best
         if not interpretation.valid and self._tuning.reread:
             reread = self._reread(image, span)
             if reread is not None:
@@ -315,7 +370,8 @@ class RapidOcrPlateReader:
             (r for r in dict.fromkeys(readings) if r != winning_reading), key=lambda r: r[1], reverse=True
         )
         bbox = _padded_bbox(span, image.shape[1], image.shape[0])
-        return _detected_plate(interpretation, bbox, (winning_reading, *others))
+        probabilities = _character_probabilities(span, winning_reading[0])
+        return _detected_plate(interpretation, bbox, (winning_reading, *others), probabilities)
 
     def _reread(self, image: npt.NDArray[np.uint8], span: _Span) -> tuple[str, float] | None:
         """Recognition alone on a tight crop of the span."""
@@ -346,6 +402,7 @@ def _detected_plate(
     interpretation: PlateInterpretation,
     bbox: tuple[int, int, int, int],
     candidates: tuple[tuple[str, float], ...],
+    character_probabilities: tuple[float, ...] = (),
 ) -> DetectedPlate:
     return DetectedPlate(
         text=interpretation.text,
@@ -355,6 +412,29 @@ def _detected_plate(
         confidence=interpretation.confidence,
         bbox=bbox,
         candidates=candidates,
+        character_probabilities=character_probabilities,
+    )
+
+
+def _source_reading(
+    interpretation: PlateInterpretation, readings: Sequence[tuple[str, float]]
+) -> tuple[str, float]:
+    """The reading an interpretation came from: the first whose normalised text holds it."""
+    for reading in readings:
+        if interpretation.text in normalise_plate(reading[0]):
+            return reading
+    return readings[0]
+
+
+def _character_probabilities(span: _Span, reading: str) -> tuple[float, ...]:
+    """Each character's CTC probability in `reading`: the best path's, or the runner-up's where
+    the reading took it."""
+    characters = span.characters
+    if len(characters) != len(reading):
+        return ()
+    return tuple(
+        c.probability if c.character == r else dict(c.alternatives).get(r, 0.0)
+        for c, r in zip(characters, reading, strict=True)
     )
 
 
@@ -426,7 +506,13 @@ def _slanted_height(quad: npt.NDArray[np.float64]) -> float:
     return float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
 
 
-def _text_box(quad: npt.NDArray[np.float64], text: str, score: float) -> _TextBox | None:
+def _text_box(quad: npt.NDArray[np.float64], recognised: str, score: float) -> _TextBox | None:
+    text = str(recognised).strip()
+    characters: tuple[CharacterReading, ...] = getattr(recognised, "characters", ())
+    if characters:
+        # Stripped as the text is: the spaces the recogniser put at either end go.
+        start = len(recognised) - len(recognised.lstrip())
+        characters = characters[start : start + len(text)]
     if quad.shape != (4, 2) or not text:
         return None
     height = _slanted_height(quad)
@@ -440,6 +526,7 @@ def _text_box(quad: npt.NDArray[np.float64], text: str, score: float) -> _TextBo
         x2=float(quad[:, 0].max()),
         y2=float(quad[:, 1].max()),
         height=float(height),
+        characters=characters,
     )
 
 

@@ -171,13 +171,20 @@ def normalise_plate(raw: str) -> str:
     return "".join(character for character in folded if character in _DIGITS or character in _LETTERS)
 
 
-def interpret(candidates: Sequence[tuple[str, float]]) -> PlateInterpretation | None:
+def interpret(
+    candidates: Sequence[tuple[str, float]], alternatives: Sequence[tuple[str, float]] = ()
+) -> PlateInterpretation | None:
     """Pick the most plausible plate among OCR candidate readings (best first).
 
     Every candidate is matched against the national formats; the valid interpretation with the
     highest confidence wins, earlier candidates winning ties. When none is valid, the first usable
     reading is returned as is, unvalidated. Returns None when no reading has at least two
     alphanumerics.
+
+    `alternatives` are the recogniser's runner-up readings (a character swapped for the class it
+    nearly chose). They are repairs by another name, so they are held to a repair's rules: tried
+    only when no candidate is valid, only against layouts a repair may produce, as they are (no
+    further repair, no dropped character), at a repair's cost.
     """
     best_valid: PlateInterpretation | None = None
     first_unknown: PlateInterpretation | None = None
@@ -190,7 +197,30 @@ def interpret(candidates: Sequence[tuple[str, float]]) -> PlateInterpretation | 
                 best_valid = interpretation
         elif first_unknown is None:
             first_unknown = interpretation
+    if best_valid is None:
+        for raw, reading_confidence in alternatives:
+            alternative = _interpret_alternative(raw, _clamp(reading_confidence))
+            if alternative is not None and (
+                best_valid is None or alternative.confidence > best_valid.confidence
+            ):
+                best_valid = alternative
     return best_valid if best_valid is not None else first_unknown
+
+
+def _interpret_alternative(raw: str, reading_confidence: float) -> PlateInterpretation | None:
+    tokens = _tokens(raw)
+    text = "".join(tokens)
+    boundaries = _boundaries(tokens)
+    best: _FormatMatch | None = None
+    for plate_format in PLATE_FORMATS:
+        if not plate_format.repairable:
+            continue
+        match = _match_fixed(text, plate_format, boundaries)
+        if match is not None and match.corrections == 0 and (best is None or match.fit > best.fit):
+            best = match
+    if best is None:
+        return None
+    return _valid(best, reading_confidence * best.fit * _CORRECTION_PENALTY)
 
 
 def _interpret_reading(raw: str, reading_confidence: float) -> PlateInterpretation | None:
