@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +96,15 @@ async def publish_frames(bus: Bus, frames: Sequence[frame_pb2.Frame], prefix: st
         await bus.publish(Topics(prefix).frames, item.camera_id.encode(), item.SerializeToString())
 
 
+def holds(bus: MemoryBus, topic: str, count: int) -> Callable[[], Awaitable[bool]]:
+    """A check for `eventually`: the topic holds at least `count` records."""
+
+    async def check() -> bool:
+        return len(await read_topic(bus, topic)) >= count
+
+    return check
+
+
 def reads_of(bus_records: list[bytes]) -> list[read_pb2.PlateRead]:
     reads = []
     for value in bus_records:
@@ -143,10 +152,7 @@ async def test_reads_of_one_car_share_a_passage_published_once_when_the_camera_g
     async with detect(bus, tmp_path, window_s=0.3):
         await publish_frames(bus, FRAMES)
 
-        async def both_passages_out() -> bool:
-            return len(await read_topic(bus, topics.passages)) >= 2
-
-        await eventually(both_passages_out)
+        await eventually(holds(bus, topics.passages, 2))
     # Shutdown publishes nothing more: both passages were out already, and each goes out once.
     records = await read_topic(bus, topics.passages)
     assert sorted(r.key for r in records if r.key) == [b"cam-1", b"cam-2"]
@@ -164,10 +170,7 @@ async def test_each_read_names_the_reader_that_made_it(tmp_path: Path, reader: R
     async with detect(bus, tmp_path, window_s=60.0, reader=reader):
         await publish_frames(bus, FRAMES[:1])
 
-        async def one_read() -> bool:
-            return len(await read_topic(bus, topics.reads)) >= 1
-
-        await eventually(one_read)
+        await eventually(holds(bus, topics.reads, 1))
     [read] = reads_of([r.value for r in await read_topic(bus, topics.reads)])
     assert read.reader == READER_NAMES[reader]
     assert READER_NAMES["text"] != READER_NAMES["detector"]
@@ -179,10 +182,7 @@ async def test_open_passages_are_published_at_shutdown(tmp_path: Path) -> None:
     async with detect(bus, tmp_path, window_s=60.0):
         await publish_frames(bus, FRAMES)
 
-        async def four_reads() -> bool:
-            return len(await read_topic(bus, topics.reads)) >= 4
-
-        await eventually(four_reads)
+        await eventually(holds(bus, topics.reads, 4))
         assert await read_topic(bus, topics.passages) == [], "a passage a read may still join stays open"
     records = await read_topic(bus, topics.passages)
     reads = reads_of([r.value for r in await read_topic(bus, topics.reads)])
@@ -196,10 +196,7 @@ async def test_a_frame_read_again_gives_the_same_read_ids_and_joins_its_passage_
     async with detect(bus, tmp_path, window_s=60.0):
         await publish_frames(bus, [*FRAMES, again])
 
-        async def five_reads() -> bool:
-            return len(await read_topic(bus, topics.reads)) >= 5
-
-        await eventually(five_reads)
+        await eventually(holds(bus, topics.reads, 5))
     reads = reads_of([r.value for r in await read_topic(bus, topics.reads)])
     [passage, _] = sorted(
         passages_of([r.value for r in await read_topic(bus, topics.passages)]), key=lambda p: p.camera_id
