@@ -101,6 +101,7 @@ def build_platform(
         "embedded",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "databases": databases_ready},
+        zone_id=core.zone_id,
         token_verifier=issuer,
         description="All Schild services in one process. Each service is mounted under its own prefix.",
     )

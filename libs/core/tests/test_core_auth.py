@@ -204,6 +204,7 @@ async def test_require_refuses_a_role_without_the_permission_and_records_the_att
     issuer = DevIssuer(tmp_path / "key.pem")
     app = FastAPI()
     app.state.token_verifier = issuer
+    app.state.zone_id = "5344"
     app.state.refusal_recorder = recorder = _RecordedRefusals()
     install_problem_handlers(app)
 
@@ -225,6 +226,52 @@ async def test_require_refuses_a_role_without_the_permission_and_records_the_att
     assert forbidden.headers["content-type"] == "application/problem+json"
     assert anonymous.status_code == 401
     assert recorder.seen == [("oscar", "search_passages", "/search"), (None, "search_passages", "/search")]
+
+
+async def test_require_refuses_a_token_of_another_zone_and_records_the_attempt(tmp_path: Path) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    app = FastAPI()
+    app.state.token_verifier = issuer
+    app.state.zone_id = "5344"
+    app.state.refusal_recorder = recorder = _RecordedRefusals()
+    install_problem_handlers(app)
+
+    @app.get("/search")
+    async def search(principal: Annotated[Principal, Depends(require(Action.SEARCH_PASSAGES))]) -> str:
+        return principal.subject
+
+    def bearer(subject: str, zone_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issuer.issue(subject, Role.INVESTIGATOR, zone_id=zone_id)}"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        ours = await client.get("/search", headers=bearer("alice", "5344"))
+        neighbour = await client.get("/search", headers=bearer("nina", "5341"))
+        no_zone = await client.get("/search", headers=bearer("zed", ""))
+    assert ours.status_code == 200 and ours.json() == "alice"
+    for refused in (neighbour, no_zone):
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert "zone 5341" in neighbour.json()["detail"]
+    assert recorder.seen == [("nina", "search_passages", "/search"), ("zed", "search_passages", "/search")]
+
+
+async def test_require_serves_no_one_where_the_app_names_no_zone(tmp_path: Path) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    app = FastAPI()
+    app.state.token_verifier = issuer
+    install_problem_handlers(app)
+
+    @app.get("/search")
+    async def search(principal: Annotated[Principal, Depends(require(Action.SEARCH_PASSAGES))]) -> str:
+        return principal.subject
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get(
+            "/search", headers={"Authorization": f"Bearer {issuer.issue('alice', Role.INVESTIGATOR)}"}
+        )
+    assert response.status_code == 403
 
 
 # --- settings -----------------------------------------------------------------------------------

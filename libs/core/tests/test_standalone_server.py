@@ -54,7 +54,7 @@ def _health_over_http(port: int) -> tuple[int, dict[str, str]]:
     """GET /healthz from a service app under uvicorn, configured as `serve` configures it."""
 
     async def scenario() -> tuple[int, dict[str, str]]:
-        app = create_service_app("probe", lifespan=_no_lifespan, readiness={})
+        app = create_service_app("probe", lifespan=_no_lifespan, readiness={}, zone_id="5344")
         config = uvicorn.Config(
             app, port=port, http=http_protocol(), log_config=None, access_log=False, lifespan="on"
         )

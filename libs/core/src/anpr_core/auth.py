@@ -249,6 +249,18 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
             )
             await _record_refusal(request, principal, action, forbidden.detail)
             raise forbidden
+        # A token is bound to its zone: another zone's staff see nothing of ours here (what a
+        # sharing agreement allows reaches them over their zone topics, not this API).
+        zone_id: str | None = getattr(request.app.state, "zone_id", None)
+        if zone_id is None or principal.zone_id != zone_id:
+            other_zone = Problem(
+                403,
+                "Forbidden",
+                f"the token is for zone {principal.zone_id or '(none)'}; this service serves zone "
+                f"{zone_id or '(unset)'} only",
+            )
+            await _record_refusal(request, principal, action, other_zone.detail)
+            raise other_zone
         return principal
 
     return dependency

@@ -22,11 +22,14 @@ def create_service_app(
     *,
     lifespan: Lifespan,
     readiness: Mapping[str, ReadinessCheck],
+    zone_id: str,
     token_verifier: TokenVerifier | None = None,
     description: str = "",
 ) -> FastAPI:
+    """`zone_id` is the zone whose data the service holds: only its tokens are served (auth.require)."""
     app = FastAPI(title=f"Schild {name}", description=description, version="0.1.0", lifespan=lifespan)
     app.state.token_verifier = token_verifier
+    app.state.zone_id = zone_id
     install_problem_handlers(app)
 
     @app.get("/healthz", tags=["ops"])

@@ -145,6 +145,7 @@ def build_app(
         "access",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Lawful, purpose-bound search of passages.",
     )

@@ -87,6 +87,7 @@ def build_app(
         "audit",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Append-only, hash-chained audit log with signed checkpoints.",
     )

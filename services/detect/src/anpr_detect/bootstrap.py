@@ -153,6 +153,7 @@ def build_app(
         "detect",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "reader": reader_loaded},
+        zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Plate detection and recognition.",
     )

@@ -129,6 +129,7 @@ def build_app(
         "ingest",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Camera register, public camera map, frame and camera-side read intake.",
     )

@@ -148,6 +148,7 @@ def build_app(
         "match",
         lifespan=lifespan,
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Hotlists and their rules, matching of reads (exact, confusable, edit), hits and acks.",
     )
