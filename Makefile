@@ -16,7 +16,7 @@ export ORT_DISABLE_TELEMETRY := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: help venv run run-once test lint typecheck unit bench proto infra-up infra-down train-detector clean
+.PHONY: help venv tools run run-once test lint typecheck unit bench proto infra-up infra-down train-detector clean
 
 help:
 	@echo "make run        run the whole platform in one process (in-process bus, SQLite) on :$(PORT)"
@@ -36,6 +36,10 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/core/pyproject.toml $(wildcar
 
 venv: $(VENV)/.synced
 
+# promtool and helm for the deploy tests (scripts/tools.sh installs what is missing, once).
+tools:
+	scripts/tools.sh
+
 run: venv
 	$(BIN)/anpr run --port $(PORT)
 
@@ -51,8 +55,8 @@ typecheck: venv
 
 # The test fixtures start scripts/infra.sh when no broker or database is given
 # (ANPR_KAFKA_BOOTSTRAP / ANPR_DATABASE_URL), and stop what they started.
-test: lint typecheck
-	$(BIN)/pytest
+test: lint typecheck tools
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(BIN)/pytest
 
 unit: venv
 	$(BIN)/pytest -m "not integration"

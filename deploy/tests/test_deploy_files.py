@@ -2,9 +2,9 @@
 
 Covers docker-compose.yml (against the compose-spec JSON schema fixture plus
 semantic checks), services/*/Dockerfile, deploy/prometheus, deploy/grafana and
-the Helm chart in helm/schild. No network access. promtool and helm are used
-when they are on PATH (helm also via $HELM_BIN); only the tests that need them
-are skipped otherwise.
+the Helm chart in helm/schild. No network access. promtool and helm come from
+`make tools` (scripts/tools.sh; helm also via $HELM_BIN); a missing tool fails
+the tests that need it, it never skips them.
 
 Run: python -m pytest deploy/tests --import-mode=importlib
 """
@@ -237,10 +237,13 @@ def _check_expr_against_metrics(expr: str, declared: dict[str, set[str]], where:
             assert label in allowed, f"{where}: label {label!r} not on {sorted(used)}"
 
 
-def _tool(name: str) -> str | None:
+def _tool(name: str) -> str:
+    """The tool's path; a missing tool fails the check (never skips it): `make tools` installs it."""
     if name == "helm" and os.environ.get("HELM_BIN"):
         return os.environ["HELM_BIN"]
-    return shutil.which(name)
+    found = shutil.which(name) or shutil.which(name, path=str(REPO / ".tools" / "bin"))
+    assert found, f"{name} is not installed: run `make tools` (scripts/tools.sh)"
+    return found
 
 
 def _run(
@@ -458,8 +461,6 @@ def test_dockerfile_structure(name: str) -> None:
 @pytest.mark.parametrize("name", SERVICES)
 def test_dockerfile_copies_match_the_uv_workspace(name: str) -> None:
     """COPY sources exist, survive .dockerignore, and cover every workspace member."""
-    if not (REPO / "pyproject.toml").exists() or not (REPO / "uv.lock").exists():
-        pytest.skip("uv workspace (pyproject.toml, uv.lock) not present in this checkout")
     instructions = _parse_dockerfile((REPO / "services" / name / "Dockerfile").read_text("utf-8"))
     patterns = _dockerignore_patterns()
     sources: list[str] = []
@@ -546,8 +547,6 @@ def test_alert_rules_mention_their_metrics() -> None:
 
 def test_promtool_checks_config_rules_and_alert_unit_tests() -> None:
     promtool = _tool("promtool")
-    if not promtool:
-        pytest.skip("promtool not on PATH (Debian package 'prometheus')")
     for cmd, cwd in (
         ([promtool, "check", "config", "prometheus.yml"], PROM_DIR),
         ([promtool, "check", "rules", "alerts.yml"], PROM_DIR),
@@ -559,8 +558,6 @@ def test_promtool_checks_config_rules_and_alert_unit_tests() -> None:
 
 def test_promtool_parses_grafana_dashboard_queries(tmp_path: Path) -> None:
     promtool = _tool("promtool")
-    if not promtool:
-        pytest.skip("promtool not on PATH (Debian package 'prometheus')")
     dashboard = json.loads((GRAFANA_DIR / "dashboards" / "schild-overview.json").read_text("utf-8"))
     grafana_vars = {"$__rate_interval": "5m", "$__range": "1h", "$__interval": "1m"}
     rules = []
@@ -579,8 +576,6 @@ def test_promtool_parses_grafana_dashboard_queries(tmp_path: Path) -> None:
 
 def test_alerts_and_dashboard_use_metrics_declared_by_the_services() -> None:
     """Metric and label names match libs/core/src/anpr_core/metrics.py (read, not imported)."""
-    if not METRICS_PY.exists():
-        pytest.skip("anpr_core/metrics.py not present in this checkout")
     declared = _declared_metrics()
     rules = [rule for group in _load_yaml(PROM_DIR / "alerts.yml")["groups"] for rule in group["rules"]]
     for rule in rules:
@@ -726,8 +721,6 @@ def _helm_template(helm: str, tmp_path: Path, *args: str) -> subprocess.Complete
 
 def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     helm = _tool("helm")
-    if not helm:
-        pytest.skip("helm not on PATH and HELM_BIN not set")
     ci_values = str(CHART_DIR / "ci" / "test-values.yaml")
     lint = _run(
         [helm, "lint", str(CHART_DIR), "--strict", "--kube-version", KUBE_VERSION, "-f", ci_values],

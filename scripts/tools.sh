@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The command-line tools the deploy tests run, installed once where they are missing:
+#   promtool  from Debian's package `prometheus` (checks the Prometheus config, rules and alert tests)
+#   helm      built from the Go module proxy into .tools/bin (lints and renders the chart)
+# Prints nothing on stdout; progress goes to stderr.
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+TOOLS_BIN=${REPO_DIR}/.tools/bin
+HELM_VERSION=${SCHILD_HELM_VERSION:-v4.3.2}
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
+as_root() { if [[ ${EUID} -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v promtool >/dev/null; then
+  log "promtool not found; installing Debian's prometheus package (its daemon is not started)"
+  as_root apt-get update >&2 || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2 \
+    || die "apt-get install prometheus failed"
+  command -v promtool >/dev/null || die "the prometheus package did not provide promtool"
+fi
+
+# `go install` leaves no version in the binary, so a stamp beside it says which one was built.
+HELM_STAMP=${TOOLS_BIN}/.helm-version
+if [[ ! -x ${TOOLS_BIN}/helm || $(cat "${HELM_STAMP}" 2>/dev/null) != "${HELM_VERSION}" ]]; then
+  command -v go >/dev/null || die "go not found (needed once to build helm ${HELM_VERSION})"
+  log "building helm ${HELM_VERSION} from the Go module proxy into ${TOOLS_BIN} (a few minutes, once)"
+  mkdir -p "${TOOLS_BIN}"
+  GOBIN=${TOOLS_BIN} GOFLAGS=-mod=mod go install "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}" >&2 \
+    || die "go install helm.sh/helm/v4/cmd/helm@${HELM_VERSION} failed"
+  printf '%s\n' "${HELM_VERSION}" >"${HELM_STAMP}"
+fi
