@@ -55,6 +55,7 @@ COMMON_ENV = (
     "ANPR_KAFKA_BOOTSTRAP",
     "ANPR_DATABASE_URL",
     "ANPR_DEV_ISSUER_KEY_PATH",
+    "ANPR_METRICS_TOKEN",
 )
 ALERT_METRICS = {
     "CameraSilent": "anpr_camera_last_seen_timestamp_seconds",
@@ -523,6 +524,28 @@ def test_prometheus_config_scrapes_all_services() -> None:
         assert (PROM_DIR / rule_file).is_file(), f"rule file {rule_file} not next to prometheus.yml"
 
 
+def test_prometheus_scrapes_with_the_services_metrics_token() -> None:
+    """/metrics answers Prometheus only: every scrape carries the token the services ask for."""
+    config = _load_yaml(PROM_DIR / "prometheus.yml")
+    compose = _compose()["services"]
+    mounts = {
+        str(v).split(":")[1]: str(v).split(":")[0] for v in compose["prometheus"]["volumes"] if ":" in str(v)
+    }
+    for name in SERVICES:
+        job = next(j for j in config["scrape_configs"] if j["job_name"] == name)
+        authorization = job.get("authorization", {})
+        assert authorization.get("type", "Bearer") == "Bearer", name
+        token_file = authorization.get("credentials_file")
+        assert token_file and "credentials" not in authorization, f"{name}: no token file in the scrape"
+        in_container = token_file if token_file.startswith("/") else f"/etc/prometheus/{token_file}"
+        assert in_container in mounts, f"{name}: {in_container} is not mounted into prometheus"
+        token = (REPO / mounts[in_container]).read_text(encoding="utf-8").strip()
+        assert len(token) >= 16, "the services refuse a scrape token under 16 characters"
+        assert _env_dict(compose[name])["ANPR_METRICS_TOKEN"] == token, (
+            f"{name} asks for another token than prometheus sends"
+        )
+
+
 def test_alert_rules_mention_their_metrics() -> None:
     rules = {
         rule["alert"]: rule
@@ -738,6 +761,11 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     assert len(kinds["Service"]) == len(SERVICES)
     assert len(kinds["ConfigMap"]) == 1
     assert len(kinds["ServiceMonitor"]) == 1
+    (endpoint,) = kinds["ServiceMonitor"][0]["spec"]["endpoints"]
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "schild-metrics", "key": "metrics-token"},
+    }, "Prometheus must scrape /metrics with the services' token"
     assert "Secret" not in kinds, "existingSecret given: the chart must not create one"
 
     cm = kinds["ConfigMap"][0]["data"]
@@ -762,6 +790,9 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["ports"][0]["containerPort"] == 8000
+        metrics_token = next(e for e in container["env"] if e["name"] == "ANPR_METRICS_TOKEN")
+        metrics_secret = {"name": "schild-metrics", "key": "metrics-token"}
+        assert metrics_token["valueFrom"]["secretKeyRef"] == metrics_secret
         db = next(e for e in container["env"] if e["name"] == "ANPR_DATABASE_URL")
         expected_secret = "schild-database-audit" if name == "audit" else "schild-database"
         assert db["valueFrom"]["secretKeyRef"]["name"] == expected_secret
@@ -787,6 +818,34 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     assert "nvidia.com/gpu" not in res.stdout
     kinds_default = [d["kind"] for d in yaml.safe_load_all(res.stdout) if d]
     assert "ServiceMonitor" not in kinds_default and kinds_default.count("Secret") == 1
+    assert "ANPR_METRICS_TOKEN" not in res.stdout, "development without a token: /metrics open"
+
+    # A test cluster's token: the chart's own Secret, read by the pods and the ServiceMonitor.
+    res = _helm_template(
+        helm,
+        tmp_path,
+        "-f",
+        ci_values,
+        "--set",
+        "metrics.existingSecret=",
+        "--set",
+        "metrics.token=test-cluster-scrape-token",
+    )
+    assert res.returncode == 0, res.stderr
+    docs = [d for d in yaml.safe_load_all(res.stdout) if d]
+    (token_secret,) = [d for d in docs if d["kind"] == "Secret"]
+    assert token_secret["stringData"] == {"metrics-token": "test-cluster-scrape-token"}
+    secret_ref = {"name": token_secret["metadata"]["name"], "key": "metrics-token"}
+    (monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert monitor["spec"]["endpoints"][0]["authorization"]["credentials"] == secret_ref
+    for dep in (d for d in docs if d["kind"] == "Deployment"):
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["ANPR_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == secret_ref
+
+    # Production without a scrape token is refused, as the services refuse it.
+    res = _helm_template(helm, tmp_path, "-f", ci_values, "--set", "metrics.existingSecret=")
+    assert res.returncode != 0 and "metrics.existingSecret" in res.stderr
 
     # Required values are enforced.
     res = _helm_template(helm, tmp_path)

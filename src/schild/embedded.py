@@ -103,6 +103,7 @@ def build_platform(
         readiness={"bus": bus.ping, "databases": databases_ready},
         zone_id=core.zone_id,
         token_verifier=issuer,
+        metrics_token=core.metrics_token,
         description="All Schild services in one process. Each service is mounted under its own prefix.",
     )
     for name, service in services.items():

@@ -98,6 +98,18 @@ creates from database.url.
 {{- end -}}
 {{- end -}}
 
+{{/*
+Secret holding the /metrics bearer token: metrics.existingSecret, else the Secret the chart
+creates from metrics.token, else none (development: /metrics open).
+*/}}
+{{- define "schild.metricsSecretName" -}}
+{{- if .Values.metrics.existingSecret -}}
+{{- .Values.metrics.existingSecret -}}
+{{- else if .Values.metrics.token -}}
+{{- printf "%s-metrics" (include "schild.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "schild.databaseSecretKey" -}}
 {{- $db := .svc.database | default dict -}}
 {{- $db.secretKey | default .root.Values.database.secretKey | default "database-url" -}}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from anpr_core.auth import TokenVerifier
 from anpr_core.problems import Problem, install_problem_handlers
-from anpr_core.settings import CoreSettings
+from anpr_core.settings import CoreSettings, Environment
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -25,8 +28,15 @@ def create_service_app(
     zone_id: str,
     token_verifier: TokenVerifier | None = None,
     description: str = "",
+    metrics_token: SecretStr | None = None,
 ) -> FastAPI:
-    """`zone_id` is the zone whose data the service holds: only its tokens are served (auth.require)."""
+    """`zone_id` is the zone whose data the service holds: only its tokens are served (auth.require).
+
+    `metrics_token` (else ANPR_METRICS_TOKEN from the environment) is the bearer token Prometheus
+    scrapes /metrics with; without one, which only development allows (`serve` refuses production),
+    /metrics is open.
+    """
+    scrape_token = _scrape_token(metrics_token)
     app = FastAPI(title=f"Schild {name}", description=description, version="0.1.0", lifespan=lifespan)
     app.state.token_verifier = token_verifier
     app.state.zone_id = zone_id
@@ -46,15 +56,44 @@ def create_service_app(
             )
         return {"status": "ready", "checks": results}
 
+    # Metrics name each camera with its health and last-seen time, which the public camera map
+    # withholds on purpose: they are Prometheus's, not the public's.
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if scrape_token is not None and not _bears(request, scrape_token):
+            raise Problem(
+                401,
+                "Unauthorized",
+                "/metrics is for Prometheus: send the scrape token (ANPR_METRICS_TOKEN) as a bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="schild-metrics"'},
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
 
+def _scrape_token(given: SecretStr | None) -> bytes | None:
+    token = given.get_secret_value() if given is not None else os.environ.get("ANPR_METRICS_TOKEN", "")
+    return token.encode() if token else None
+
+
+def _bears(request: Request, token: bytes) -> bool:
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # Compared in constant time, so the answer's timing tells nothing about the token.
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token)
+
+
+def refuse_open_metrics(settings: CoreSettings) -> None:
+    """Production serves /metrics to Prometheus only: without a scrape token the service does not start."""
+    if settings.env is Environment.PRODUCTION and settings.metrics_token is None:
+        raise SystemExit(
+            "production needs ANPR_METRICS_TOKEN (the bearer token Prometheus scrapes /metrics with)"
+        )
+
+
 async def serve(app: FastAPI, settings: CoreSettings, *, http: str = "auto") -> None:
     """Runs one service under uvicorn until SIGTERM/SIGINT, on the running event loop."""
+    refuse_open_metrics(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,

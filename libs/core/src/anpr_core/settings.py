@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,8 @@ class CoreSettings(BaseSettings):
     oidc_audience: str = "schild"
     oidc_jwks_url: str | None = None
     dev_issuer_key_path: Path | None = None
+    # The bearer token Prometheus scrapes /metrics with; production refuses to start without it.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Self:

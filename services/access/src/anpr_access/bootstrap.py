@@ -147,6 +147,7 @@ def build_app(
         readiness={"bus": bus.ping, "database": lambda: ping(engine)},
         zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
+        metrics_token=settings.metrics_token,
         description="Lawful, purpose-bound search of passages.",
     )
     app.state.refusal_recorder = audit

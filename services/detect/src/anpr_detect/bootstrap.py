@@ -155,6 +155,7 @@ def build_app(
         readiness={"bus": bus.ping, "reader": reader_loaded},
         zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
+        metrics_token=settings.metrics_token,
         description="Plate detection and recognition.",
     )
     app.state.refusal_recorder = audit
