@@ -153,3 +153,47 @@ async def database_url(infrastructure: Infrastructure) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+# The two roles of a deployment (scripts/infra.sh, compose and helm create the same ones).
+OWNER_ROLE = "schild_owner"
+APP_ROLE = "schild_app"
+
+
+@dataclass(frozen=True)
+class DatabaseRoles:
+    """A fresh database as production runs it: `owner_url` migrates (owns the tables), `app_url`
+    serves (owns nothing), `admin_url` is the fixture's own role, which created the database."""
+
+    owner_url: str
+    app_url: str
+    admin_url: str
+
+
+@pytest.fixture
+async def database_roles(database_url: str) -> DatabaseRoles:
+    """The fresh database of `database_url`, with the owner and runtime roles set up on it."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    admin = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for role in (OWNER_ROLE, APP_ROLE):
+            # Roles are cluster-wide and other sessions may create them at the same moment.
+            await admin.execute(
+                f"""DO $$ BEGIN
+                      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                        CREATE ROLE {role} LOGIN PASSWORD '{role}';
+                      END IF;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                    END $$"""  # noqa: S608 - the module's constant role names
+            )
+        await admin.execute(f'GRANT CREATE ON DATABASE "{url.database}" TO {OWNER_ROLE}')
+    finally:
+        await admin.close()
+
+    def as_role(role: str) -> str:
+        return url.set(username=role, password=role).render_as_string(hide_password=False)
+
+    return DatabaseRoles(as_role(OWNER_ROLE), as_role(APP_ROLE), database_url)

@@ -36,6 +36,10 @@ PG_CLUSTER=schild
 PG_USER=schild
 PG_PASSWORD=schild
 PG_DB=schild
+# The two roles a service runs with (ANPR_DATABASE_OWNER_URL migrates, ANPR_DATABASE_URL serves);
+# PG_USER above stays the tests' administrator, which creates a fresh database per test.
+PG_OWNER=schild_owner
+PG_APP=schild_app
 TIMEOUT=${SCHILD_INFRA_TIMEOUT:-120}
 HOST=127.0.0.1
 
@@ -91,6 +95,12 @@ print_env() {
   printf 'export ANPR_KAFKA_BOOTSTRAP=%s:%s\n' "${HOST}" "${KAFKA_PORT}"
   printf 'export ANPR_DATABASE_URL=postgresql+asyncpg://%s:%s@%s:%s/%s\n' \
     "${PG_USER}" "${PG_PASSWORD}" "${HOST}" "${PG_PORT}" "${PG_DB}"
+  # Not ANPR_ names, so the tests' fresh databases are not mixed up with this one: a service run
+  # by hand takes them as ANPR_DATABASE_OWNER_URL and ANPR_DATABASE_URL.
+  printf 'export SCHILD_DATABASE_OWNER_URL=postgresql+asyncpg://%s:%s@%s:%s/%s\n' \
+    "${PG_OWNER}" "${PG_OWNER}" "${HOST}" "${PG_PORT}" "${PG_DB}"
+  printf 'export SCHILD_DATABASE_APP_URL=postgresql+asyncpg://%s:%s@%s:%s/%s\n' \
+    "${PG_APP}" "${PG_APP}" "${HOST}" "${PG_PORT}" "${PG_DB}"
 }
 
 # ------------------------------------------------------------------- kafka --
@@ -471,8 +481,17 @@ SELECT format('CREATE ROLE %I', '${PG_USER}')
 ALTER ROLE ${PG_USER} WITH LOGIN CREATEDB CREATEROLE PASSWORD '${PG_PASSWORD}';
 SELECT format('CREATE DATABASE %I OWNER %I', '${PG_DB}', '${PG_USER}')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${PG_DB}')\gexec
+-- The owner role migrates (creates the schemas, so CREATE on the database); the runtime role
+-- only logs in: each service grants it what it needs on its own tables, and it owns nothing.
+SELECT format('CREATE ROLE %I', '${PG_OWNER}')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${PG_OWNER}')\gexec
+ALTER ROLE ${PG_OWNER} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${PG_OWNER}';
+SELECT format('CREATE ROLE %I', '${PG_APP}')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${PG_APP}')\gexec
+ALTER ROLE ${PG_APP} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${PG_APP}';
+GRANT CREATE ON DATABASE ${PG_DB} TO ${PG_OWNER};
 SQL
-    die "could not create role/database '${PG_DB}'"
+    die "could not create roles/database '${PG_DB}'"
   fi
   log "PostgreSQL ready on ${HOST}:${PG_PORT} (log: ${logf})"
 }

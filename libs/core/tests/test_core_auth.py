@@ -279,7 +279,8 @@ async def test_require_serves_no_one_where_the_app_names_no_zone(tmp_path: Path)
 PRODUCTION_OK: dict[str, Any] = {
     "env": Environment.PRODUCTION,
     "kafka_bootstrap": "kafka:9092",
-    "database_url": "postgresql://schild@db/schild",
+    "database_url": "postgresql://schild_app@db/schild",
+    "database_owner_url": "postgresql://schild_owner@db/schild",
     "oidc_issuer": "https://idp.example/realms/police",
     "oidc_jwks_url": "https://idp.example/realms/police/certs",
 }

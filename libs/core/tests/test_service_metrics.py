@@ -86,7 +86,8 @@ def _production(tmp_path: Path, **extra: object) -> CoreSettings:
     return CoreSettings(
         env=Environment.PRODUCTION,
         kafka_bootstrap="kafka:9092",
-        database_url="postgresql://schild@db/schild",
+        database_url="postgresql://schild_app@db/schild",
+        database_owner_url="postgresql://schild_owner@db/schild",
         oidc_issuer="https://idp.example/realms/police",
         oidc_jwks_url="https://idp.example/realms/police/certs",
         data_dir=tmp_path,

@@ -107,7 +107,8 @@ def test_production_requires_a_key_path_and_never_creates_one(tmp_path: Path) ->
     production: dict[str, Any] = {
         "env": Environment.PRODUCTION,
         "kafka_bootstrap": "kafka:9092",
-        "database_url": "postgresql://schild@db/schild",
+        "database_url": "postgresql://schild_app@db/schild",
+        "database_owner_url": "postgresql://schild_owner@db/schild",
         "oidc_issuer": "https://idp.example",
         "oidc_jwks_url": "https://idp.example/certs",
         "data_dir": tmp_path,

@@ -8,6 +8,8 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Environment(StrEnum):
@@ -27,7 +29,11 @@ class CoreSettings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     zone_id: str = Field(default="5344", min_length=1, max_length=32)
     kafka_bootstrap: str | None = None
+    # The runtime role: it serves requests with only the rights its service needs, and owns no table.
     database_url: str | None = None
+    # The owner role, for migrations (schemas, tables, triggers, grants). Unset: the runtime role
+    # migrates (SQLite, development); production on PostgreSQL refuses that.
+    database_owner_url: str | None = None
     # Prefix for every topic name; tests use it to get fresh topics on a shared broker.
     topic_prefix: str = ""
     topic_partitions: int = Field(default=3, ge=1, le=256)
@@ -51,6 +57,7 @@ class CoreSettings(BaseSettings):
             problems = []
             if not self.kafka_bootstrap or not self.database_url:
                 problems.append("production needs ANPR_KAFKA_BOOTSTRAP and ANPR_DATABASE_URL")
+            problems.extend(_role_split_problems(self.database_url, self.database_owner_url))
             if self.dev_issuer_key_path is not None:
                 problems.append("the development token issuer (ANPR_DEV_ISSUER_KEY_PATH) is refused")
             if not (self.oidc_issuer and self.oidc_jwks_url):
@@ -65,3 +72,23 @@ class CoreSettings(BaseSettings):
 
     def resolved_dev_key_path(self) -> Path:
         return self.dev_issuer_key_path or (self.data_dir / "dev-issuer" / "key.pem")
+
+
+def _role_split_problems(database_url: str | None, owner_url: str | None) -> list[str]:
+    """PostgreSQL in production needs two roles: the runtime one must not own what it writes."""
+    if not database_url or not database_url.startswith("postgresql"):
+        return []
+    if not owner_url:
+        return [
+            "production on PostgreSQL needs ANPR_DATABASE_OWNER_URL: migrations run as an owner role, "
+            "and the runtime role of ANPR_DATABASE_URL must own no table (else it could switch the "
+            "audit log's guards off)"
+        ]
+    try:
+        same = make_url(database_url).username == make_url(owner_url).username
+    except (ArgumentError, ValueError):
+        # Not the parser's message: it would repeat the URL, password included.
+        return ["ANPR_DATABASE_URL or ANPR_DATABASE_OWNER_URL is not a valid database URL"]
+    if same:
+        return ["ANPR_DATABASE_OWNER_URL and ANPR_DATABASE_URL must connect as two different roles"]
+    return []
