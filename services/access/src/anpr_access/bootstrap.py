@@ -19,12 +19,20 @@ from anpr_access.legal import LegalPolicy
 from anpr_access.plates import plate_key
 from anpr_access.retention import Month
 from anpr_access.settings import AccessSettings
-from anpr_access.storage import create_access_schema, ensure_partitions, hits, reads
+from anpr_access.storage import SCHEMA, create_access_schema, ensure_partitions, hits, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
-from anpr_core.db import insert_ignoring_duplicates, ping, session_factory
+from anpr_core.db import (
+    check_role_split,
+    dispose_owner,
+    grant_runtime_rights,
+    insert_ignoring_duplicates,
+    owner_engine,
+    ping,
+    session_factory,
+)
 from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.metrics import READS_STORED
 from anpr_core.service import create_service_app
@@ -73,7 +81,9 @@ def build_app(
         first_tier=timedelta(days=settings.first_tier_days), retention=timedelta(days=settings.retention_days)
     )
 
-    retention = RetentionJob(engine, audit, policy, settings.partitions_ahead)
+    # Partitions are DDL: making them, and the retention job that drops them, is the owner role's.
+    owner = owner_engine(engine, settings.database_owner_url)
+    retention = RetentionJob(owner, audit, policy, settings.partitions_ahead)
     # Months whose partition this replica has made sure of; a late or replayed read may need an old one.
     partitioned: set[Month] = set()
 
@@ -89,7 +99,7 @@ def build_app(
             return
         month = Month.of(captured_at)
         if month not in partitioned:
-            await ensure_partitions(engine, [month])
+            await ensure_partitions(owner, [month])
             partitioned.add(month)
         async with sessions.begin() as session:
             stored = await insert_ignoring_duplicates(session, reads, [read_row(read)])
@@ -130,7 +140,9 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await create_access_schema(engine, utcnow(), settings.partitions_ahead)
+        await check_role_split(owner, engine, SCHEMA)
+        await create_access_schema(owner, utcnow(), settings.partitions_ahead)
+        await grant_runtime_rights(owner, engine, SCHEMA)
         for worker in workers:
             worker.start()
         retention.start(settings.retention_interval_s)
@@ -140,6 +152,7 @@ def build_app(
             await retention.stop()
             for worker in workers:
                 await worker.stop()
+            await dispose_owner(owner, engine)
 
     app = create_service_app(
         "access",

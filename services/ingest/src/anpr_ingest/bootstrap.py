@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
-from anpr_core.db import create_schema, is_postgres, ping, session_factory
+from anpr_core.db import create_schema, is_postgres, ping, schema_owner, session_factory
 from anpr_core.events import Topics
 from anpr_core.metrics import CAMERA_SILENT
 from anpr_core.service import create_service_app
@@ -104,9 +104,10 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await create_schema(engine, metadata, SCHEMA)
-        if added := await add_missing_columns(engine):
-            log.info("camera register upgraded: added %s", ", ".join(added))
+        async with schema_owner(engine, settings.database_owner_url, SCHEMA) as owner:
+            await create_schema(owner, metadata, SCHEMA)
+            if added := await add_missing_columns(owner):
+                log.info("camera register upgraded: added %s", ", ".join(added))
         background = [
             asyncio.create_task(_every(settings.silent_check_interval_s, "silent check", health.check)),
             asyncio.create_task(

@@ -17,7 +17,7 @@ from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
-from anpr_core.db import create_schema, ping, session_factory
+from anpr_core.db import create_schema, ping, schema_owner, session_factory
 from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
 from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
@@ -121,7 +121,8 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await create_schema(engine, metadata, SCHEMA)
+        async with schema_owner(engine, settings.database_owner_url, SCHEMA) as owner:
+            await create_schema(owner, metadata, SCHEMA)
         if settings.embedded:
             # The in-process topic starts empty at each run; SQLite kept the lists and entries.
             for rules in await load_rules(sessions):
