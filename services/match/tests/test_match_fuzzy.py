@@ -292,10 +292,11 @@ def test_look_back_finds_recent_reads_of_a_new_entry_in_force_now() -> None:
     found = look_back(
         [new],
         [ListRules("stolen", Category.STOLEN_VEHICLE)],
-        recent.since(NOW - timedelta(hours=1)),
-        later,
+        recent.since(later - timedelta(hours=1)),
         Confusables(),
+        lookback=timedelta(hours=1),
     )
     assert [(read.event_id, match.kind) for read, match in found] == [("r1", MatchKind.CONFUSABLE)]
     expired = entry("e2", "1ABC234", valid_from=NOW - timedelta(days=2), valid_until=NOW - timedelta(days=1))
-    assert look_back([expired], [], recent.since(NOW - timedelta(hours=1)), later, Confusables()) == []
+    an_hour = timedelta(hours=1)
+    assert look_back([expired], [], recent.since(later - an_hour), Confusables(), lookback=an_hour) == []

@@ -1,5 +1,6 @@
 """Match on real Kafka and PostgreSQL: a new instance rebuilds lists and entries from the compacted
-topic alone, matches by the list's rules, and entries expire, by themselves or when expired."""
+topic alone, matches by the list's rules, and entries expire, by themselves or when expired; reads
+captured before an entry hit it once on either replica, whenever they arrive."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from anpr.v1 import read_pb2
 from anpr_core.auth import DevIssuer, Role
@@ -22,6 +24,7 @@ from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
 from anpr_match.bootstrap import build_app
+from anpr_match.domain import hit_event_id
 from anpr_match.settings import MatchSettings
 
 pytestmark = pytest.mark.integration
@@ -47,6 +50,20 @@ async def instance(
     kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path, name: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """One match replica with its own Kafka client and database pool, on the shared topics."""
+    async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, name) as (client, _app):
+        yield client
+
+
+@asynccontextmanager
+async def replica(
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_url: str,
+    tmp_path: Path,
+    name: str,
+    options: MatchSettings | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    """`instance`, with the app itself, for a look at the replica's state."""
     topics = Topics(topic_prefix)
     bus = KafkaBus(
         kafka_bootstrap, client_id=f"match-{name}", topics=topics.all(), compacted=topics.compacted()
@@ -58,14 +75,16 @@ async def instance(
         topic_prefix=topic_prefix,
         data_dir=tmp_path,
     )
-    app = build_app(settings, bus, engine, DevIssuer(tmp_path / "key.pem"), MatchSettings(lookback_hours=0))
+    app = build_app(
+        settings, bus, engine, DevIssuer(tmp_path / "key.pem"), options or MatchSettings(lookback_hours=0)
+    )
     await bus.start()
     try:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
         ):
-            yield client
+            yield client, app
     finally:
         await bus.stop()
         await engine.dispose()
@@ -174,3 +193,103 @@ async def test_a_csv_import_on_postgresql_is_all_or_nothing(
         listed = (await client.get("/v1/hotlist", params={"limit": 1000}, headers=supervisor)).json()
         assert sorted(e["plate"] for e in listed) == [f"1ABC{n:03d}" for n in range(300)]
         assert all(e["indexed"] and e["country"] == "BE" for e in listed)
+
+
+async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_whenever_they_arrive(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    options = MatchSettings(lookback_hours=4)
+    topics = Topics(topic_prefix)
+    camera_bus = KafkaBus(kafka_bootstrap, client_id="camera", topics=topics.all())
+    sent: dict[str, str] = {}  # read id -> when it arrived
+    cameras = iter(range(1000))
+
+    async def arrive(label: str, captured: list[datetime], plate: str = "1ABC234") -> None:
+        for moment in captured:
+            read = read_pb2.PlateRead(
+                meta=new_meta("5344", "detect"),
+                camera_id=f"cam-{next(cameras)}",  # one passage each: no duplicate suppression
+                captured_at=to_timestamp(moment),
+                plate=plate,
+                confidence=0.9,
+            )
+            if label:
+                sent[read.meta.event_id] = label
+            await camera_bus.publish(topics.reads, read.camera_id.encode(), read.SerializeToString())
+
+    async with (
+        replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "a", options) as (first, first_app),
+        replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "b", options) as (second, second_app),
+    ):
+        apps = (first_app, second_app)
+
+        async def consumed(count: int) -> bool:
+            return sum(len(app.state.match_pipeline.recent) for app in apps) >= count
+
+        async def both_consuming() -> bool:
+            # Unlisted plates, until the group has given each replica its share of the partitions.
+            await arrive("", [datetime.now(UTC)] * 6, plate="9XYZ999")
+            return all(len(app.state.match_pipeline.recent) for app in apps)
+
+        await camera_bus.start()
+        try:
+            made = await first.post(
+                "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+            )
+            assert made.status_code == 201, made.text
+            await eventually(both_consuming)
+            warm_up = sum(len(app.state.match_pipeline.recent) for app in apps)
+            before = datetime.now(UTC)
+            # 1. Captured and consumed before the entry exists: the look-back's.
+            await arrive("before", [before - timedelta(seconds=s) for s in (1, 30, 299)] * 4)
+            await eventually(lambda: consumed(warm_up + 12))
+            # 2. Captured before the entry, sent while it is being entered and indexed.
+            captured = datetime.now(UTC) - timedelta(milliseconds=1)
+            body = {"plate": "1ABC234", "list_name": "stolen", "reason": "stolen", "case_reference": "PV/8"}
+            entered, _ = await asyncio.gather(
+                first.post("/v1/hotlist", json=body, headers=supervisor),
+                arrive("during", [captured] * 12),
+            )
+            assert entered.status_code == 201, entered.text
+            entry_id = entered.json()["entry_id"]
+            entered_at = datetime.fromisoformat(entered.json()["valid_from"])
+
+            async def indexed_on_both() -> bool:
+                states = [
+                    (await client.get(f"/v1/hotlist/{entry_id}", headers=supervisor)).json()["indexed"]
+                    for client in (first, second)
+                ]
+                return all(states)
+
+            await eventually(indexed_on_both)
+            await asyncio.sleep(1)  # both replicas' look-backs have run (every 0.2 s)
+            # 3. Captured before the entry (the same millisecond, up to the skew ingest accepts),
+            #    arriving after it was indexed and looked back on both replicas.
+            late = [entered_at - timedelta(seconds=s) for s in (0.0005, 0.5, 1, 299)]
+            await arrive("after", late * 3)
+        finally:
+            await camera_bus.stop()
+
+        async def all_hit() -> bool:
+            found = (await first.get("/v1/hits", params={"limit": 500}, headers=supervisor)).json()
+            return len(found) >= len(sent)
+
+        await eventually(all_hit)
+        await asyncio.sleep(2)  # time for a wrong second hit to show
+        rings = [
+            {read.event_id for read in app.state.match_pipeline.recent.since(before - timedelta(hours=1))}
+            for app in apps
+        ]
+        assert all(ring & set(sent) for ring in rings), "both replicas consumed reads of the entry's plate"
+        found = (await first.get("/v1/hits", params={"limit": 500}, headers=supervisor)).json()
+        assert sorted(h["read_event_id"] for h in found) == sorted(sent), "every read, exactly once"
+        assert {h["entry_id"] for h in found} == {entry_id}
+        assert all(h["hit_id"] == hit_event_id(h["read_event_id"], entry_id) for h in found)
+        arrived = {
+            label: [h["from_lookback"] for h in found if sent[h["read_event_id"]] == label]
+            for label in ("before", "after")
+        }
+        assert all(arrived["before"]), "reads consumed before the entry: found by its look-back"
+        assert not any(arrived["after"]), "reads arriving after its look-back: found by the index"

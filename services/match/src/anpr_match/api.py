@@ -8,7 +8,7 @@ import gc
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, replace
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -33,6 +33,7 @@ from anpr_match.domain import (
     HotlistEntry,
     HotlistIndex,
     ListRules,
+    entered_at,
     normalise_plate,
 )
 from anpr_match.events import KIND_HEADER, LIST_KIND, entry_records, list_key, rules_to_event
@@ -94,6 +95,10 @@ class _CollectorPause:
 
 
 _collector_paused = _CollectorPause()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -398,16 +403,19 @@ def build_router(
             raise Problem(
                 422, "Unknown list", f"list {body.list_name!r} does not exist; create it with POST /v1/lists"
             )
+        entry_id = new_event_id()
+        # Without a start, it starts when it is entered: the time its UUIDv7 id carries.
+        entered = entered_at(entry_id) or utcnow()
         entry = HotlistEntry(
-            entry_id=new_event_id(),
+            entry_id=entry_id,
             plate=body.plate,
             country=body.country.upper(),
             list_name=body.list_name,
             category=body.category or rules.category,
             priority=body.priority,
             action=body.action,
-            valid_from=body.valid_from or utcnow(),
-            valid_until=body.valid_until,
+            valid_from=_utc(body.valid_from) or entered,
+            valid_until=_utc(body.valid_until),
             source_zone=zone_id,
             reason=body.reason,
             case_reference=body.case_reference,
@@ -524,7 +532,10 @@ def build_router(
             lists = {
                 row.name: rules_of(row._mapping) for row in (await session.execute(select(hotlists))).all()
             }
+        # Whole milliseconds, as the entries' UUIDv7 ids (made after it) have: an entry without a
+        # start starts when it was entered, not a fraction of a millisecond after.
         now = utcnow()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         with _collector_paused() as built:
             parsed = await asyncio.to_thread(
                 parse_import,
@@ -575,8 +586,7 @@ def build_router(
         # This replica indexes now rather than waiting for its own records to come back.
         for start in range(0, len(entries), 10_000):
             for entry in entries[start : start + 10_000]:
-                index.put(entry)
-                pipeline.entry_changed(entry)
+                pipeline.on_entry(entry)
             await asyncio.sleep(0)
         names = sorted({e.list_name for e in entries})
         await audit.record(

@@ -49,17 +49,17 @@ def build_app(
     topics = Topics(settings.topic_prefix)
     consumers = ServiceConsumers(bus, topics, "match", settings.zone_id)
     sessions = session_factory(engine)
-    index = HotlistIndex(Confusables(options.confusable_classes))
+    index = HotlistIndex(Confusables(options.confusable_classes), timedelta(hours=options.lookback_hours))
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "match")
     pipeline = MatchPipeline(
         index=index,
         recent=RecentReads(options.recent_reads_capacity),
-        dedup=HitDeduplicator(options.duplicate_window_s),
+        dedup=HitDeduplicator(options.duplicate_window_s, options.late_read_s),
         sessions=sessions,
         bus=bus,
         topics=topics,
         zone_id=settings.zone_id,
-        lookback=timedelta(hours=options.lookback_hours),
+        late=timedelta(seconds=options.late_read_s),
     )
     stream = HitStream()
 
@@ -81,13 +81,11 @@ def build_app(
             if event.deleted:
                 index.remove(event.entry_id)
                 return
-            entry = entry_from_event(event)
-            index.put(entry)
+            pipeline.on_entry(entry_from_event(event))
         except ValueError as error:
             raise PoisonMessage(f"hotlist record {record.key!r} is invalid: {error}") from error
         finally:
             HOTLIST_ENTRIES_INDEXED.set(len(index))
-        pipeline.entry_changed(entry)
 
     async def on_read(record: Record) -> None:
         read = read_pb2.PlateRead()

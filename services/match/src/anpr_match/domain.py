@@ -4,6 +4,11 @@ A read matches a listed plate when, character by character, it differs only by O
 characters (0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B, 6/G by default), at most `max_substitutions` of them,
 and, on lists that allow it, by one inserted or missing character. Arbitrary substitutions never
 match: they are what turns a hotlist into a stream of false alarms.
+
+When: a read can hit an entry captured from the entry's `wanted_from` (its start, or, for an entry
+entered already in force, the look-back before it was entered) until its end. One rule, whichever
+comes first, the read or the entry: the index applies it to reads that arrive after the entry,
+the look-back applies it, with the same code, to the reads consumed before.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from array import array
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +35,9 @@ DEFAULT_TIMEZONE = "Europe/Brussels"
 # Score of a match: the reading's confidence, lowered per confusable substitution and for an edit.
 SUBSTITUTION_PENALTY = 0.1
 EDIT_PENALTY = 0.2
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def normalise_plate(raw: str) -> str:
@@ -143,6 +151,49 @@ class HotlistEntry:
 
     def in_force(self, moment: datetime) -> bool:
         return self.valid_from <= moment and (self.valid_until is None or moment < self.valid_until)
+
+    @property
+    def entered_at(self) -> datetime:
+        """When the entry was entered: its id's time (see `entered_at`), else its start."""
+        return entered_at(self.entry_id) or self.valid_from
+
+
+def _uuid7_ms(entry_id: str) -> int | None:
+    if len(entry_id) != 36 or entry_id[14] != "7" or entry_id[19] not in "89abAB" or entry_id[8] != "-":
+        return None
+    try:
+        return int(entry_id[:8] + entry_id[9:13], 16)
+    except ValueError:
+        return None
+
+
+def entered_at(entry_id: str) -> datetime | None:
+    """The time in an entry's id, where the id is a UUIDv7; None for any other id.
+
+    Match gives every entry it enters (REST or CSV) a UUIDv7 made at that moment, so this is the
+    entry time: the same on every replica, in the database, and after every later change, which
+    the record on the topic (that of the last change) could not give.
+    """
+    milliseconds = _uuid7_ms(entry_id)
+    return None if milliseconds is None else _EPOCH + timedelta(milliseconds=milliseconds)
+
+
+def _wanted_from_s(valid_from_s: float, entered_s: float, lookback_s: float) -> float:
+    if valid_from_s > entered_s:
+        return valid_from_s  # entered for a later start: wanted from that start only
+    return min(valid_from_s, entered_s - lookback_s)
+
+
+def wanted_from(entry: HotlistEntry, lookback: timedelta) -> datetime:
+    """The earliest capture time a read can hit `entry` at.
+
+    Its start; but an entry entered in force (or with a start in the past) is also wanted for the
+    `lookback` before it was entered: the car that passed just before it was made is found.
+    """
+    entered = entry.entered_at
+    if entry.valid_from > entered:
+        return entry.valid_from
+    return min(entry.valid_from, entered - lookback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,11 +328,15 @@ class HotlistIndex:
     validity as epoch seconds, small integers for list, category, priority, action); a dict from
     the confusable-canonical plate to slots, so exact and confusable matches are one lookup; and,
     for entries on lists that allow an edit, their single-deletion keys (symmetric delete, as in
-    SymSpell). Candidates from the lookups are verified with `compare`.
+    SymSpell). Candidates from the lookups are verified with `compare`. A slot's window starts at
+    its entry's `wanted_from` under the index's `lookback`.
     """
 
-    def __init__(self, confusables: Confusables | None = None) -> None:
+    def __init__(self, confusables: Confusables | None = None, lookback: timedelta = timedelta(0)) -> None:
         self.confusables = confusables or Confusables()
+        # Each slot keeps its entry's `wanted_from` (as epoch seconds) as the start of its window.
+        self.lookback = lookback
+        self._lookback_s = lookback.total_seconds()
         self._rules: dict[str, ListRules] = {}
         self._pending_rules: dict[str, ListRules] = {}
         self._slot_of: dict[bytes | str, int] = {}
@@ -384,6 +439,10 @@ class HotlistIndex:
         if key in self._slot_of:
             self._remove_key(key)
         valid_from = entry.valid_from.timestamp()
+        if self._lookback_s:
+            entered = _uuid7_ms(entry.entry_id)
+            entered_s = valid_from if entered is None else entered / 1000
+            valid_from = _wanted_from_s(valid_from, entered_s, self._lookback_s)
         valid_until = math.inf if entry.valid_until is None else entry.valid_until.timestamp()
         category = self._category_number[entry.category]
         action = self._action_number.get(entry.action)
@@ -476,15 +535,13 @@ class HotlistIndex:
         moment: datetime,
         camera_id: str = "",
         direction: Direction = Direction.UNKNOWN,
-        *,
-        in_force_at: datetime | None = None,
     ) -> list[Match]:
-        """Matches of any candidate reading, for entries in force and lists whose rules apply.
+        """Matches of any candidate reading captured at `moment`, for entries wanted then (from
+        their `wanted_from` until their end) on lists whose rules apply then.
 
-        One match per entry: the best-ranked reading that finds it. Validity is judged at
-        `in_force_at` (default: the capture time `moment`), list rules at `moment`.
+        One match per entry: the best-ranked reading that finds it.
         """
-        when = (in_force_at or moment).timestamp()
+        when = moment.timestamp()
         found: dict[int, Match] = {}
         refused: set[int] = set()
         canonical = self.confusables.canonical
@@ -588,27 +645,37 @@ def look_back(
     entries: Sequence[HotlistEntry],
     rules: Iterable[ListRules],
     reads: Iterable[SeenRead],
-    now: datetime,
     confusables: Confusables,
+    *,
+    lookback: timedelta,
+    late: timedelta = timedelta(0),
 ) -> list[tuple[SeenRead, Match]]:
-    """Matches of recent reads against entries just made and in force now.
+    """Matches of reads consumed before `entries` were indexed, by the rule that a read arriving
+    after them meets in the index (the same code: an index of these entries under `lookback`).
 
-    The read was captured before the entry existed, so validity is judged now, not at capture.
+    It reaches back max(lookback, late) before each entry was entered. A read arrives at most
+    `late` after its capture, so any read captured later than that may come before the entry or
+    after it: either way the same rule decides, and the hit id (read, entry) is the same, so the
+    two paths give one hit, never none. Reads captured earlier were all consumed before the entry
+    and are the look-back's alone.
     """
-    fresh = HotlistIndex(confusables)
+    fresh = HotlistIndex(confusables, lookback)
     for list_rules in rules:
         fresh.set_rules(list_rules)
+    reach = max(lookback, late)
+    earliest: dict[str, datetime] = {}
     for entry in entries:
-        if entry.in_force(now):
-            fresh.put(entry)
-    if not len(fresh):
+        fresh.put(entry)
+        earliest[entry.entry_id] = entry.entered_at - reach
+    if not earliest:
         return []
+    start = min(earliest.values())
     return [
         (read, match)
         for read in reads
-        for match in fresh.match(
-            read.readings, read.captured_at, read.camera_id, read.direction, in_force_at=now
-        )
+        if read.captured_at >= start
+        for match in fresh.match(read.readings, read.captured_at, read.camera_id, read.direction)
+        if read.captured_at >= earliest[match.entry.entry_id]
     ]
 
 
@@ -618,11 +685,15 @@ class HitDeduplicator:
 
     A second hit on the same entry from the same camera within `window_s` of the first is
     suppressed; the same read again (a redelivery) is let through, since its hit has the same id.
-    Reads are partitioned by camera, so one replica sees all of a camera's reads.
+    Reads are partitioned by camera, so one replica sees all of a camera's reads. A hit is
+    remembered until reads captured `window_s + late_s` after it have come: a read of the same
+    passage arriving up to `late_s` late (out of order) is still suppressed.
     """
 
     window_s: float
+    late_s: float = 0.0
     _seen: OrderedDict[tuple[str, str], tuple[float, str]] = field(default_factory=OrderedDict)
+    _newest: float = -math.inf
 
     def admit(self, entry_id: str, camera_id: str, captured_at: datetime, read_event_id: str) -> bool:
         moment = captured_at.timestamp()
@@ -633,7 +704,8 @@ class HitDeduplicator:
         if earlier is None or earlier[1] != read_event_id:
             self._seen[slot] = (moment, read_event_id)
             self._seen.move_to_end(slot)
-        self._forget_before(moment - self.window_s)
+        self._newest = max(self._newest, moment)
+        self._forget_before(self._newest - self.window_s - self.late_s)
         return True
 
     def _forget_before(self, moment: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -61,10 +62,14 @@ class HitStream:
 
     Fed from the hits topic, so an operator sees every replica's hits. A subscriber that falls
     `capacity` hits behind is told so (an `overflow` event) and dropped, never silently skipped.
+    A hit published again (a redelivered read, a read met by both the read path and a look-back)
+    has the same id and is shown once: the last `remembered` ids are kept.
     """
 
-    def __init__(self, capacity: int = 1000) -> None:
+    def __init__(self, capacity: int = 1000, remembered: int = 10_000) -> None:
         self._capacity = capacity
+        self._remembered = remembered
+        self._offered: OrderedDict[str, None] = OrderedDict()
         self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
 
     def __len__(self) -> int:
@@ -80,6 +85,12 @@ class HitStream:
             self._subscribers.discard(queue)
 
     def offer(self, hit: dict[str, Any]) -> None:
+        hit_id = str(hit["hit_id"])
+        if hit_id in self._offered:
+            return
+        self._offered[hit_id] = None
+        if len(self._offered) > self._remembered:
+            self._offered.popitem(last=False)
         for queue in list(self._subscribers):
             if queue.qsize() >= self._capacity:
                 self._subscribers.discard(queue)
@@ -101,7 +112,7 @@ class MatchPipeline:
         bus: Bus,
         topics: Topics,
         zone_id: str,
-        lookback: timedelta,
+        late: timedelta = timedelta(0),
     ) -> None:
         self.index = index
         self.recent = recent
@@ -110,13 +121,26 @@ class MatchPipeline:
         self._bus = bus
         self._topics = topics
         self._zone_id = zone_id
-        self._lookback = lookback
+        self._late = late
         self._new_entries: list[HotlistEntry] = []
 
+    # A read and a new entry meet on exactly one of two paths, whichever comes first:
+    # - the read comes after the entry is indexed: `on_read` matches it against the index;
+    # - the read came before: it is in `recent`, and the entry's look-back matches it.
+    # Each step below is synchronous (no await between recording and matching), so no read falls
+    # between the two; both apply the index's one rule, and a read on both gives the same hit id.
+
     async def on_read(self, read: SeenRead) -> int:
+        """A read from the topic: kept for later entries' look-back, matched against the index."""
         self.recent.add(read)
         matches = self.index.match(read.readings, read.captured_at, read.camera_id, read.direction)
         return await self.raise_hits([(read, match) for match in matches], from_lookback=False)
+
+    def on_entry(self, entry: HotlistEntry) -> None:
+        """A new or changed entry (from the topic, or imported here): indexed, then queued for its
+        look-back over the reads already consumed."""
+        self.index.put(entry)
+        self.entry_changed(entry)
 
     async def raise_hits(self, found: Sequence[tuple[SeenRead, Match]], *, from_lookback: bool) -> int:
         admitted = []
@@ -144,8 +168,12 @@ class MatchPipeline:
         return len(raised)
 
     def entry_changed(self, entry: HotlistEntry) -> None:
-        """Queues an entry for the look-back; cheap, so the index consumer stays fast."""
-        if self._lookback > timedelta(0) and len(self.recent):
+        """Queues an indexed entry for the look-back; cheap, so the index consumer stays fast.
+
+        Even with no look-back hours: a read in force may have been consumed here just before
+        the entry reached this replica.
+        """
+        if len(self.recent):
             self._new_entries.append(entry)
 
     async def look_back_now(self) -> int:
@@ -153,14 +181,20 @@ class MatchPipeline:
         if not self._new_entries:
             return 0
         entries, self._new_entries = self._new_entries, []
-        now = utcnow()
+        # The index's version of each entry: the last queued; none for one withdrawn since.
+        latest = {entry.entry_id: entry for entry in entries}
+        live = [entry for entry in latest.values() if entry.entry_id in self.index]
         try:
+            if not live:
+                return 0
+            reach = max(self.index.lookback, self._late)
             found = look_back(
-                entries,
+                live,
                 self.index.lists(),
-                self.recent.since(now - self._lookback),
-                now,
+                self.recent.since(min(entry.entered_at for entry in live) - reach),
                 self.index.confusables,
+                lookback=self.index.lookback,
+                late=self._late,
             )
             return await self.raise_hits(found, from_lookback=True)
         except Exception:

@@ -20,6 +20,10 @@ class MatchSettings(BaseSettings):
     duplicate_window_s: float = Field(default=60.0, ge=0, le=3600)
     # How often new entries are checked against recent reads.
     lookback_interval_s: float = Field(default=0.2, gt=0, le=60)
+    # How late a read may reach match after its capture: a camera's clock may be off by up to
+    # ingest's ANPR_MAX_CLOCK_SKEW_S (300 s), and detect's queue adds its delay. A new entry's
+    # look-back reaches at least this far back, and hits of reads this late are still deduplicated.
+    late_read_s: float = Field(default=900.0, ge=0, le=86_400)
 
     @field_validator("confusable_classes")
     @classmethod
