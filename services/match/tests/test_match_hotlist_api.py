@@ -6,10 +6,11 @@ import asyncio
 import gc
 import json
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -431,3 +432,126 @@ async def test_an_import_whose_rows_cannot_be_stored_withdraws_what_it_published
     await service.read("3DEF007")
     await service.idle()
     assert await service.hits() == []
+
+
+@pytest.mark.parametrize("field", ["priority", "action", "reason", "case_reference"])
+async def test_a_change_to_null_of_a_field_that_cannot_be_empty_is_a_422(
+    service: Service, field: str
+) -> None:
+    await service.new_list()
+    entry_id = await service.new_entry("1ABC234")
+    before = (await service.client.get(f"/v1/hotlist/{entry_id}", headers=service.auth())).json()
+    published = len(await entries_on(service.bus))
+    refused = await service.client.patch(
+        f"/v1/hotlist/{entry_id}", json={field: None}, headers=service.auth()
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM_JSON
+    assert field in refused.json()["detail"]
+    after = (await service.client.get(f"/v1/hotlist/{entry_id}", headers=service.auth())).json()
+    assert after == before
+    assert len(await entries_on(service.bus)) == published
+    assert [json.loads(a.query)["op"] for a in await service.audit("hotlist_change")] == [
+        "create_list",
+        "create",
+    ]
+
+
+async def test_a_change_of_valid_until_to_null_makes_the_entry_end_no_more(service: Service) -> None:
+    await service.new_list()
+    ends = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    entry_id = await service.new_entry("1ABC234", valid_until=ends)
+    changed = await service.client.patch(
+        f"/v1/hotlist/{entry_id}", json={"valid_until": None}, headers=service.auth()
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["valid_until"] is None
+    [change] = [a for a in await service.audit("hotlist_change") if json.loads(a.query)["op"] == "update"]
+    assert json.loads(change.query)["fields"] == ["valid_until"]
+
+
+# A date and a time with no offset after it.
+NAIVE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?![\d.:]|Z|[+-]\d{2}:?\d{2})")
+
+
+async def test_every_time_match_answers_with_carries_its_offset(service: Service) -> None:
+    made = await service.new_list("night", active_from="22:00", active_until="06:00")
+    assert (made["active_from"], made["active_until"]) == ("22:00", "06:00"), "a time of day, not a moment"
+    starts = datetime.now(UTC).astimezone(timezone(timedelta(hours=2))) - timedelta(hours=1)
+    created = await service.client.post(
+        "/v1/hotlist",
+        json={
+            "plate": "1ABC234",
+            "list_name": "night",
+            "reason": "stolen",
+            "case_reference": "PV/1",
+            "valid_from": starts.isoformat(),
+            "valid_until": (starts + timedelta(days=2)).isoformat(),
+        },
+        headers=service.auth(),
+    )
+    assert created.status_code == 201, created.text
+    entry = created.json()
+    assert datetime.fromisoformat(entry["valid_from"]) == starts
+    assert datetime.fromisoformat(entry["valid_from"]).utcoffset() == timedelta(0), "given in UTC"
+    await eventually(lambda: service._indexed(entry["entry_id"]))
+    await service.new_list()
+    await service.new_entry("2XYZ789")
+    await service.read("2XYZ789")
+    await service.idle()
+    [hit] = await service.hits()
+    acked = await service.client.post(
+        f"/v1/hits/{hit['hit_id']}/ack", json={"outcome": "confirmed"}, headers=service.auth(Role.OPERATOR)
+    )
+    assert acked.status_code == 200
+    answers = [
+        created.text,
+        acked.text,
+        (await service.client.get("/v1/hits", headers=service.auth(Role.OPERATOR))).text,
+        (await service.client.get(f"/v1/hits/{hit['hit_id']}", headers=service.auth(Role.OPERATOR))).text,
+        (await service.client.get("/v1/hotlist", headers=service.auth())).text,
+        (await service.client.get("/v1/lists", headers=service.auth())).text,
+    ]
+    assert any("T" in text and ("Z" in text or "+00:00" in text) for text in answers)
+    assert [NAIVE_TIME.findall(text) for text in answers] == [[] for _ in answers]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        pytest.param(
+            {"active_from": "22:00+01:00", "active_until": "06:00+01:00"}, id="time-of-day-with-offset"
+        ),
+        pytest.param({"active_from": "25:00", "active_until": "06:00"}, id="no-such-hour"),
+        pytest.param({"timezone": "Europe/Nowhere"}, id="unknown-timezone"),
+        pytest.param({"timezone": "../../etc/passwd"}, id="timezone-as-a-path"),
+    ],
+)
+async def test_a_list_with_an_impossible_time_rule_is_a_422(service: Service, rules: dict[str, Any]) -> None:
+    refused = await service.client.post(
+        "/v1/lists", json={"name": "odd", "category": "seized", **rules}, headers=service.auth()
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM_JSON
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+async def test_a_validity_time_outside_what_utc_can_hold_is_a_422(service: Service, moment: str) -> None:
+    await service.new_list()
+    body = {"plate": "1ABC234", "list_name": "stolen", "reason": "r", "case_reference": "PV/1"}
+    created = await service.client.post(
+        "/v1/hotlist", json={**body, "valid_until": moment}, headers=service.auth()
+    )
+    assert created.status_code == 422, created.text
+    assert created.headers["content-type"] == PROBLEM_JSON
+    entry_id = await service.new_entry("1ABC234")
+    changed = await service.client.patch(
+        f"/v1/hotlist/{entry_id}", json={"valid_until": moment}, headers=service.auth()
+    )
+    assert changed.status_code == 422, changed.text
+    text = HEADER + f"1ABC235,,stolen,,,,,{moment},r,PV/1\n"
+    imported = await service.client.post(
+        "/v1/hotlist/import", content=text, headers={**service.auth(), "Content-Type": "text/csv"}
+    )
+    assert imported.status_code == 422, imported.text
+    assert "9999" in imported.json()["errors"][0]["reason"]

@@ -102,9 +102,28 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         raise ValueError("validity times need a timezone offset")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("validity times must lie between the years 1 and 9999 in UTC") from error
     return moment
+
+
+# A time of day on the clock of the list's timezone: no offset, since it is not a moment (22:00 is
+# 22:00 in Brussels in winter and in summer).
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _clock(value: str | None) -> time | None:
+    return None if value is None else time.fromisoformat(value)
+
+
+def _clock_text(value: time | None) -> str | None:
+    return None if value is None else value.strftime("%H:%M")
 
 
 class ListIn(BaseModel):
@@ -113,9 +132,14 @@ class ListIn(BaseModel):
     max_substitutions: int = Field(default=1, ge=0, le=3, description="Confusable characters allowed")
     allow_edit: bool = Field(default=False, description="Whether one inserted or missing character matches")
     directions: list[Direction] = Field(default_factory=list, description="Empty: any direction")
-    active_from: time | None = Field(default=None, description="Local time of day; with active_until")
-    active_until: time | None = None
-    timezone: str = "Europe/Brussels"
+    active_from: str | None = Field(
+        default=None,
+        pattern=CLOCK_PATTERN,
+        description="HH:MM, local time of day in `timezone` (no offset); with active_until",
+        examples=["22:00"],
+    )
+    active_until: str | None = Field(default=None, pattern=CLOCK_PATTERN, examples=["06:00"])
+    timezone: str = Field(default="Europe/Brussels", max_length=64, description="An IANA timezone")
     camera_ids: list[str] = Field(default_factory=list, description="Empty: every camera", max_length=1000)
     description: str = Field(default="", max_length=500)
 
@@ -127,8 +151,8 @@ class ListIn(BaseModel):
                 max_substitutions=self.max_substitutions,
                 allow_edit=self.allow_edit,
                 directions=frozenset(d for d in self.directions if d is not Direction.UNKNOWN),
-                active_from=self.active_from,
-                active_until=self.active_until,
+                active_from=_clock(self.active_from),
+                active_until=_clock(self.active_until),
                 timezone=self.timezone,
                 camera_ids=frozenset(self.camera_ids),
                 description=self.description,
@@ -143,8 +167,8 @@ class ListOut(BaseModel):
     max_substitutions: int
     allow_edit: bool
     directions: list[Direction]
-    active_from: time | None
-    active_until: time | None
+    active_from: str | None = Field(description="HH:MM, local time of day in `timezone`")
+    active_until: str | None = Field(description="HH:MM, local time of day in `timezone`")
     timezone: str
     camera_ids: list[str]
     description: str
@@ -154,6 +178,8 @@ class ListOut(BaseModel):
         fields = asdict(rules)
         fields["directions"] = sorted(rules.directions)
         fields["camera_ids"] = sorted(rules.camera_ids)
+        fields["active_from"] = _clock_text(rules.active_from)
+        fields["active_until"] = _clock_text(rules.active_until)
         return cls(**fields)
 
 
@@ -187,13 +213,17 @@ class EntryIn(BaseModel):
 
 
 class EntryChange(BaseModel):
-    """Fields to change; the entry keeps the others. Every change is audited."""
+    """Fields to change; the entry keeps the others. Every change is audited.
 
-    priority: int | None = Field(default=None, ge=0, le=9)
-    action: str | None = Field(default=None, min_length=1, max_length=200)
-    valid_until: datetime | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    case_reference: str | None = Field(default=None, min_length=1, max_length=100)
+    Only `valid_until` may be null (the entry no longer ends); the others are left out to keep them.
+    """
+
+    # The defaults stand for "left out" and are never validated; a null sent is refused (422).
+    priority: int = Field(default=None, ge=0, le=9)  # type: ignore[assignment]
+    action: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    valid_until: datetime | None = Field(default=None, description="null: the entry no longer ends")
+    reason: str = Field(default=None, min_length=1, max_length=500)  # type: ignore[assignment]
+    case_reference: str = Field(default=None, min_length=1, max_length=100)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
@@ -201,6 +231,12 @@ class EntryChange(BaseModel):
         if not self.model_fields_set:
             raise ValueError("give at least one of priority, action, valid_until, reason, case_reference")
         return self
+
+    def changes(self) -> dict[str, Any]:
+        changed = {name: getattr(self, name) for name in self.model_fields_set}
+        if changed.get("valid_until") is not None:
+            changed["valid_until"] = _utc(changed["valid_until"])
+        return changed
 
 
 class ExpiryIn(BaseModel):
@@ -468,8 +504,7 @@ def build_router(
 
     @router.patch("/hotlist/{entry_id}", response_model=EntryOut, tags=["hotlist"])
     async def update_entry(entry_id: str, body: EntryChange, principal: HotlistManager) -> EntryOut:
-        changes = {name: getattr(body, name) for name in body.model_fields_set}
-        return await change_entry(entry_id, principal, "update", body.reason or "", **changes)
+        return await change_entry(entry_id, principal, "update", body.reason or "", **body.changes())
 
     @router.post("/hotlist/{entry_id}/expire", response_model=EntryOut, tags=["hotlist"])
     async def expire_entry(entry_id: str, body: ExpiryIn, principal: HotlistManager) -> EntryOut:

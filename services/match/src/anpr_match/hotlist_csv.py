@@ -11,7 +11,7 @@ import io
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from anpr_match.domain import PLATE_PATTERN, Category, HotlistEntry, ListRules, normalise_plate
@@ -60,6 +60,10 @@ def _moment(text: str, column: str) -> datetime:
         raise ValueError(f"{column} {text!r} is not an ISO 8601 time") from error
     if moment.tzinfo is None:
         raise ValueError(f"{column} needs a timezone offset, e.g. {text}+01:00")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError(f"{column} {text!r} lies outside the years 1 to 9999 in UTC") from error
     return moment
 
 
