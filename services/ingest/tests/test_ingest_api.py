@@ -666,8 +666,103 @@ async def test_a_frame_refused_with_503_is_taken_when_resent(tmp_path: Path) -> 
         buses[0].down = False
         taken = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
         assert taken.status_code == 202
-        assert taken.json()["duplicate"] is False, "the failed attempt must not leave a dedupe entry"
+        assert taken.json()["duplicate"] is False, "the failed attempt must not be taken for a stored one"
         assert [f.meta.event_id for f in await ingest.frames()] == [taken.json()["event_id"]]
+        assert refused.json()["event_id"] == taken.json()["event_id"]
+
+
+class LateAckBus(FramesDownBus):
+    """A broker that takes the record but whose acknowledgement never comes (a timeout): the record is
+    on the topic, and the producer says it is not. While `late` is unset, it acknowledges."""
+
+    late = True
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        await self.inner.publish(topic, key, value, headers)
+        if self.late and topic in (TOPICS.frames, TOPICS.reads):
+            raise BusUnavailable("Kafka did not acknowledge the record within 10.0s")
+
+
+@pytest.mark.parametrize("kind", ["frame", "read"])
+async def test_a_resend_after_an_unconfirmed_publish_is_the_same_event_never_a_second_one(
+    tmp_path: Path, kind: str
+) -> None:
+    """The outside test's finding: "503: not stored" answered for reads that were stored anyway, and
+    each retry stored a second time. Now the 503 says it may be stored and names the event id; the
+    resend is published again under that same id (so every sink keeps one), and once Kafka has
+    acknowledged it, a further resend is a duplicate."""
+    buses: list[LateAckBus] = []
+
+    def late(inner: MemoryBus) -> LateAckBus:
+        buses.append(LateAckBus(inner, TOPICS.frames))
+        return buses[0]
+
+    async with running(tmp_path, bus=late) as ingest:
+        if kind == "frame":
+            key = await ingest.register("cam-1")
+            path, form, topic = "/v1/frames", frame_form(), TOPICS.frames
+        else:
+            key = await register_smart(ingest)
+            path, form, topic = "/v1/reads", read_form(crop=jpeg(120, 30)), TOPICS.reads
+
+        async def send() -> httpx.Response:
+            return await ingest.client.post(path, headers={"X-Camera-Key": key}, **form)
+
+        unconfirmed = await send()
+        assert unconfirmed.status_code == 503
+        assert unconfirmed.headers["content-type"] == PROBLEM_JSON
+        assert int(unconfirmed.headers["retry-after"]) > 0
+        problem = unconfirmed.json()
+        assert problem["stored"] == "unknown"
+        assert "not stored" not in problem["detail"] and "may" in problem["detail"]
+        again = await send()  # the broker still does not acknowledge: the same answer, the same id
+        assert again.status_code == 503 and again.json()["event_id"] == problem["event_id"]
+        buses[0].late = False
+        taken = await send()
+        assert taken.status_code == 202, taken.text
+        assert taken.json()["event_id"] == problem["event_id"]
+        assert taken.json()["duplicate"] is False
+        duplicate = await send()
+        assert duplicate.json() == {**taken.json(), "duplicate": True}
+        records = await read_topic(ingest.bus, topic)
+        assert len(records) == 3  # every attempt that reached the broker...
+        assert {r.key for r in records} == {key_of(records[0])}
+        ids = {frame_pb2.Frame.FromString(r.value).meta.event_id for r in records}
+        assert ids == {problem["event_id"]}  # ...is the same event: the sinks keep one
+
+
+def key_of(record: Any) -> bytes:
+    key: bytes = record.key
+    return key
+
+
+async def test_resends_arriving_together_after_an_unconfirmed_publish_are_published_once_more(
+    tmp_path: Path,
+) -> None:
+    """After an unconfirmed publish, four resends at once: one takes the claim over and publishes,
+    the others wait for it and are duplicates; all answer 202 with the one event id."""
+    buses: list[LateAckBus] = []
+
+    def late(inner: MemoryBus) -> LateAckBus:
+        buses.append(LateAckBus(inner, TOPICS.frames))
+        return buses[-1]
+
+    async with running(tmp_path, bus=late) as ingest:
+        api_key = await ingest.register("cam-1")
+        form = frame_form()
+        refused = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        assert refused.status_code == 503
+        buses[0].late = False
+        answers = await asyncio.gather(
+            *(ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form) for _ in range(4))
+        )
+        assert [a.status_code for a in answers] == [202] * 4
+        assert {a.json()["event_id"] for a in answers} == {refused.json()["event_id"]}
+        assert sum(not a.json()["duplicate"] for a in answers) == 1
+        frames = await ingest.frames()
+        assert [f.meta.event_id for f in frames] == [refused.json()["event_id"]] * 2
 
 
 async def test_dedupe_entries_older_than_the_window_are_forgotten(tmp_path: Path) -> None:
@@ -852,6 +947,37 @@ async def test_clock_skew_is_measured_per_camera_even_when_refused(ingest: Inges
     )
     assert behind.status_code == 422
     assert metric("anpr_camera_clock_skew_seconds", "cam-skew") == pytest.approx(-7200, abs=3)
+
+
+async def test_a_dedupe_table_made_by_the_earlier_version_is_upgraded_and_its_rows_count_as_stored(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    captured_at = datetime.now(UTC) - timedelta(seconds=5)
+    async with running(tmp_path) as ingest:
+        api_key = await ingest.register("cam-1")
+    with sqlite3.connect(tmp_path / "ingest.db") as old:
+        old.execute("DROP TABLE intake_dedupe")
+        old.execute(
+            "CREATE TABLE intake_dedupe (camera_id VARCHAR(64) NOT NULL, captured_at DATETIME NOT NULL, "
+            "sha256 VARCHAR(64) NOT NULL, event_id VARCHAR(36) NOT NULL, created_at DATETIME NOT NULL, "
+            "PRIMARY KEY (camera_id, captured_at, sha256))"
+        )
+        old.execute(
+            "INSERT INTO intake_dedupe VALUES ('cam-1', ?, ?, 'an-event-id-of-the-old-version', ?)",
+            (
+                captured_at.replace(tzinfo=None).isoformat(sep=" "),
+                hashlib.sha256(SMALL_JPEG).hexdigest(),
+                datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" "),
+            ),
+        )
+    async with running(tmp_path) as ingest:
+        form = frame_form(captured_at=captured_at.isoformat())
+        again = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
+        assert again.status_code == 202, again.text
+        assert again.json()["duplicate"] is True
+        assert again.json()["event_id"] == "an-event-id-of-the-old-version"
 
 
 async def test_a_register_made_by_the_earlier_version_is_upgraded_in_place(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Batched publish-once intake on the real PostgreSQL: intakes that arrive together share one dedupe
-transaction, each still gets its own answer, and a failed publish gives up only its own claim."""
+transaction, each still gets its own answer, and a publish without an acknowledgement keeps its own
+claim, unconfirmed: a resend is published again under the same event id, never answered as stored."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.bus import BusUnavailable
 from anpr_core.db import create_schema, make_engine
-from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
-from anpr_ingest.storage import SCHEMA, IntakeClaims, IntakeDedupe, IntakeEntry, metadata
+from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher, PublishUnconfirmed
+from anpr_ingest.storage import SCHEMA, IntakeClaims, IntakeDedupe, IntakeEntry, intake_dedupe, metadata
 
 NOW = datetime.now(UTC)
 
@@ -98,7 +100,7 @@ async def test_the_same_frame_twice_at_once_is_published_once(engine: AsyncEngin
     assert bus.published == [b"a"]
 
 
-async def test_a_refused_publish_gives_up_only_its_own_claim(engine: AsyncEngine) -> None:
+async def test_a_refused_publish_leaves_only_its_own_claim_unconfirmed(engine: AsyncEngine) -> None:
     bus = GatedBus()
     bus.refuse = {b"b"}
     dedupe = CountingDedupe(engine)
@@ -114,7 +116,9 @@ async def test_a_refused_publish_gives_up_only_its_own_claim(engine: AsyncEngine
     assert dedupe.batches == [1, 3]
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], BusUnavailable)
+    assert isinstance(results[1], PublishUnconfirmed) and results[1].event_id == sent[1].entry.event_id
     assert sorted(bus.published) == [b"a", b"c", b"z"]
+    assert await claims_of(engine) == {"a": True, "b": False, "c": True, "z": True}
     # The camera's retry of the refused frame is taken; the others are duplicates.
     bus.refuse = set()
     assert await batcher.submit(intake("b")) is None
@@ -141,3 +145,70 @@ async def test_nothing_is_published_when_the_dedupe_table_does_not_answer(tmp_pa
         assert bus.published == []
     finally:
         await engine.dispose()
+
+
+async def claims_of(engine: AsyncEngine) -> dict[str, bool]:
+    """The dedupe table: each frame's content (its digest's name) and whether Kafka acknowledged it."""
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(intake_dedupe.c.sha256, intake_dedupe.c.published))).all()
+    return {sha256.rstrip("0"): published for sha256, published in rows}
+
+
+class LateAckBus(GatedBus):
+    """Takes every record (it is in Kafka), but acknowledges none while `late` is set: a timeout."""
+
+    late = True
+
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
+        await super().publish(topic, key, value, headers)
+        if self.late:
+            raise BusUnavailable("Kafka did not acknowledge the record within 10.0s")
+
+
+async def test_an_unacknowledged_publish_keeps_its_claim_and_its_resend_goes_out_under_the_same_id(
+    engine: AsyncEngine,
+) -> None:
+    bus = LateAckBus()
+    bus.gate.set()
+    batcher = IntakeBatcher(IntakeDedupe(engine), bus, max_batch=64, max_in_flight=2)
+    first = intake("a")
+    with pytest.raises(PublishUnconfirmed) as unconfirmed:
+        await batcher.submit(first)
+    assert unconfirmed.value.event_id == first.entry.event_id
+    assert await claims_of(engine) == {"a": False}  # kept, not released: it may be in Kafka
+    bus.late = False
+    resend = Intake(first.entry, first.topic, first.key, first.value)
+    assert await batcher.submit(resend) is None  # published again, not taken for a stored one
+    assert await claims_of(engine) == {"a": True}
+    assert await batcher.submit(resend) == first.entry.event_id  # now a duplicate
+    assert bus.published == [b"a", b"a"]  # twice in Kafka, one event id: the sinks keep one
+
+
+async def test_two_replicas_resending_an_unconfirmed_frame_at_once_publish_it_once(
+    database_url: str, tmp_path: Path, engine: AsyncEngine
+) -> None:
+    """Each replica with its own connection pool on the same table: one takes the unconfirmed claim
+    over (its row locked until its publish is acknowledged); the other waits, then finds it stored."""
+    late = LateAckBus()
+    late.gate.set()
+    first = intake("a")
+    with pytest.raises(PublishUnconfirmed):
+        await IntakeBatcher(IntakeDedupe(engine), late, max_batch=64, max_in_flight=1).submit(first)
+    other_engine = make_engine(database_url, "ingest", tmp_path)
+    try:
+        buses = [GatedBus(), GatedBus()]
+        replicas = [
+            IntakeBatcher(IntakeDedupe(e), bus, max_batch=64, max_in_flight=1)
+            for e, bus in zip((engine, other_engine), buses, strict=True)
+        ]
+        answers = asyncio.gather(*(replica.submit(first) for replica in replicas))
+        await asyncio.sleep(0.3)  # both claims issued; one holds the row, the other waits on it
+        for bus in buses:
+            bus.gate.set()
+        assert sorted(await answers, key=str) == sorted([None, first.entry.event_id], key=str)
+        assert sorted(len(bus.published) for bus in buses) == [0, 1]
+        assert await claims_of(engine) == {"a": True}
+    finally:
+        await other_engine.dispose()

@@ -29,7 +29,7 @@ from anpr_core.metrics import (
     INTAKE_DUPLICATES,
     READS,
 )
-from anpr_core.problems import Problem
+from anpr_core.problems import RETRY_AFTER_S, Problem
 from anpr_ingest import timing
 from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import (
@@ -47,6 +47,7 @@ from anpr_ingest.domain import (
     clock_skew_seconds,
     frame_digest,
     hash_api_key,
+    intake_event_id,
     is_silent,
     key_matches,
     new_api_key,
@@ -219,7 +220,9 @@ def _frame_fields(values: dict[str, Any], where: str, names: dict[str, str]) -> 
 
 
 class FrameAccepted(BaseModel):
-    event_id: str
+    event_id: str = Field(
+        description="Derived from the camera, capture time and bytes: a resend is the same event"
+    )
     camera_id: str
     content_type: str
     width: int
@@ -435,7 +438,11 @@ def build_router(
         if not key:
             FRAMES_REJECTED.labels("no_key").inc()
             raise Problem(401, "Unauthorized", "the X-Camera-Key header is required")
-        camera = await cache.get(camera_id)
+        try:
+            camera = await cache.get(camera_id)
+        except (SQLAlchemyError, OSError) as error:
+            FRAMES_REJECTED.labels("register_unavailable").inc()
+            raise unavailable("the camera register did not answer, so nothing was stored") from error
         if camera is None:
             FRAMES_REJECTED.labels("unknown_camera").inc()
             raise Problem(404, "Unknown camera", f"camera {camera_id} is not registered")
@@ -451,7 +458,9 @@ def build_router(
             raise Problem(403, "Forbidden", f"camera {camera_id} is retired")
         return camera
 
-    async def seen(camera_id: str, now: datetime) -> None:
+    async def seen(camera_id: str, now: datetime, *, required: bool = False) -> None:
+        """Records that the camera reported. `required` (a heartbeat, which is nothing else): a
+        register that does not answer is a 503; after a frame or read, only a logged warning."""
         CAMERA_LAST_SEEN.labels(camera_id).set(now.timestamp())
         # The metric is exact; the register's column is written at most every few seconds per
         # camera, so a busy camera does not cost a database write per frame.
@@ -460,7 +469,10 @@ def build_router(
             last_written[camera_id] = tick
             try:
                 await register.touch(camera_id, now)
-            except SQLAlchemyError:
+            except (SQLAlchemyError, OSError) as error:
+                del last_written[camera_id]  # written on the next report instead
+                if required:
+                    raise unavailable("the register did not answer; the heartbeat is not recorded") from error
                 log.warning("could not record last-seen of camera %s", camera_id, exc_info=True)
 
     def observe_skew(camera_id: str, captured_at: datetime, now: datetime) -> None:
@@ -485,12 +497,13 @@ def build_router(
         value: bytes,
         now: datetime,
     ) -> str | None:
-        """Publishes unless it was published before; returns the original event id of a duplicate.
+        """Publishes unless Kafka holds it already; returns the original event id of a duplicate.
 
         The batcher claims (camera, captured_at, digest) in the dedupe table, publishes, waits for the
         broker's acknowledgement (acks=all) and commits the claim, together with the intakes that
-        arrived at the same time (anpr_ingest.intake). A failed publish releases the claim, so the
-        camera's retry is taken.
+        arrived at the same time (anpr_ingest.intake). A publish without an acknowledgement keeps its
+        claim, unconfirmed: the camera's resend is published again under the same event id (derived
+        from the content), so whichever copies reach Kafka, the sinks keep one.
         """
         intake = Intake(
             IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),
@@ -502,18 +515,18 @@ def build_router(
             return await batcher.submit(intake)
         except BusUnavailable as error:
             FRAMES_REJECTED.labels("bus_unavailable").inc()
-            raise Problem(
-                503,
-                "Service Unavailable",
-                "the broker did not take it, so it is not stored; send it again after Retry-After",
-                headers={"Retry-After": "5"},
+            raise unavailable(
+                "the broker did not acknowledge it in time, so it may or may not be stored; send it "
+                "again after Retry-After: the resend is the same event (same event_id) and is stored once",
+                event_id=event_id,
+                stored="unknown",
             ) from error
         except DedupeUnavailable as error:
-            raise Problem(
-                503,
-                "Service Unavailable",
-                "the register database did not answer; send it again after Retry-After",
-                headers={"Retry-After": "5"},
+            FRAMES_REJECTED.labels("dedupe_unavailable").inc()
+            raise unavailable(
+                "the intake database did not answer, so nothing was stored; send it again after Retry-After",
+                event_id=event_id,
+                stored="no",
             ) from error
 
     async def raw_image(declared: str, body: AsyncIterator[bytes]) -> bytes:
@@ -622,6 +635,7 @@ def build_router(
         hashed = time.perf_counter()
         timing.DIGEST.observe(hashed - sniffed)
         meta = new_meta(settings.zone_id, "ingest")
+        meta.event_id = intake_event_id(settings.zone_id, camera.camera_id, captured_at, digest)
         frame = frame_pb2.Frame(
             meta=meta,
             camera_id=camera.camera_id,
@@ -683,7 +697,9 @@ def build_router(
                 check_crop(crop_bytes, crop_limits)
         except RejectedFrame as rejection:
             raise refused(rejection) from rejection
+        digest = read_digest(plate, crop_bytes)
         meta = new_meta(settings.zone_id, "ingest")
+        meta.event_id = intake_event_id(settings.zone_id, camera.camera_id, captured_at, digest)
         read = read_pb2.PlateRead(
             meta=meta,
             camera_id=camera.camera_id,
@@ -696,7 +712,6 @@ def build_router(
             plate_crop=crop_bytes,
             reader=f"camera:{camera.camera_id}",
         )
-        digest = read_digest(plate, crop_bytes)
         original = await publish_once(
             camera, captured_at, digest, meta.event_id, topics.reads, read.SerializeToString(), now
         )
@@ -717,10 +732,22 @@ def build_router(
     async def heartbeat(camera_id: str, x_camera_key: CameraKey = None) -> Response:
         """A camera with nothing to send says it is alive; it is not marked silent."""
         camera = await authenticate(camera_id, x_camera_key)
-        await seen(camera.camera_id, datetime.now(UTC))
+        await seen(camera.camera_id, datetime.now(UTC), required=True)
         return Response(status_code=204)
 
     return IngestRoutes(router, raw_frame)
+
+
+def unavailable(detail: str, **extensions: Any) -> Problem:
+    """503 with Retry-After: a dependency (the broker, the database) did not answer; it will again."""
+    return Problem(
+        503,
+        "Service Unavailable",
+        detail,
+        problem_type="urn:schild:unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+        **extensions,
+    )
 
 
 def _stored_fields(sent: dict[str, Any], default_zone: str, *, partial: bool = False) -> dict[str, Any]:

@@ -12,7 +12,6 @@ FastAPI untouched.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,12 +19,10 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anpr_core.problems import PROBLEM_JSON, Problem, validation_problem
+from anpr_core.problems import PROBLEM_JSON, Problem, dependency_problem, validation_problem
 from anpr_ingest.api import RAW_IMAGE_TYPES, RawFrameIntake
 
 __all__ = ["FRAMES_PATH", "RawFrameFastPath"]
-
-log = logging.getLogger(__name__)
 
 FRAMES_PATH = "/v1/frames"
 
@@ -62,10 +59,10 @@ class RawFrameFastPath:
         except RequestValidationError as invalid:
             await _refuse(send, scope, validation_problem(invalid))
             return
-        except Exception:
-            log.exception("frame intake failed")
-            failed = Problem(500, "Internal Server Error", "the frame was not taken; send it again")
-            await _refuse(send, scope, failed)
+        except Exception as error:  # noqa: BLE001 - answered as the routes' handlers would answer it
+            # A broker or database failure is a 503 with Retry-After (logged there); anything else
+            # a logged 500, problem+json either way.
+            await _refuse(send, scope, dependency_problem(error))
             return
         await _answer(send, 202, accepted.model_dump_json().encode(), "application/json", {})
 

@@ -37,6 +37,16 @@ class DedupeUnavailable(Exception):  # noqa: N818 - like BusUnavailable: a state
     """The dedupe table did not answer, so nothing was published."""
 
 
+class PublishUnconfirmed(BusUnavailable):
+    """The broker did not acknowledge the record (an error or a timeout): it may still reach Kafka,
+    since the producer goes on sending it. The claim is kept unconfirmed, so a resend is published
+    again under the same event id, and the sinks keep one copy."""
+
+    def __init__(self, event_id: str, cause: BaseException) -> None:
+        super().__init__(f"the broker did not acknowledge event {event_id}: {cause}")
+        self.event_id = event_id
+
+
 @dataclass(frozen=True, slots=True)
 class Intake:
     entry: IntakeEntry
@@ -65,10 +75,11 @@ class IntakeBatcher:
         self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, intake: Intake) -> str | None:
-        """Publishes unless it was published before and returns None once Kafka holds it (acks=all)
-        and the dedupe entry is committed; returns the original event id of a duplicate.
+        """Publishes unless Kafka holds it already, and returns None once Kafka holds it (acks=all);
+        returns the original event id of a duplicate (one the broker acknowledged before).
 
-        Raises BusUnavailable (not published, claim released) or DedupeUnavailable (not published).
+        Raises PublishUnconfirmed (it may be in Kafka or not: a resend is published again under the
+        same event id) or DedupeUnavailable (not published).
         """
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(intake, future))
@@ -112,7 +123,9 @@ class IntakeBatcher:
         outcomes: dict[int, str | None | BaseException] = {}
         published: list[_Waiting] = []
         try:
-            # 1. Claim every key in one transaction, left open while the broker acknowledges.
+            # 1. Claim every key in one transaction, left open while the broker acknowledges: a new
+            #    key, or one whose earlier publish is unconfirmed, is ours to publish; a key Kafka
+            #    acknowledged before is a duplicate.
             async with self._dedupe.claim_batch([w.intake.entry for w in batch]) as claims:
                 claimed = time.perf_counter()
                 timing.CLAIM.observe(claimed - started)
@@ -130,28 +143,31 @@ class IntakeBatcher:
                 )
                 acked = time.perf_counter()
                 timing.PUBLISH.observe(acked - claimed)
-                failed = []
+                unconfirmed = []
                 for waiting, result in zip(fresh, results, strict=True):
                     if isinstance(result, BaseException):
-                        outcomes[id(waiting)] = result
-                        failed.append(waiting)
+                        event_id = waiting.intake.entry.event_id
+                        outcomes[id(waiting)] = PublishUnconfirmed(event_id, result)
+                        unconfirmed.append(waiting)
                     else:
                         outcomes[id(waiting)] = None
                         published.append(waiting)
-                # 3. Release the claims of what the broker did not take, so a retry is taken.
-                await claims.release([w.intake.entry for w in failed])
+                # 3. Keep the claims of what the broker did not acknowledge, marked unconfirmed: the
+                #    producer may still deliver them, so a retry publishes again under the same id.
+                await claims.keep_unconfirmed([w.intake.entry for w in unconfirmed])
             # 4. Committed: only now is a 202 given.
             timing.COMMIT.observe(time.perf_counter() - acked)
         except Exception as error:  # noqa: BLE001 - each waiting request is answered with it
             failure: BaseException = error
-            if isinstance(error, SQLAlchemyError):
+            if isinstance(error, SQLAlchemyError | OSError):
                 failure = DedupeUnavailable(f"the dedupe table did not answer: {error}")
-            if not published:
-                for waiting in batch:
-                    if not isinstance(outcomes.get(id(waiting)), str):  # a duplicate's answer stands
-                        outcomes[id(waiting)] = failure
-            else:
-                # The broker holds those: the answer is 202. Only the duplicate check of a resend is lost.
+            # Answers already known stand: a duplicate's, a publish's (the broker holds it, so the
+            # answer is 202; only the dedupe entry is lost, and a resend is the same event), and an
+            # unconfirmed publish's. The rest were never published.
+            for waiting in batch:
+                if id(waiting) not in outcomes:
+                    outcomes[id(waiting)] = failure
+            if published:
                 log.warning(
                     "dedupe entries of %d published records not committed", len(published), exc_info=True
                 )

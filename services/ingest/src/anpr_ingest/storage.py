@@ -24,6 +24,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    true,
     tuple_,
     update,
 )
@@ -62,8 +63,9 @@ cameras = Table(
     Column("updated_at", UtcDateTime(), nullable=True),
 )
 
-# One row per accepted frame or read: (camera, captured_at, content digest) -> the event id it got.
-# The primary key is the unique constraint that makes two replicas racing on one frame publish once.
+# One row per frame or read handed to the broker: (camera, captured_at, content digest) -> the event
+# id it got, and whether the broker acknowledged it. The primary key is the unique constraint that
+# makes two replicas racing on one frame publish once.
 intake_dedupe = Table(
     "intake_dedupe",
     metadata,
@@ -72,35 +74,40 @@ intake_dedupe = Table(
     Column("sha256", String(64), nullable=False),
     Column("event_id", String(36), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # False while the outcome of its publish is unknown (the broker did not acknowledge in time, or
+    # errored: the record may still reach Kafka). A resend then publishes again, with the same event
+    # id, instead of being answered as a duplicate. Rows of earlier versions were all acknowledged.
+    Column("published", Boolean(), nullable=False, server_default=true()),
     PrimaryKeyConstraint("camera_id", "captured_at", "sha256"),
     Index("ix_intake_dedupe_created_at", "created_at"),
 )
 
 
 async def add_missing_columns(engine: AsyncEngine) -> list[str]:
-    """Adds register columns that a register made by an earlier version lacks (each has a server
-    default or is nullable), so an existing database or `var/ingest.db` keeps working."""
+    """Adds the columns that tables made by an earlier version lack (each has a server default or is
+    nullable), so an existing database or `var/ingest.db` keeps working."""
 
     def upgrade(connection: Any) -> list[str]:
         # On SQLite the schema is translated away (anpr_core.db), so the table has no schema there.
-        schema = cameras.schema if connection.dialect.name == "postgresql" else None
-        table = f"{schema}.{cameras.name}" if schema else cameras.name
-        present = {c["name"] for c in inspect(connection).get_columns(cameras.name, schema=schema)}
+        schema = SCHEMA if connection.dialect.name == "postgresql" else None
         added = []
-        for column in cameras.columns:
-            if column.name in present:
-                continue
-            ddl = f"{column.name} {column.type.compile(connection.dialect)}"
-            if column.server_default is not None:
-                default = column.server_default.arg  # type: ignore[attr-defined]
-                literal = (
-                    default.compile(dialect=connection.dialect)
-                    if hasattr(default, "compile")
-                    else f"'{default}'"
-                )
-                ddl += f" NOT NULL DEFAULT {literal}"
-            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
-            added.append(column.name)
+        for table in (cameras, intake_dedupe):
+            name = f"{schema}.{table.name}" if schema else table.name
+            present = {c["name"] for c in inspect(connection).get_columns(table.name, schema=schema)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl = f"{column.name} {column.type.compile(connection.dialect)}"
+                if column.server_default is not None:
+                    default = column.server_default.arg  # type: ignore[attr-defined]
+                    literal = (
+                        default.compile(dialect=connection.dialect)
+                        if hasattr(default, "compile")
+                        else f"'{default}'"
+                    )
+                    ddl += f" NOT NULL DEFAULT {literal}"
+                connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
+                added.append(f"{table.name}.{column.name}")
         return added
 
     async with engine.begin() as connection:
@@ -204,20 +211,24 @@ class IntakeClaims:
         self._originals = originals
 
     def original(self, entry: IntakeEntry) -> str | None:
-        """None when this batch owns the entry (the caller publishes it), else the first event id."""
+        """None when this batch owns the entry (the caller publishes it), else the event id under
+        which the broker already holds it."""
         return self._originals.get(entry.event_id)
 
-    async def release(self, entries: Sequence[IntakeEntry]) -> None:
-        """Gives up claims whose publish failed: the rows go before the commit, as if never inserted,
-        so the camera's retry (or another replica waiting on the row) takes the intake."""
+    async def keep_unconfirmed(self, entries: Sequence[IntakeEntry]) -> None:
+        """Marks claims whose publish did not end in an acknowledgement: the record may still reach
+        Kafka, so the claim stays, but a resend is published again (same event id) instead of being
+        answered as a duplicate."""
         if not entries:
             return
         await self._connection.execute(
-            delete(intake_dedupe).where(
+            update(intake_dedupe)
+            .where(
                 tuple_(intake_dedupe.c.camera_id, intake_dedupe.c.captured_at, intake_dedupe.c.sha256).in_(
                     [(e.camera_id, e.captured_at, e.sha256) for e in entries]
                 )
             )
+            .values(published=False)
         )
 
 
@@ -228,19 +239,29 @@ class IntakeDedupe:
         # SQLAlchemy Core on a connection of its own pool: one claim per batch, no ORM session.
         self._engine = engine
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # Executed with a list of rows: one multi-row INSERT, compiled once for every batch size.
-        self._claim = insert(intake_dedupe).on_conflict_do_nothing().returning(intake_dedupe.c.event_id)
+        claim = insert(intake_dedupe)
+        # Executed with a list of rows: one multi-row INSERT, compiled once for every batch size. A
+        # new key is inserted; a key left unconfirmed is taken over (its row locked, marked as if
+        # published); both come back. An acknowledged key is left alone and does not come back.
+        self._claim = claim.on_conflict_do_update(
+            index_elements=[intake_dedupe.c.camera_id, intake_dedupe.c.captured_at, intake_dedupe.c.sha256],
+            set_={"published": True, "event_id": claim.excluded.event_id},
+            where=intake_dedupe.c.published == false(),
+        ).returning(intake_dedupe.c.event_id)
 
     @asynccontextmanager
     async def claim_batch(self, entries: Sequence[IntakeEntry]) -> AsyncIterator[IntakeClaims]:
         """Claims every entry in one transaction, held open while the caller publishes the new ones.
 
-        One INSERT ... ON CONFLICT DO NOTHING RETURNING for the whole batch: the entries it did not
-        insert were taken before, and their first event id is looked up. A second replica's insert
-        of the same key waits on this transaction, then sees the committed row (a duplicate) or, if
-        the publish failed and the claim was released or rolled back, takes the intake itself.
-        Rows go in key order, so two batches never wait on each other in a cycle.
-        Entries must have distinct keys. An exception inside rolls everything back.
+        One INSERT ... ON CONFLICT DO UPDATE ... WHERE NOT published RETURNING for the whole batch,
+        each row written as published (the caller marks what the broker did not acknowledge,
+        before the commit). The entries it did not return are held by Kafka already, and their
+        first event id is looked up. A second replica's insert of the same key waits on this
+        transaction, then sees an acknowledged row (a duplicate), or an unconfirmed one, which it
+        takes over and publishes again. Rows go in key order, so two batches never wait on each other
+        in a cycle. Entries must have distinct keys. A taken-over row gets the entry's event id,
+        which is the one it had: event ids are derived from the key and the zone
+        (anpr_ingest.domain.intake_event_id). An exception inside rolls everything back.
         """
         rows = [
             {
@@ -249,14 +270,15 @@ class IntakeDedupe:
                 "sha256": e.sha256,
                 "event_id": e.event_id,
                 "created_at": e.created_at,
+                "published": True,
             }
             for e in sorted(entries, key=lambda e: e.key)
         ]
         async with self._engine.begin() as connection:
-            inserted = set((await connection.execute(self._claim, rows)).scalars())
+            claimed = set((await connection.execute(self._claim, rows)).scalars())
             originals: dict[str, str] = {}
             for entry in entries:
-                if entry.event_id in inserted:
+                if entry.event_id in claimed:
                     continue
                 original = (
                     await connection.execute(
