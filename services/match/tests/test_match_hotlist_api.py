@@ -353,8 +353,9 @@ async def test_a_csv_imports_all_its_entries_which_match_and_export_again(servic
     assert (hit["plate_listed"], hit["match_kind"]) == ("1ABC042", "confusable")
     published = await entries_on(service.bus)
     assert len(published) == 200
+    why = {"purpose": "judicial", "case_reference": "PV/2026/77", "recipient": "parquet Antwerpen"}
     exported = await service.client.get(
-        "/v1/hotlist/export", params={"list_name": "stolen"}, headers=service.auth()
+        "/v1/hotlist/export", params={"list_name": "stolen", **why}, headers=service.auth()
     )
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("text/csv")
@@ -367,7 +368,13 @@ async def test_a_csv_imports_all_its_entries_which_match_and_export_again(servic
         if json.loads(a.query)["op"] == "import"
     ]
     assert imported["count"] == 200
-    assert len(await service.audit("hotlist_export")) == 1
+    [export] = await service.audit("export")
+    assert (export.purpose, export.case_reference, list(export.recipients)) == (
+        "judicial",
+        "PV/2026/77",
+        ["parquet Antwerpen"],
+    )
+    assert (json.loads(export.query)["what"], export.record_count) == ("hotlist", 200)
 
 
 async def test_an_imported_list_reaches_every_replica_marked_as_indexed_by_the_importer(

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -124,6 +124,55 @@ def _clock(value: str | None) -> time | None:
 
 def _clock_text(value: time | None) -> str | None:
     return None if value is None else value.strftime("%H:%M")
+
+
+class Purpose(StrEnum):
+    """Why a person looks at hits or the hotlist; recorded with every look."""
+
+    # Following up hits as they come in, in the control room: what the live views are for.
+    OPERATIONAL = "operational"
+    ADMINISTRATIVE = "administrative"
+    JUDICIAL = "judicial"
+
+
+@dataclass(frozen=True)
+class Justification:
+    """Why, asked of every look at hits and entries and of every export; audited with it."""
+
+    purpose: Purpose | None
+    case_reference: str
+    recipient: str = ""
+
+    def audit_fields(self) -> dict[str, str]:
+        return {"purpose": self.purpose.value if self.purpose else "", "case_reference": self.case_reference}
+
+
+def view_justification(
+    purpose: Annotated[
+        Purpose,
+        Query(description="operational (default: following up hits), administrative or judicial"),
+    ] = Purpose.OPERATIONAL,
+    case_reference: Annotated[str, Query(max_length=100, description="case or PV number, if any")] = "",
+) -> Justification:
+    return Justification(purpose, case_reference.strip())
+
+
+def export_justification(
+    purpose: Annotated[
+        Purpose | None, Query(description="required: operational, administrative or judicial")
+    ] = None,
+    case_reference: Annotated[
+        str, Query(max_length=100, description="required: the case, PV or request the file is for")
+    ] = "",
+    recipient: Annotated[
+        str, Query(max_length=200, description="to whom the file is disclosed; default: the caller")
+    ] = "",
+) -> Justification:
+    return Justification(purpose, case_reference.strip(), recipient.strip())
+
+
+Looking = Annotated[Justification, Depends(view_justification)]
+Exporting = Annotated[Justification, Depends(export_justification)]
 
 
 class ListIn(BaseModel):
@@ -331,6 +380,33 @@ def build_router(
     def unavailable(error: Exception) -> Problem:
         return Problem(503, "Service Unavailable", "the change could not be published; retry", headers=RETRY)
 
+    async def record_look(
+        principal: Principal,
+        action: str,
+        why: Justification,
+        query: dict[str, Any],
+        record_ids: Sequence[str] = (),
+        **fields: Any,
+    ) -> None:
+        """Audits a look (who, why, what was asked, which records were seen) before it is answered."""
+        try:
+            await audit.record(
+                principal, action, query=query, record_ids=record_ids, **why.audit_fields(), **fields
+            )
+        except BusUnavailable as error:
+            raise Problem(
+                503,
+                "Service Unavailable",
+                "the look could not be written to the audit log, so nothing is shown; retry",
+                headers=RETRY,
+            ) from error
+
+    async def not_found(
+        principal: Principal, action: str, why: Justification, query: dict[str, Any], detail: str
+    ) -> Problem:
+        await record_look(principal, action, why, query, outcome="refused", detail=detail)
+        return Problem(404, "Not Found", detail)
+
     async def list_rules(name: str) -> ListRules | None:
         async with sessions() as session:
             row = (await session.execute(select(hotlists).where(hotlists.c.name == name))).first()
@@ -526,7 +602,8 @@ def build_router(
 
     @router.get("/hotlist", response_model=list[EntryOut], tags=["hotlist"])
     async def list_entries(
-        _principal: HotlistViewer,
+        principal: HotlistViewer,
+        why: Looking,
         plate: Annotated[str | None, Query(max_length=32)] = None,
         list_name: Annotated[str | None, Query(max_length=64)] = None,
         in_force: Annotated[bool | None, Query(description="Only entries in force now (or not)")] = None,
@@ -548,7 +625,17 @@ def build_router(
         statement = statement.order_by(hotlist_entries.c.created_at, hotlist_entries.c.entry_id)
         async with sessions() as session:
             rows = (await session.execute(statement.offset(offset).limit(limit))).all()
-        return [out(entry_of(row._mapping)) for row in rows]
+        entries = [out(entry_of(row._mapping)) for row in rows]
+        query = {
+            "view": "list",
+            "plate": normalise_plate(plate) if plate else None,
+            "list_name": list_name,
+            "in_force": in_force,
+            "limit": limit,
+            "offset": offset,
+        }
+        await record_look(principal, "view_hotlist", why, query, [e.entry_id for e in entries])
+        return entries
 
     @router.post(
         "/hotlist/import",
@@ -639,19 +726,41 @@ def build_router(
 
     @router.get("/hotlist/export", tags=["hotlist"], response_class=StreamingResponse)
     async def export_entries(
-        principal: HotlistViewer, list_name: Annotated[str | None, Query(max_length=64)] = None
+        principal: HotlistViewer,
+        why: Exporting,
+        list_name: Annotated[str | None, Query(max_length=64)] = None,
     ) -> StreamingResponse:
+        """The entries as CSV: a disclosure, so it states why (purpose), for what (case_reference)
+        and to whom (recipient), and is audited as an export with every entry's id."""
+        recipients = [why.recipient or principal.subject]
+        query: dict[str, Any] = {"what": "hotlist", "list_name": list_name or "*"}
+        if why.purpose is None or not why.case_reference:
+            missing = " and ".join(
+                name
+                for name, absent in (
+                    ("purpose", why.purpose is None),
+                    ("case_reference", not why.case_reference),
+                )
+                if absent
+            )
+            reason = f"an export of the hotlist needs its {missing}"
+            await record_look(
+                principal, "export", why, query, outcome="refused", detail=reason, recipients=recipients
+            )
+            raise Problem(422, "Export refused", f"{reason}; give them and retry")
         statement = select(hotlist_entries).where(hotlist_entries.c.deleted.is_(False))
         if list_name:
             statement = statement.where(hotlist_entries.c.list_name == list_name)
         async with sessions() as session:
             rows = (await session.execute(statement.order_by(hotlist_entries.c.created_at))).all()
         entries = [entry_of(row._mapping) for row in rows]
-        await audit.record(
+        await record_look(
             principal,
-            "hotlist_export",
-            query={"list_name": list_name or "*", "count": len(entries)},
-            record_ids=[e.entry_id for e in entries],
+            "export",
+            why,
+            {**query, "count": len(entries)},
+            [e.entry_id for e in entries],
+            recipients=recipients,
         )
         return StreamingResponse(
             iter(export_lines(entries)),
@@ -660,15 +769,26 @@ def build_router(
         )
 
     @router.get("/hotlist/{entry_id}", response_model=EntryOut, tags=["hotlist"])
-    async def get_entry(entry_id: str, _principal: HotlistViewer) -> EntryOut:
+    async def get_entry(entry_id: str, principal: HotlistViewer, why: Looking) -> EntryOut:
+        query = {"view": "entry", "entry_id": entry_id}
         async with sessions() as session:
-            return out(await entry_row(session, entry_id))
+            row = (
+                await session.execute(select(hotlist_entries).where(hotlist_entries.c.entry_id == entry_id))
+            ).first()
+        if row is None:
+            raise await not_found(
+                principal, "view_hotlist", why, query, f"hotlist entry {entry_id} does not exist"
+            )
+        entry = out(entry_of(row._mapping))
+        await record_look(principal, "view_hotlist", why, query, [entry_id])
+        return entry
 
     # --- hits ------------------------------------------------------------------------------
 
     @router.get("/hits", response_model=list[HitOut], tags=["hits"])
     async def list_hits(
-        _principal: HitViewer,
+        principal: HitViewer,
+        why: Looking,
         list_name: Annotated[str | None, Query(max_length=64)] = None,
         camera_id: Annotated[str | None, Query(max_length=64)] = None,
         unacknowledged: bool = False,
@@ -683,15 +803,30 @@ def build_router(
             statement = statement.where(hits.c.ack_outcome.is_(None))
         async with sessions() as session:
             rows = (await session.execute(statement.order_by(hits.c.created_at.desc()).limit(limit))).all()
-        return [HitOut.of(row._mapping) for row in rows]
+        found = [HitOut.of(row._mapping) for row in rows]
+        query = {
+            "view": "list",
+            "list_name": list_name,
+            "camera_id": camera_id,
+            "unacknowledged": unacknowledged,
+            "limit": limit,
+        }
+        await record_look(principal, "view_hits", why, query, [hit.hit_id for hit in found])
+        return found
 
     @router.get("/hits/stream", tags=["hits"], response_class=StreamingResponse)
     async def stream_hits(
-        _principal: HitViewer,
+        principal: HitViewer,
+        why: Looking,
         limit: Annotated[int | None, Query(ge=1, description="Close after this many hits")] = None,
         heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
     ) -> StreamingResponse:
-        """Hits as they are raised, as Server-Sent Events (`event: hit`, data: the hit as JSON)."""
+        """Hits as they are raised, as Server-Sent Events (`event: hit`, data: the hit as JSON).
+
+        The opening is audited, and each hit is audited as seen by the caller before it is sent.
+        """
+        query: dict[str, Any] = {"view": "stream", "limit": limit, "heartbeat_s": heartbeat_s}
+        await record_look(principal, "view_hits", why, query)
 
         async def events() -> AsyncIterator[str]:
             sent = 0
@@ -706,6 +841,16 @@ def build_router(
                     if hit is None:
                         yield 'event: overflow\ndata: {"detail": "too far behind; reload GET /v1/hits"}\n\n'
                         return
+                    try:
+                        await record_look(
+                            principal, "view_hits", why, {**query, "sent": "hit"}, [hit["hit_id"]]
+                        )
+                    except Problem:
+                        yield (
+                            'event: unavailable\ndata: {"detail": "the audit log did not answer; '
+                            'reconnect to go on"}\n\n'
+                        )
+                        return
                     sent += 1
                     yield f"id: {hit['hit_id']}\nevent: hit\ndata: {json.dumps(hit, default=str)}\n\n"
 
@@ -714,12 +859,15 @@ def build_router(
         )
 
     @router.get("/hits/{hit_id}", response_model=HitOut, tags=["hits"])
-    async def get_hit(hit_id: str, _principal: HitViewer) -> HitOut:
+    async def get_hit(hit_id: str, principal: HitViewer, why: Looking) -> HitOut:
+        query = {"view": "hit", "hit_id": hit_id}
         async with sessions() as session:
             row = (await session.execute(select(hits).where(hits.c.hit_id == hit_id))).first()
         if row is None:
-            raise Problem(404, "Not Found", f"hit {hit_id} does not exist")
-        return HitOut.of(row._mapping)
+            raise await not_found(principal, "view_hits", why, query, f"hit {hit_id} does not exist")
+        hit = HitOut.of(row._mapping)
+        await record_look(principal, "view_hits", why, query, [hit_id])
+        return hit
 
     @router.post("/hits/{hit_id}/ack", response_model=HitOut, tags=["hits"])
     async def acknowledge_hit(hit_id: str, body: AckIn, principal: HitAcknowledger) -> HitOut:
