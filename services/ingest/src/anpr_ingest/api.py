@@ -53,6 +53,7 @@ from anpr_ingest.domain import (
     new_api_key,
     read_digest,
 )
+from anpr_ingest.images import ImageChecker
 from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
 from anpr_ingest.public_map import MapCamera, geojson_text, to_csv
 from anpr_ingest.settings import IngestSettings
@@ -262,6 +263,7 @@ def build_router(
     batcher: IntakeBatcher,
     audit: AuditTrail,
     cache: CameraCache,
+    images: ImageChecker,
 ) -> IngestRoutes:
     router = APIRouter(prefix="/v1")
     topics = Topics(settings.topic_prefix)
@@ -270,8 +272,11 @@ def build_router(
         min_side=settings.min_frame_side,
         max_side=settings.max_frame_side,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+        max_pixels=settings.max_image_pixels,
     )
-    crop_limits = CropLimits(settings.max_crop_bytes, settings.min_crop_side, settings.max_crop_side)
+    crop_limits = CropLimits(
+        settings.max_crop_bytes, settings.min_crop_side, settings.max_crop_side, settings.max_image_pixels
+    )
     silent_gap = timedelta(seconds=settings.silent_after_s)
     last_written: dict[str, float] = {}
 
@@ -627,10 +632,13 @@ def build_router(
         observe_skew(camera.camera_id, captured_at, now)
         try:
             info = check_frame(data, captured_at, now, limits)
+            headed = time.perf_counter()
+            timing.IMAGE_CHECK.observe(headed - checked)
+            await images.verify(data, info)
         except RejectedFrame as rejection:
             raise refused(rejection) from rejection
         sniffed = time.perf_counter()
-        timing.IMAGE_CHECK.observe(sniffed - checked)
+        timing.IMAGE_DECODE.observe(sniffed - headed)
         digest = frame_digest(data)
         hashed = time.perf_counter()
         timing.DIGEST.observe(hashed - sniffed)
@@ -694,7 +702,7 @@ def build_router(
             plate = check_read(text, confidence, captured_at, now, limits.max_clock_skew)
             if crop is not None:
                 crop_bytes = await crop.read(settings.max_crop_bytes + 1)
-                check_crop(crop_bytes, crop_limits)
+                await images.verify(crop_bytes, check_crop(crop_bytes, crop_limits), "crop")
         except RejectedFrame as rejection:
             raise refused(rejection) from rejection
         digest = read_digest(plate, crop_bytes)

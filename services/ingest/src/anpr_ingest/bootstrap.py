@@ -24,6 +24,7 @@ from anpr_ingest.api import build_router
 from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain import CameraStatus, is_silent
 from anpr_ingest.fast_path import RawFrameFastPath
+from anpr_ingest.images import ImageChecker
 from anpr_ingest.intake import IntakeBatcher
 from anpr_ingest.settings import IngestSettings
 from anpr_ingest.storage import SCHEMA, CameraRegister, IntakeDedupe, add_missing_columns, metadata
@@ -95,6 +96,12 @@ def build_app(
         dedupe, bus, max_batch=settings.intake_max_batch, max_in_flight=settings.intake_pool_size
     )
     cache = CameraCache(register, settings.credential_cache_ttl_s)
+    images = ImageChecker(
+        workers=settings.image_check_workers,
+        queue=settings.image_check_queue,
+        max_pixels=settings.max_image_pixels,
+        check=settings.image_check,
+    )
     health = CameraHealth(register, timedelta(seconds=settings.silent_after_s))
     audit = AuditTrail(bus, Topics(settings.topic_prefix).audit, settings.zone_id, "ingest")
     window = timedelta(seconds=settings.dedupe_window_s)
@@ -123,6 +130,7 @@ def build_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await batcher.drain()
+            images.close()
             if intake_engine is not engine:
                 await intake_engine.dispose()
 
@@ -138,7 +146,7 @@ def build_app(
     app.state.camera_health = health
     app.state.intake_dedupe = dedupe
     app.state.refusal_recorder = audit
-    routes = build_router(settings, register, batcher, audit, cache)
+    routes = build_router(settings, register, batcher, audit, cache, images)
     app.include_router(routes.router)
     app.add_middleware(RawFrameFastPath, intake=routes.raw_frame)
     return app

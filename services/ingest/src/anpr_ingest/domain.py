@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import uuid
@@ -45,6 +46,15 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 # JPEG start-of-frame markers that carry the dimensions (baseline, progressive, ...).
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Markers of the segments a JPEG may hold after its start-of-image: frame headers, Huffman and
+# quantisation tables (DHT, DAC, DQT), scans (SOS), DNL, restart intervals (DRI), expansion (DHP,
+# EXP), application data (APPn) and comments. Any other marker there is corruption.
+_SEGMENT_MARKERS = frozenset(
+    {*_SOF_MARKERS, 0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD, 0xDE, 0xDF, *range(0xE0, 0xF0), 0xFE}
+)
+# In a scan's compressed data a 0xFF byte is followed by 0x00 (a stuffed byte) or a restart marker
+# (0xD0-0xD7); fill bytes (0xFF) may precede a marker. Anything else is the marker that ends the scan.
+_END_OF_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 def sniff_image(data: bytes) -> ImageInfo:
@@ -88,15 +98,81 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
     raise RejectedFrame("corrupt_image", "JPEG without a frame header (truncated or corrupt)")
 
 
+def check_jpeg_structure(data: bytes) -> None:
+    """Walks every segment of a JPEG, the compressed data of its scans included, to its end-of-image
+    marker. Garbage in the compressed data, which a decoder only warns about (and paints grey), or a
+    segment running past the end, is refused. Bytes after the end-of-image marker are left alone, as
+    decoders leave them (sniff_image has checked that the file ends with one)."""
+    body = data.rstrip(b"\x00")
+    end = len(body)
+    position = 2
+    frame_seen = scan_seen = False
+    while position + 2 <= end:
+        if body[position] != 0xFF:
+            raise RejectedFrame("corrupt_image", f"the JPEG is corrupt: no marker at byte {position}")
+        marker = body[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:
+            if not scan_seen:
+                raise RejectedFrame("corrupt_image", "the JPEG is corrupt: it holds no image data (no scan)")
+            return
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a segment
+            position += 2
+            continue
+        if marker not in _SEGMENT_MARKERS:
+            raise RejectedFrame(
+                "corrupt_image", f"the JPEG is corrupt: unexpected marker 0x{marker:02X} at byte {position}"
+            )
+        if position + 4 > end:
+            break
+        (length,) = struct.unpack(">H", body[position + 2 : position + 4])
+        if length < 2 or position + 2 + length > end:
+            raise RejectedFrame(
+                "corrupt_image", f"the JPEG is corrupt: the segment at byte {position} runs past the end"
+            )
+        position += 2 + length
+        if marker in _SOF_MARKERS:
+            frame_seen = True
+        elif marker == 0xDA:
+            if not frame_seen:
+                raise RejectedFrame("corrupt_image", "the JPEG is corrupt: a scan before its frame header")
+            scan_seen = True
+            scan_end = _END_OF_SCAN.search(body, position)
+            if scan_end is None:
+                break
+            position = scan_end.start()
+    raise RejectedFrame("truncated_image", "the JPEG is cut off before its end-of-image marker")
+
+
+# What ANPR cameras send (2 to 12 megapixels) with room to spare; decoding more costs memory that
+# a hostile file can ask for with a few hundred bytes (a PNG that declares 8192x8192 pixels).
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 @dataclass(frozen=True)
 class FrameLimits:
     max_bytes: int
     min_side: int
     max_side: int
     max_clock_skew: timedelta
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+
+def check_pixels(info: ImageInfo, max_pixels: int, what: str = "image") -> None:
+    """Refuses, from the header alone (before anything is decoded), an image of more pixels than allowed."""
+    if info.width * info.height > max_pixels:
+        raise RejectedFrame(
+            "too_many_pixels",
+            f"the {what} declares {info.width}x{info.height} = {info.width * info.height} pixels; "
+            f"at most {max_pixels} are decoded (ANPR_MAX_IMAGE_PIXELS)",
+            status=413,
+        )
 
 
 def check_frame(data: bytes, captured_at: datetime, now: datetime, limits: FrameLimits) -> ImageInfo:
+    """The checks made from the bytes' header and the fields: no pixel is decoded here."""
     if not data:
         raise RejectedFrame("empty", "the image part is empty")
     if len(data) > limits.max_bytes:
@@ -104,6 +180,7 @@ def check_frame(data: bytes, captured_at: datetime, now: datetime, limits: Frame
             "too_large", f"the image is {len(data)} bytes; the limit is {limits.max_bytes}", status=413
         )
     info = sniff_image(data)
+    check_pixels(info, limits.max_pixels)
     if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > limits.max_side:
         raise RejectedFrame(
             "bad_dimensions",
@@ -223,6 +300,7 @@ class CropLimits:
     max_bytes: int
     min_side: int
     max_side: int
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
 
 def normalise_plate(text: str) -> str:
@@ -253,6 +331,7 @@ def check_crop(data: bytes, limits: CropLimits) -> ImageInfo:
     info = sniff_image(data)
     if info.content_type != "image/jpeg":
         raise RejectedFrame("not_jpeg", "the plate crop must be a JPEG", status=415)
+    check_pixels(info, limits.max_pixels, "crop")
     if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > limits.max_side:
         raise RejectedFrame(
             "bad_dimensions",

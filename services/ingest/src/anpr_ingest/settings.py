@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES
 from anpr_core.settings import CoreSettings
+from anpr_ingest.domain import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class IngestSettings(CoreSettings):
@@ -18,6 +21,15 @@ class IngestSettings(CoreSettings):
     max_crop_bytes: int = Field(default=512 * 1024, ge=1024, le=MAX_MESSAGE_BYTES // 4)
     min_crop_side: int = Field(default=8, ge=1)
     max_crop_side: int = Field(default=2048, ge=16)
+    # Frames and crops declaring more pixels are refused (413) from their header, before decoding;
+    # detect refuses them too (the same ANPR_MAX_IMAGE_PIXELS), so memory stays bounded.
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=64 * 64)
+    # decode: every image is decoded (JPEG: every compressed block) before it is accepted, by at
+    # most image_check_workers threads with image_check_queue more waiting (then 503). header: the
+    # header checks alone (type, size, pixels, end marker): the bench's baseline.
+    image_check: Literal["decode", "header"] = "decode"
+    image_check_workers: int = Field(default=2, ge=1, le=64)
+    image_check_queue: int = Field(default=256, ge=0, le=10_000)
     # A resent frame (same camera, capture time and bytes) within this window gets its first
     # event id back and is not published again. Keep it above twice the clock skew allowed.
     dedupe_window_s: float = Field(default=900.0, gt=0)

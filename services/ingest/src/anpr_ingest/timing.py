@@ -20,7 +20,8 @@ INTAKE_BATCH_SIZE = Histogram(
 # Per request, in the order they happen.
 BODY = STAGE_SECONDS.labels("body")  # receiving the body; multipart parsing included
 CREDENTIALS = STAGE_SECONDS.labels("credentials")  # cached camera record and key hash
-IMAGE_CHECK = STAGE_SECONDS.labels("image_check")  # type and dimensions from the header bytes, clock
+IMAGE_CHECK = STAGE_SECONDS.labels("image_check")  # type, dimensions, pixels from the header bytes, clock
+IMAGE_DECODE = STAGE_SECONDS.labels("image_decode")  # decoding in the worker pool, its queue included
 DIGEST = STAGE_SECONDS.labels("digest")  # SHA-256 of the image, the dedupe key
 EVENT = STAGE_SECONDS.labels("event")  # the protobuf record
 WAIT = STAGE_SECONDS.labels("wait")  # from hand-over to the batcher until the answer is known
