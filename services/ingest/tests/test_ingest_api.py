@@ -514,6 +514,27 @@ async def test_patch_changes_only_what_is_sent_and_is_audited(ingest: Ingest) ->
     assert '"op":"update"' in events[1].query and "E40 km 23.6" in events[1].query
 
 
+async def test_patch_of_a_sign_without_its_description_is_a_422_naming_the_field(ingest: Ingest) -> None:
+    """Found by fuzzing: it was a 500. A PATCH replaces the whole sign, description included."""
+    await ingest.client.post("/v1/cameras", json=FULL_CAMERA, headers=ingest.auth(Role.ADMIN))
+    moved = {"lat": 50.8812, "lon": 4.6988}
+    response = await ingest.client.patch(
+        "/v1/cameras/cam-e40-in", json={"sign": moved}, headers=ingest.auth(Role.ADMIN)
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "sign.description" in response.json()["detail"]
+    assert ["body", "sign", "description"] in [e["loc"] for e in response.json()["errors"]]
+    shown = (await ingest.client.get("/v1/cameras/cam-e40-in", headers=ingest.auth(Role.ADMIN))).json()
+    assert shown["sign"] == FULL_CAMERA["sign"]
+    for sign in ({**moved, "description": ""}, None):
+        changed = await ingest.client.patch(
+            "/v1/cameras/cam-e40-in", json={"sign": sign}, headers=ingest.auth(Role.ADMIN)
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["sign"] == sign
+
+
 async def test_patch_refuses_a_border_camera_without_neighbour(ingest: Ingest) -> None:
     await ingest.register("cam-1")
     response = await ingest.client.patch(

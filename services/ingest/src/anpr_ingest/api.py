@@ -101,6 +101,13 @@ class Sign(Position):
     description: str = Field(default="", max_length=500, description="Where the pictogram sign stands")
 
 
+class SignChange(Position):
+    """A PATCH replaces the whole sign: its description is sent too ("" to clear it), so that moving
+    a sign never wipes its description unnoticed."""
+
+    description: str = Field(max_length=500, description="Where the pictogram sign stands")
+
+
 class CameraFields(BaseModel):
     """What an admin may set on a camera, at registration or later (PATCH)."""
 
@@ -140,7 +147,7 @@ class CameraPatch(BaseModel):
     neighbour_zone_id: str | None = Field(default=None, pattern=_ZONE_ID)
     approval_reference: str | None = Field(default=None, max_length=200)
     approval_date: date | None = None
-    sign: Sign | None = None
+    sign: SignChange | None = None
     impact_analysis_reference: str | None = Field(default=None, max_length=200)
     status: CameraStatus | None = None
 
