@@ -226,7 +226,7 @@ NOW_ISO = datetime.now(UTC).isoformat()
             id="until-before-from",
         ),
         pytest.param({"valid_from": NOW_ISO, "valid_until": NOW_ISO}, id="empty-window"),
-        pytest.param({"valid_from": "2026-01-01T00:00:00"}, id="naive-time"),
+        pytest.param({"valid_from": datetime.now(UTC).replace(tzinfo=None).isoformat()}, id="naive-time"),
         pytest.param({"reason": ""}, id="no-reason"),
         pytest.param({"case_reference": ""}, id="no-case"),
         pytest.param({"priority": 10}, id="priority-out-of-range"),

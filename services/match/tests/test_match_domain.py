@@ -15,7 +15,8 @@ from anpr_core.events import new_meta, to_timestamp
 from anpr_match.domain import Category, HotlistEntry, HotlistIndex, MatchKind, hit_event_id, normalise_plate
 from anpr_match.events import entry_from_event, entry_to_event, hit_for, readings_of, seen_read_of
 
-NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+# Relative to the day the tests run: no date here expires.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def entry(

@@ -24,7 +24,8 @@ from anpr_match.domain import (
     look_back,
 )
 
-NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+# Relative to the day the tests run: no date here expires.
+NOW = datetime.now(UTC).replace(microsecond=0)
 CLASS_OF = {ch: group for group in DEFAULT_CONFUSABLE_CLASSES for ch in group}
 # A small alphabet, rich in confusables, so random plates collide often.
 ALPHABET = "0ODQ1IL2Z5S8B6GAXK"
@@ -221,8 +222,8 @@ def test_camera_direction_and_hours_rules_limit_a_list() -> None:
         timezone="UTC",
     )
     index = index_with([rules], [entry("e1", "1ABC234", "night")])
-    night = datetime(2026, 11, 28, 23, 30, tzinfo=UTC)
-    day = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    night = NOW.replace(hour=23, minute=30, second=0)
+    day = NOW.replace(hour=12, minute=0, second=0)
 
     def hits(moment: datetime, camera: str, direction: Direction) -> int:
         return len(index.match([("1ABC234", 0.9)], moment, camera, direction))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from anpr_match.domain import Category, ListRules
 from anpr_match.hotlist_csv import ParsedImport, export_lines, parse_import
 
-NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+# Relative to the day the tests run: no date here expires.
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = (NOW - timedelta(days=28)).replace(hour=0, minute=0, second=0)  # a local midnight, +01:00
+END = (NOW + timedelta(days=34)).replace(hour=0, minute=0, second=0)
+LATER = (NOW + timedelta(days=3)).replace(hour=0, minute=0, second=0)
 LISTS = {"stolen": ListRules("stolen", Category.STOLEN_VEHICLE)}
 HEADER = "plate,country,list_name,category,priority,action,valid_from,valid_until,reason,case_reference\n"
 
@@ -23,8 +27,8 @@ def parse(text: str) -> ParsedImport:
 def test_good_lines_become_entries_with_the_lists_defaults() -> None:
     parsed = parse(
         HEADER
-        + "1-abc-234,be,stolen,,5,stop,2026-11-01T00:00:00+01:00,,stolen car,PV/1\n"
-        + "XYZ987,,stolen,no_insurance,,,,2027-01-01T00:00:00Z,uninsured,PV/2\n"
+        + f"1-abc-234,be,stolen,,5,stop,{START:%Y-%m-%dT%H:%M:%S}+01:00,,stolen car,PV/1\n"
+        + f"XYZ987,,stolen,no_insurance,,,,{END:%Y-%m-%dT%H:%M:%S}Z,uninsured,PV/2\n"
     )
     assert parsed.errors == [] and parsed.error_count == 0
     first, second = parsed.entries
@@ -35,14 +39,14 @@ def test_good_lines_become_entries_with_the_lists_defaults() -> None:
         5,
         "stop",
     )
-    assert first.valid_from == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    assert first.valid_from == START - timedelta(hours=1)
     assert (second.category, second.priority, second.action, second.valid_from) == (
         Category.NO_INSURANCE,
         1,
         "notify",
         NOW,
     )
-    assert second.valid_until == datetime(2027, 1, 1, tzinfo=UTC)
+    assert second.valid_until == END
     assert (first.entered_by, first.source_zone, first.entry_id) == ("alice", "5344", "id-0")
 
 
@@ -52,9 +56,9 @@ def test_every_bad_line_is_reported_with_its_number_and_reason() -> None:
         + "1ABC234,,stolen,,,,,,ok,PV/1\n"  # line 2: fine
         + "A,,stolen,,,,,,r,PV\n"  # 3
         + "1ABC235,,parking,,,,,,r,PV\n"  # 4
-        + "1ABC236,,stolen,,,,2026-12-01T00:00:00Z,2026-11-01T00:00:00Z,r,PV\n"  # 5
+        + f"1ABC236,,stolen,,,,{LATER:%Y-%m-%dT%H:%M:%S}Z,{START:%Y-%m-%dT%H:%M:%S}Z,r,PV\n"  # 5
         + "1ABC237,,stolen,,12,,,,r,PV\n"  # 6
-        + "1ABC238,,stolen,,,,2026-12-01T00:00:00,,r,PV\n"  # 7
+        + f"1ABC238,,stolen,,,,{LATER:%Y-%m-%dT%H:%M:%S},,r,PV\n"  # 7
         + "1ABC239,,stolen,,,,,,,PV\n"  # 8
         + "1ABC240,,stolen\n"  # 9
         + "1ABC241,BEL,stolen,,,,,,r,PV\n"  # 10
@@ -82,7 +86,7 @@ def test_a_bad_header_or_an_empty_file_is_refused() -> None:
 
 
 def test_an_export_imports_again_as_the_same_entries() -> None:
-    parsed = parse(HEADER + "1ABC234,BE,stolen,,5,stop,2026-11-01T00:00:00+00:00,,stolen car,PV/1\n")
+    parsed = parse(HEADER + f"1ABC234,BE,stolen,,5,stop,{START:%Y-%m-%dT%H:%M:%S}+00:00,,stolen car,PV/1\n")
     exported = "".join(export_lines(parsed.entries))
     assert exported.splitlines()[0].startswith("entry_id,plate,country,list_name")
     again = parse(exported)
