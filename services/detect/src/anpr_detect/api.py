@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from anpr_core.auth import Action, Principal, require
 from anpr_core.problems import Problem
-from anpr_detect.adapters.ocr import decode_image
+from anpr_detect.adapters.ocr import DEFAULT_MAX_IMAGE_PIXELS, ImageTooLarge, decode_image
 from anpr_detect.pipeline import FrameReader
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
@@ -51,7 +51,9 @@ class ReaderSlot:
         return self._reader is not None
 
 
-def build_read_router(frame_reader: ReaderSlot, max_bytes: int) -> APIRouter:
+def build_read_router(
+    frame_reader: ReaderSlot, max_bytes: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     @router.post("/read", response_model=ReadOut, tags=["read"])
@@ -60,7 +62,9 @@ def build_read_router(frame_reader: ReaderSlot, max_bytes: int) -> APIRouter:
         if len(data) > max_bytes:
             raise Problem(413, "Payload Too Large", f"the image is over {max_bytes} bytes")
         try:
-            decoded = decode_image(data)
+            decoded = decode_image(data, max_pixels)
+        except ImageTooLarge as error:
+            raise Problem(413, "Payload Too Large", str(error)) from error
         except ValueError as error:
             raise Problem(415, "Unsupported Media Type", str(error)) from error
         started = time.perf_counter()

@@ -68,7 +68,8 @@ def build_app(
         if not frame.meta.event_id or not frame.camera_id:
             raise PoisonMessage("frame without event_id or camera_id")
         try:
-            return frame, decode_frame_image(frame)
+            # A frame of more pixels than allowed is refused from its header: dead-lettered, not decoded.
+            return frame, decode_frame_image(frame, settings.max_image_pixels)
         except ValueError as error:
             raise PoisonMessage(f"frame {frame.meta.event_id}: {error}") from error
 
@@ -159,5 +160,5 @@ def build_app(
         description="Plate detection and recognition.",
     )
     app.state.refusal_recorder = audit
-    app.include_router(build_read_router(slot, settings.max_upload_bytes))
+    app.include_router(build_read_router(slot, settings.max_upload_bytes, settings.max_image_pixels))
     return app

@@ -18,7 +18,7 @@ import numpy as np
 from anpr.v1 import common_pb2, frame_pb2, passage_pb2, read_pb2
 from anpr_core.events import new_meta
 from anpr_core.metrics import DETECT_LATENCY
-from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, decode_image
+from anpr_detect.adapters.ocr import DEFAULT_MAX_IMAGE_PIXELS, DetectedPlate, PlateReader, decode_image
 from anpr_detect.domain.grammar import interpret
 from anpr_detect.domain.passages import LivePassages, Passage, Sighting
 
@@ -247,5 +247,6 @@ def _display_of(plate: str) -> tuple[str, str]:
     return found.formatted, found.country
 
 
-def decode_frame_image(frame: frame_pb2.Frame) -> np.ndarray:
-    return decode_image(frame.image)
+def decode_frame_image(frame: frame_pb2.Frame, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """The frame's image, decoded; ImageTooLarge (from the header) past `max_pixels`."""
+    return decode_image(frame.image, max_pixels)

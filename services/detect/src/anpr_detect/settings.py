@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from anpr_core.settings import CoreSettings
+from anpr_detect.domain.limits import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class DetectSettings(CoreSettings):
@@ -22,6 +23,9 @@ class DetectSettings(CoreSettings):
     # Each read carries its frame as the overview image (access stores it with the read).
     attach_overview: bool = True
     max_upload_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # A frame declaring more pixels is dead-lettered from its header, never decoded, so memory stays
+    # bounded whatever reaches the frames topic (ingest refuses them too: the same ANPR_MAX_IMAGE_PIXELS).
+    max_image_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=64 * 64)
     # Reads of one camera no later read joined for this long (capture time; wall clock while the
     # camera is quiet) close their passage, which is then published once (domain/passages.py).
     passage_window_s: float = Field(default=3.0, gt=0, le=60)

@@ -14,6 +14,7 @@ import os
 # Must be set before onnxruntime is first imported (rapidocr imports it): no telemetry leaves the host.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+import io
 import logging
 import threading
 from collections.abc import Sequence
@@ -25,13 +26,23 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import rapidocr
+from PIL import Image, UnidentifiedImageError
 from rapidocr.ch_ppocr_rec import TextRecInput
 from rapidocr.utils.process_img import get_rotate_crop_image
 
 from anpr_detect.domain.ctc import CharacterReading, greedy_characters, top_k_readings
 from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
+from anpr_detect.domain.limits import DEFAULT_MAX_IMAGE_PIXELS
 
-__all__ = ["DetectedPlate", "PlateReader", "RapidOcrPlateReader", "ReaderTuning", "decode_image"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "DetectedPlate",
+    "ImageTooLarge",
+    "PlateReader",
+    "RapidOcrPlateReader",
+    "ReaderTuning",
+    "decode_image",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +121,32 @@ class PlateReader(Protocol):
         ...
 
 
-def decode_image(data: bytes) -> npt.NDArray[np.uint8]:
-    """Decode JPEG/PNG bytes into a BGR uint8 image."""
+class ImageTooLarge(ValueError):
+    """The image declares more pixels than are decoded; refused from its header, before decoding."""
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a JPEG's or PNG's header alone (nothing is decoded)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError("not a decodable JPEG/PNG image") from error
+    return width, height
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> npt.NDArray[np.uint8]:
+    """Decode JPEG/PNG bytes into a BGR uint8 image. An image that declares more than `max_pixels`
+    pixels is refused (ImageTooLarge) from its header, so a decompression bomb (a few hundred
+    kilobytes declaring 8192x8192 16-bit RGBA) never gets its gigabyte allocated."""
     if not data:
         raise ValueError("not a decodable JPEG/PNG image")
+    width, height = image_size(data)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image declares {width}x{height} = {width * height} pixels; at most {max_pixels} "
+            "are decoded (ANPR_MAX_IMAGE_PIXELS)"
+        )
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as error:
