@@ -18,20 +18,23 @@ import subprocess
 import tempfile
 import time
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import make_url
 
 from anpr.v1 import audit_pb2
+from anpr_audit.anchors import AnchorFile
 from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.chain import GENESIS, link_hash, micros, sign_checkpoint
+from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.storage import (
+    RUNTIME_PRIVILEGES,
     SCHEMA,
     AuditLog,
-    canonical_bytes,
     install_append_only_guards,
-    install_writer_role,
     metadata,
 )
 from anpr_audit.watch import ChainWatch
@@ -40,7 +43,7 @@ from anpr_core.auth import Principal, Role
 from anpr_core.bus import MemoryBus, Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.consume import ConsumerWorker
-from anpr_core.db import create_schema, make_engine
+from anpr_core.db import create_schema, make_engine, schema_owner
 from anpr_core.events import Topics, utcnow
 from bench.common import write_result
 
@@ -50,7 +53,9 @@ VERIFY_ROWS = int(os.environ.get("BENCH_AUDIT_VERIFY_ROWS", "1000000"))
 KAFKA_EVENTS = 10_000
 INVESTIGATOR = Principal("bench-investigator", Role.INVESTIGATOR, "5344")
 KEY = Ed25519PrivateKey.generate()
-WRITER = "schild_audit_writer"
+# The roles production runs with (scripts/infra.sh creates them too): the owner migrates, the
+# service appends as a role that may only INSERT and SELECT.
+OWNER, APP = "schild_owner", "schild_app"
 
 
 def _database_url() -> str:
@@ -71,13 +76,34 @@ class FreshDatabase:
         base, _, _ = server_url.rpartition("/")
         self.url = f"{base}/{self.name}"
 
-    async def __aenter__(self) -> str:
+    async def __aenter__(self) -> FreshDatabase:
         admin = await asyncpg.connect(self._admin)
         try:
             await admin.execute(f'CREATE DATABASE "{self.name}"')
+            for role in (OWNER, APP):
+                await admin.execute(
+                    f"""DO $$ BEGIN
+                          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                            CREATE ROLE {role} LOGIN PASSWORD '{role}';
+                          END IF;
+                        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                        END $$"""  # noqa: S608 - constant role names
+                )
+            await admin.execute(f'GRANT CREATE ON DATABASE "{self.name}" TO {OWNER}')
         finally:
             await admin.close()
-        return self.url
+        return self
+
+    def as_role(self, role: str) -> str:
+        return make_url(self.url).set(username=role, password=role).render_as_string(hide_password=False)
+
+    @property
+    def app_url(self) -> str:
+        return self.as_role(APP)
+
+    @property
+    def owner_url(self) -> str:
+        return self.as_role(OWNER)
 
     async def __aexit__(self, *_: object) -> None:
         admin = await asyncpg.connect(self._admin)
@@ -95,11 +121,12 @@ class FreshDatabase:
             await admin.close()
 
 
-async def _prepared_log(url: str, data_dir: Path) -> AuditLog:
-    engine = make_engine(url, SCHEMA, data_dir)
-    await create_schema(engine, metadata, SCHEMA)
-    await install_append_only_guards(engine)
-    return AuditLog(engine, await install_writer_role(engine, WRITER))
+async def _prepared_log(db: FreshDatabase, data_dir: Path) -> AuditLog:
+    engine = make_engine(db.app_url, SCHEMA, data_dir)
+    async with schema_owner(engine, db.owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
+        await create_schema(owner, metadata, SCHEMA)
+        await install_append_only_guards(owner)
+    return AuditLog(engine)
 
 
 def _events(trail: AuditTrail, count: int) -> list[audit_pb2.AuditEvent]:
@@ -117,8 +144,8 @@ def _events(trail: AuditTrail, count: int) -> list[audit_pb2.AuditEvent]:
     ]
 
 
-async def batched_appends(url: str, data_dir: Path) -> dict[str, float]:
-    log = await _prepared_log(url, data_dir)
+async def batched_appends(db: FreshDatabase, data_dir: Path) -> dict[str, float]:
+    log = await _prepared_log(db, data_dir)
     topics = Topics("bench.")
     bus = MemoryBus(partitions=3, retained_per_partition=EVENTS)
     trail = AuditTrail(bus, topics.audit, "5344", "access")
@@ -140,7 +167,9 @@ async def batched_appends(url: str, data_dir: Path) -> dict[str, float]:
         zone_id="5344",
         max_records=2000,
     )
-    watch = ChainWatch(log, KEY, interval_s=0.5, checkpoint_interval_s=2.0)
+    anchors = AnchorFile(data_dir / "batched-anchors.jsonl", "5344")
+    anchors.open()
+    watch = ChainWatch(log, KEY, interval_s=0.5, checkpoint_interval_s=2.0, anchors=[anchors])
     started, cpu = time.perf_counter(), time.process_time()
     worker.start()
     watch.start()
@@ -149,7 +178,7 @@ async def batched_appends(url: str, data_dir: Path) -> dict[str, float]:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await worker.stop()
     await watch.stop()
-    final = await log.verify(KEY.public_key())
+    final = await watch.verify()
     assert final.valid and final.rows_checked == EVENTS, final  # noqa: S101 - the bench must not pass a broken chain
     await log._engine.dispose()
     return {
@@ -161,8 +190,8 @@ async def batched_appends(url: str, data_dir: Path) -> dict[str, float]:
     }
 
 
-async def naive_appends(url: str, data_dir: Path) -> dict[str, float]:
-    log = await _prepared_log(url, data_dir)
+async def naive_appends(db: FreshDatabase, data_dir: Path) -> dict[str, float]:
+    log = await _prepared_log(db, data_dir)
     trail = AuditTrail(MemoryBus(), "bench", "5344", "access")
     events = _events(trail, NAIVE_EVENTS)
     started, cpu = time.perf_counter(), time.process_time()
@@ -178,11 +207,12 @@ async def naive_appends(url: str, data_dir: Path) -> dict[str, float]:
     }
 
 
-async def verify_million(url: str, data_dir: Path) -> dict[str, float]:
-    log = await _prepared_log(url, data_dir)
+async def verify_million(db: FreshDatabase, data_dir: Path) -> dict[str, float]:
+    log = await _prepared_log(db, data_dir)
     trail = AuditTrail(MemoryBus(), "bench", "5344", "access")
     template = _events(trail, 1)[0]
-    raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    happened_us = occurred_us(template)
+    raw = await asyncpg.connect(db.app_url.replace("postgresql+asyncpg://", "postgresql://"))
     previous, seq = GENESIS, 0
     appended_at = utcnow()
     appended_us = micros(appended_at)
@@ -195,19 +225,23 @@ async def verify_million(url: str, data_dir: Path) -> dict[str, float]:
                 template.meta.event_id = str(uuid.UUID(int=seq))
                 template.case_reference = f"PV/{seq}"
                 content = canonical_bytes(template)
-                row_hash = link_hash(previous, seq, appended_us, content)
+                columns = row_columns(template)
+                row_hash = link_hash(
+                    previous, seq, appended_us, content, occurred_us=happened_us, columns=columns
+                )
+                event_id, actor_user, actor_role, action, service, outcome, case_reference = columns
                 rows.append(
                     (
                         seq,
-                        template.meta.event_id,
+                        event_id,
+                        template.meta.occurred_at.ToDatetime(tzinfo=UTC),
                         appended_at,
-                        appended_at,
-                        "bench-investigator",
-                        "investigator",
-                        "search",
-                        "access",
-                        "allowed",
-                        template.case_reference,
+                        actor_user,
+                        actor_role,
+                        action,
+                        service,
+                        outcome,
+                        case_reference,
                         content,
                         previous,
                         row_hash,
@@ -235,10 +269,16 @@ async def verify_million(url: str, data_dir: Path) -> dict[str, float]:
                 ],
             )
             if seq % 200_000 == 0 or seq == VERIFY_ROWS:
-                await log.add_checkpoint(sign_checkpoint(KEY, seq, previous, micros(utcnow())))
-        await raw.execute(f"ANALYZE {SCHEMA}.audit_log")
+                await log.add_checkpoint(
+                    sign_checkpoint(KEY, seq, previous, max(micros(utcnow()), appended_us))
+                )
     finally:
         await raw.close()
+    owner = await asyncpg.connect(db.owner_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await owner.execute(f"ANALYZE {SCHEMA}.audit_log")
+    finally:
+        await owner.close()
     generation_s = time.perf_counter() - generated
     started, cpu = time.perf_counter(), time.process_time()
     result = await log.verify(KEY.public_key())
@@ -255,10 +295,10 @@ async def verify_million(url: str, data_dir: Path) -> dict[str, float]:
     }
 
 
-async def kafka_three_producers(url: str, data_dir: Path, bootstrap: str) -> dict[str, float]:
+async def kafka_three_producers(db: FreshDatabase, data_dir: Path, bootstrap: str) -> dict[str, float]:
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
-    log = await _prepared_log(url, data_dir)
-    replica = AuditLog(make_engine(url, SCHEMA, data_dir), log.writer_role)
+    log = await _prepared_log(db, data_dir)
+    replica = AuditLog(make_engine(db.app_url, SCHEMA, data_dir))
     consumer_bus = KafkaBus(bootstrap, client_id="bench-audit", topics=topics.all(), partitions=3)
     await consumer_bus.start()
     producers = [KafkaBus(bootstrap, client_id=f"bench-producer-{n}") for n in range(3)]
@@ -322,19 +362,19 @@ async def main() -> None:
     metrics: dict[str, float] = {}
     baseline: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as data_dir:
-        async with FreshDatabase(server) as url:
-            metrics |= await batched_appends(url, Path(data_dir))
-        async with FreshDatabase(server) as url:
-            naive = await naive_appends(url, Path(data_dir))
+        async with FreshDatabase(server) as db:
+            metrics |= await batched_appends(db, Path(data_dir))
+        async with FreshDatabase(server) as db:
+            naive = await naive_appends(db, Path(data_dir))
         baseline["batched_appends_per_s"] = naive.pop("batched_appends_per_s")
         baseline["batched_appends_per_cpu_s"] = naive.pop("batched_appends_per_cpu_s")
         metrics |= naive
-        async with FreshDatabase(server) as url:
-            metrics |= await verify_million(url, Path(data_dir))
+        async with FreshDatabase(server) as db:
+            metrics |= await verify_million(db, Path(data_dir))
         bootstrap = os.environ.get("ANPR_KAFKA_BOOTSTRAP")
         if bootstrap:
-            async with FreshDatabase(server) as url:
-                metrics |= await kafka_three_producers(url, Path(data_dir), bootstrap)
+            async with FreshDatabase(server) as db:
+                metrics |= await kafka_three_producers(db, Path(data_dir), bootstrap)
     load = os.getloadavg()[0]
     path = write_result(
         "audit",
@@ -344,9 +384,11 @@ async def main() -> None:
             "PostgreSQL 15 and Kafka on loopback (scripts/infra.sh). batched: the service's batch consumer "
             "on an in-process bus (one transaction + COPY per poll of up to 2000), ChainWatch verifying "
             "every "
-            "0.5 s and signing every 2 s, SET ROLE to the INSERT/SELECT-only writer; baseline: the same "
+            "0.5 s and signing (and anchoring to a file) every 2 s, as the runtime role schild_app (it may "
+            "only add and read rows; schild_owner migrated); baseline: the same "
             "AuditLog.append one row per transaction. verify: rows bulk-inserted with COPY, then the full "
-            "chain and checkpoint signatures recomputed from genesis. kafka: 3 producers, 2 audit replicas. "
+            "chain (every stored column hashed: chain format 2) and the checkpoints recomputed from "
+            "genesis. kafka: 3 producers, 2 audit replicas. "
             "The database connection is TLS (asyncpg's default on loopback). *_cpu_s figures are this "
             "process's CPU time (not PostgreSQL's), less sensitive to the sharing. "
             f"Other engineers' processes shared the 2 cores (load average {load:.1f} at the end)."

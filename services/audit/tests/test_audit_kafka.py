@@ -1,5 +1,6 @@
 """The audit consumer on real Kafka and PostgreSQL: a crash between append and offset commit loses
-nothing and duplicates nothing; three producers at once give one unbroken chain."""
+nothing and duplicates nothing; three producers at once give one unbroken chain; the anchor topic
+keeps every signed checkpoint, so a wiped log is found from it alone."""
 
 from __future__ import annotations
 
@@ -9,25 +10,30 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from anpr_audit.anchors import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.storage import (
+    RUNTIME_PRIVILEGES,
     SCHEMA,
     AuditLog,
     StoredRow,
     install_append_only_guards,
-    install_writer_role,
     metadata,
 )
+from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role
 from anpr_core.bus import Bus, Consumer, Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.consume import ConsumerWorker
-from anpr_core.db import create_schema, make_engine
+from anpr_core.db import create_schema, make_engine, schema_owner
 from anpr_core.events import Topics
+from conftest import DatabaseRoles
 
 pytestmark = pytest.mark.integration
 
@@ -78,10 +84,12 @@ class CrashingBus:
 
 
 @pytest.fixture
-async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    created = make_engine(database_url, SCHEMA, tmp_path)
-    await create_schema(created, metadata, SCHEMA)
-    await install_append_only_guards(created)
+async def engine(database_roles: DatabaseRoles, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The runtime role's engine (INSERT and SELECT only), after the owner role migrated."""
+    created = make_engine(database_roles.app_url, SCHEMA, tmp_path)
+    async with schema_owner(created, database_roles.owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
+        await create_schema(owner, metadata, SCHEMA)
+        await install_append_only_guards(owner)
     try:
         yield created
     finally:
@@ -125,7 +133,7 @@ async def test_a_crash_between_append_and_commit_neither_duplicates_nor_loses(
     engine: AsyncEngine, kafka: KafkaBus, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)
-    log = AuditLog(engine, await install_writer_role(engine, "schild_audit_writer"))
+    log = AuditLog(engine)
     trail = AuditTrail(kafka, topics.audit, "5344", "access")
     investigator = Principal("alice", Role.INVESTIGATOR, "5344")
     published = [await trail.record(investigator, "search", case_reference=f"PV/{n}") for n in range(60)]
@@ -157,21 +165,20 @@ async def test_three_producers_at_once_give_one_unbroken_chain(
     kafka_bootstrap: str,
     kafka: KafkaBus,
     topic_prefix: str,
-    database_url: str,
+    database_roles: DatabaseRoles,
     tmp_path: Path,
 ) -> None:
     topics = Topics(topic_prefix)
-    role = await install_writer_role(engine, "schild_audit_writer")
     # Two audit replicas in one consumer group, on their own engines: the advisory lock keeps one chain.
-    replica_engine = make_engine(database_url, SCHEMA, tmp_path)
+    replica_engine = make_engine(database_roles.app_url, SCHEMA, tmp_path)
     replicas = [
-        audit_worker(kafka, AuditLog(engine, role), topics),
-        audit_worker(kafka, AuditLog(replica_engine, role), topics),
+        audit_worker(kafka, AuditLog(engine), topics),
+        audit_worker(kafka, AuditLog(replica_engine), topics),
     ]
     for replica in replicas:
         replica.start()
     producers = [KafkaBus(kafka_bootstrap, client_id=f"producer-{n}") for n in range(3)]
-    log = AuditLog(engine, role)
+    log = AuditLog(engine)
     try:
         for producer in producers:
             await producer.start()
@@ -199,6 +206,60 @@ async def test_three_producers_at_once_give_one_unbroken_chain(
         await replica_engine.dispose()
     result = await log.verify(KEY.public_key())
     assert (result.valid, result.rows_checked, result.head_seq) == (True, TOTAL_EVENTS, TOTAL_EVENTS), result
+
+
+async def test_the_anchor_topic_keeps_every_checkpoint_and_shows_a_wiped_log(
+    engine: AsyncEngine,
+    kafka: KafkaBus,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    database_roles: DatabaseRoles,
+    tmp_path: Path,
+) -> None:
+    topic = AnchorTopic(kafka, kafka_bootstrap, f"{topic_prefix}anpr.audit.anchors.v1", "5344")
+    await topic.ensure()
+    await topic.ensure()  # a second replica, or a restart
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic.topic])
+        assert len(described["partitions"]) == 1
+        assert TOPIC_CONFIG.items() <= (await topic._config(admin)).items()
+    finally:
+        await admin.close()
+    log = AuditLog(engine)
+    watch = ChainWatch(log, KEY, interval_s=60, anchors=[topic])
+    signed = []
+    for n in range(3):
+        await log.append_batch(
+            [AuditTrail(kafka, "unused", "5344", "access").event(None, "login", detail=str(n))]
+        )
+        checkpoint = await watch.checkpoint()
+        assert checkpoint is not None
+        signed.append(checkpoint)
+    assert await topic.newest() == signed[-1]
+    assert await topic.read() == signed
+    # The owner wipes the log and its checkpoints; a service started again knows only the topic.
+    owner = make_engine(database_roles.owner_url, SCHEMA, tmp_path)
+    try:
+        async with owner.begin() as conn:
+            for statement in (
+                "ALTER TABLE audit.audit_log DISABLE TRIGGER USER",
+                "ALTER TABLE audit.checkpoints DISABLE TRIGGER USER",
+                "DELETE FROM audit.audit_log",
+                "DELETE FROM audit.checkpoints",
+            ):
+                await conn.execute(text(statement))
+    finally:
+        await owner.dispose()
+    reader = AnchorTopic(kafka, kafka_bootstrap, topic.topic, "5344")
+    try:
+        verdict = await ChainWatch(log, KEY, interval_s=60, anchors=[reader]).verify()
+    finally:
+        await reader.close()
+        await watch.stop()
+    assert (verdict.valid, verdict.rows_checked, verdict.first_broken_seq) == (False, 0, 1)
+    assert "wiped" in verdict.reason and "anchor topic" in verdict.reason
 
 
 async def _crashed(bus: CrashingBus) -> bool:

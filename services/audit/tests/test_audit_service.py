@@ -1,26 +1,31 @@
-"""The audit service on SQLite: appends what the bus carries, once, verifiably; reading it is audited."""
+"""The audit service on SQLite: appends what the bus carries, once, verifiably; every look at it
+(reading, verifying, checkpoints) is audited; a wiped log shows against the anchor file; an old
+development log is a clear verify break."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, dlq_pb2
 from anpr_audit.bootstrap import build_app
+from anpr_audit.chain import GENESIS, link_hash_v1, micros
 from anpr_audit.settings import AuditSettings
-from anpr_audit.storage import audit_log
+from anpr_audit.storage import SCHEMA, AuditLog, audit_log, checkpoints, metadata
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import DevIssuer, Principal, Role
 from anpr_core.bus import MemoryBus
-from anpr_core.db import make_engine
+from anpr_core.db import create_schema, make_engine
 from anpr_core.events import Topics
 from anpr_core.testing import eventually, read_topic
 
@@ -54,9 +59,9 @@ class Audit:
         return result
 
     async def rows(self, count: int) -> None:
+        # Counted in the database: asking /v1/verify would itself add rows (every look is audited).
         async def has_rows() -> bool:
-            checked: int = (await self.verify())["rows_checked"]
-            return checked >= count
+            return await AuditLog(self.engine).count() >= count
 
         await eventually(has_rows)
 
@@ -73,12 +78,12 @@ class Audit:
         await eventually(nothing_pending)
 
 
-@pytest.fixture
-async def audit(tmp_path: Path) -> AsyncIterator[Audit]:
+@asynccontextmanager
+async def _running(data_dir: Path) -> AsyncIterator[Audit]:
     bus = MemoryBus()
-    issuer = DevIssuer(tmp_path / "key.pem")
-    engine = make_engine(None, "audit", tmp_path)
-    app = build_app(AuditSettings(data_dir=tmp_path), bus, engine, issuer)
+    issuer = DevIssuer(data_dir / "key.pem")
+    engine = make_engine(None, "audit", data_dir)
+    app = build_app(AuditSettings(data_dir=data_dir), bus, engine, issuer)
     trail = AuditTrail(bus, TOPICS.audit, "5344", "access")
     try:
         async with (
@@ -88,6 +93,12 @@ async def audit(tmp_path: Path) -> AsyncIterator[Audit]:
             yield Audit(client, bus, issuer, engine, trail)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def audit(tmp_path: Path) -> AsyncIterator[Audit]:
+    async with _running(tmp_path) as running:
+        yield running
 
 
 async def test_events_on_the_bus_are_appended_and_the_chain_verifies(audit: Audit) -> None:
@@ -201,3 +212,95 @@ async def test_event_without_id_is_dead_lettered_and_the_next_is_appended(audit:
     assert letter.original_topic == TOPICS.audit
     assert "event_id" in letter.reason
     assert [e["event_id"] for e in await audit.events(case_reference="PV/ok")] == [good.meta.event_id]
+
+
+async def test_verifying_and_reading_checkpoints_are_audited_with_who_and_why(audit: Audit) -> None:
+    await audit.trail.record(ALICE, "search", case_reference="PV/1")
+    await audit.rows(1)
+    why = {"case_reference": "COC-2026-17"}
+    verified = await audit.client.get("/v1/verify", params=why, headers=audit.auth(Role.DPO, "dora"))
+    assert verified.json()["valid"] is True
+    signed = await audit.client.post("/v1/checkpoints", params=why, headers=audit.auth(Role.ADMIN, "adam"))
+    assert signed.status_code == 201
+    listed = await audit.client.get("/v1/checkpoints", params=why, headers=audit.auth())
+    assert [c["seq"] for c in listed.json()] == [signed.json()["seq"]]
+    await audit.rows(4)
+    rows = {row["action"]: row for row in await audit.events(case_reference="COC-2026-17")}
+    assert {a: (r["actor_user"], r["actor_role"], r["outcome"]) for a, r in rows.items()} == {
+        "audit_verify": ("dora", "dpo", "allowed"),
+        "audit_checkpoint": ("adam", "admin", "allowed"),
+        "audit_checkpoints": ("carol", "auditor", "allowed"),
+    }
+    stored = {action: await _content(audit, row["event_id"]) for action, row in rows.items()}
+    assert {event.purpose for event in stored.values()} == {"audit"}
+    assert "valid=True" in stored["audit_verify"].detail
+    assert stored["audit_checkpoint"].target == f"checkpoint/{signed.json()['seq']}"
+    assert list(stored["audit_checkpoints"].record_ids) == [f"checkpoint/{signed.json()['seq']}"]
+    # Refused looks are audited too, under the action that was refused.
+    assert (
+        await audit.client.get("/v1/checkpoints", headers=audit.auth(Role.OPERATOR, "otto"))
+    ).status_code == 403
+    await audit.rows(6)
+    refused = await audit.events(actor="otto")
+    assert [(r["action"], r["outcome"]) for r in refused] == [("verify_audit", "refused")]
+
+
+async def test_a_wiped_embedded_log_is_reported_by_the_anchor_file(audit: Audit, tmp_path: Path) -> None:
+    for n in range(3):
+        await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+    await audit.rows(3)
+    assert (await audit.client.post("/v1/checkpoints", headers=audit.auth())).status_code == 201
+    assert (tmp_path / "audit" / "anchors.jsonl").read_text().count("\n") == 1
+    await audit.idle()
+    async with audit.engine.begin() as conn:  # SQLite has no guard: whoever holds the file can do this
+        await conn.execute(delete(audit_log))
+        await conn.execute(delete(checkpoints))
+    result = await audit.verify()
+    assert (result["valid"], result["rows_checked"], result["first_broken_seq"]) == (False, 0, 1)
+    assert "wiped" in result["reason"] and "anchors.jsonl" in result["reason"]
+
+
+async def test_an_old_development_log_is_a_clear_verify_break_not_a_crash(tmp_path: Path) -> None:
+    # A var/audit.db written before every column was hashed (the first chain format).
+    engine = make_engine(None, "audit", tmp_path)
+    await create_schema(engine, metadata, SCHEMA)
+    event = AuditTrail(MemoryBus(), TOPICS.audit, "5344", "access").event(ALICE, "search")
+    content = event.SerializeToString(deterministic=True)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            audit_log.insert().values(
+                seq=1,
+                event_id=event.meta.event_id,
+                occurred_at=now,
+                appended_at=now,
+                actor_user="alice",
+                actor_role="investigator",
+                action="search",
+                service="access",
+                outcome="allowed",
+                case_reference="",
+                content=content,
+                previous_hash=GENESIS,
+                row_hash=link_hash_v1(GENESIS, 1, micros(now), content),
+            )
+        )
+    await engine.dispose()
+    async with _running(tmp_path) as audit:
+        result = await audit.verify()
+        assert (result["valid"], result["first_broken_seq"]) == (False, 1)
+        assert "earlier Schild version" in result["reason"]
+        # The service runs on: it appends, and its reads answer.
+        await audit.trail.record(ALICE, "search", case_reference="PV/new")
+        await audit.rows(3)
+        assert [e["case_reference"] for e in await audit.events(case_reference="PV/new")] == ["PV/new"]
+
+
+async def _content(audit: Audit, event_id: str) -> audit_pb2.AuditEvent:
+    async with audit.engine.connect() as conn:
+        content = (
+            await conn.execute(select(audit_log.c.content).where(audit_log.c.event_id == event_id))
+        ).scalar_one()
+    stored = audit_pb2.AuditEvent()
+    stored.ParseFromString(content)
+    return stored

@@ -23,6 +23,9 @@ LEGAL_ACTIONS: dict[str, str] = {
     "share_out": "disclosure to a neighbour zone: records, recipients",
     "login": "an operator's authentication",
     "camera_change": "alteration of the camera register: target camera, changes",
+    "audit_verify": "the audit log verified on request: period in query, verdict in detail",
+    "audit_checkpoints": "the audit log's signed checkpoints read: records (checkpoint/seq)",
+    "audit_checkpoint": "a checkpoint of the audit log signed on request: target (checkpoint/seq), detail",
 }
 
 # Refused attempts are audited under the authorisation action that was refused (auth.Action).

@@ -1,4 +1,10 @@
-"""Audit's REST surface: verification, the public key and checkpoints, the auditor's view and export."""
+"""Audit's REST surface: verification, the public key and checkpoints, the auditor's view and export.
+
+Every look at the log is itself a row of the log (who, role, why): verifying it, reading or asking
+for checkpoints, reading or exporting its rows. The purpose is always the audit itself (the
+supervision of the processing by the COC, the DPO or the administrator); a case or file number
+may be given with `case_reference`. Only the public key, which anyone may hold, is not logged.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,6 @@ from pydantic import BaseModel
 from anpr.v1 import audit_pb2
 from anpr_audit.chain import Checkpoint, Verification, from_micros
 from anpr_audit.export import (
-    ExportRow,
     checkpoint_record,
     csv_header_line,
     csv_record,
@@ -84,6 +89,10 @@ Since = Annotated[
     datetime | None, Query(alias="from", description="start of the period (when the log recorded)")
 ]
 Until = Annotated[datetime | None, Query(alias="to", description="end of the period, exclusive")]
+CaseReference = Annotated[
+    str, Query(max_length=100, description="the inspection or case this look belongs to, logged with it")
+]
+PURPOSE = "audit"
 
 
 def _verify_out(result: Verification, period: tuple[int, int] | None) -> VerifyOut:
@@ -123,20 +132,39 @@ def build_router(
 
     @router.get("/verify", response_model=VerifyOut, tags=["audit"])
     async def verify(
-        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
         since: Since = None,
         until: Until = None,
+        case_reference: CaseReference = "",
     ) -> VerifyOut:
-        """Recomputes the chain (or a period's rows, from the row before it) and the checkpoint signatures."""
+        """Recomputes the chain (or a period's rows, from the row before it), compares it with the
+        signed checkpoints and with the anchors kept outside the database (a wiped, cut or rolled
+        back log is reported), and names the first row that does not hold. The look is logged."""
         if since is None and until is None:
-            result = await log.verify(watch.public_key)
+            result = await watch.verify()
             AUDIT_CHAIN_VALID.set(1 if result.valid else 0)
-            return _verify_out(result, None)
-        period = await period_seqs(since, until)
-        if period is None:
-            return _verify_out(Verification(True, 0, reason="the log recorded nothing in this period"), None)
-        first, last = period
-        return _verify_out(await log.verify(watch.public_key, after_seq=first - 1, last_seq=last), period)
+            out = _verify_out(result, None)
+        else:
+            period = await period_seqs(since, until)
+            if period is None:
+                out = _verify_out(
+                    Verification(True, 0, reason="the log recorded nothing in this period"), None
+                )
+            else:
+                first, last = period
+                out = _verify_out(await watch.verify(after_seq=first - 1, last_seq=last), period)
+        await audit.record(
+            principal,
+            "audit_verify",
+            purpose=PURPOSE,
+            case_reference=case_reference,
+            query={"from": since, "to": until},
+            detail=(
+                f"valid={out.valid} rows_checked={out.rows_checked} head_seq={out.head_seq} "
+                f"first_broken_seq={out.first_broken_seq}"
+            ),
+        )
+        return out
 
     @router.get("/public-key", response_class=PlainTextResponse, tags=["audit"])
     async def public_key() -> PlainTextResponse:
@@ -145,28 +173,49 @@ def build_router(
 
     @router.get("/checkpoints", response_model=list[CheckpointOut], tags=["audit"])
     async def list_checkpoints(
-        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        case_reference: CaseReference = "",
     ) -> list[CheckpointOut]:
-        signed = await log.checkpoints()
-        return [CheckpointOut.of(c) for c in signed[-limit:]]
+        """The newest signed checkpoints kept in the database (the anchors are their copies outside it).
+        The look is logged."""
+        signed = (await log.checkpoints())[-limit:]
+        await audit.record(
+            principal,
+            "audit_checkpoints",
+            purpose=PURPOSE,
+            case_reference=case_reference,
+            query={"limit": limit},
+            record_ids=[f"checkpoint/{c.seq}" for c in signed],
+        )
+        return [CheckpointOut.of(c) for c in signed]
 
     @router.post("/checkpoints", response_model=CheckpointOut, status_code=201, tags=["audit"])
     async def make_checkpoint(
-        _principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        principal: Annotated[Principal, Depends(require(Action.VERIFY_AUDIT))],
+        case_reference: CaseReference = "",
     ) -> CheckpointOut:
-        """Verifies the chain and signs its head now (the service also does so at an interval)."""
+        """Verifies the chain, signs its head now and anchors it (the service also does so at an
+        interval). The request is logged."""
         signed = await watch.checkpoint()
         if signed is None:
             result = await watch.check()
-            if not result.valid:
-                raise Problem(
-                    409,
-                    "Chain broken",
-                    f"the chain does not verify (row {result.first_broken_seq}: {result.reason}); "
-                    "no checkpoint is signed over a broken chain",
-                )
-            raise Problem(409, "Empty log", "the log holds no rows yet; there is no head to sign")
+            refusal = (
+                f"the chain does not verify (row {result.first_broken_seq}: {result.reason}); "
+                "no checkpoint is signed over a broken chain"
+                if not result.valid
+                else "the log holds no rows yet; there is no head to sign"
+            )
+        await audit.record(
+            principal,
+            "audit_checkpoint",
+            purpose=PURPOSE,
+            case_reference=case_reference,
+            target=f"checkpoint/{signed.seq}" if signed else "",
+            detail=f"signed the head at seq {signed.seq}" if signed else f"none signed: {refusal}",
+        )
+        if signed is None:
+            raise Problem(409, "Chain broken" if not result.valid else "Empty log", refusal)
         return CheckpointOut.of(signed)
 
     @router.get("/events", response_model=list[AuditEventOut], tags=["audit"])
@@ -216,7 +265,7 @@ def build_router(
         verified, reason = True, "the log recorded nothing in this period"
         if period is not None:
             first, last = period
-            result = await log.verify(watch.public_key, after_seq=first - 1, last_seq=last)
+            result = await watch.verify(after_seq=first - 1, last_seq=last)
             verified, reason = result.valid, result.reason
             signed = await log.checkpoints(first, last)
             if result.valid and (not signed or signed[-1].seq != last):
@@ -257,21 +306,7 @@ def build_router(
             if period is None:
                 return
             async for rows in log.stored_rows(period[0] - 1, period[1], batch=5000):
-                yield "".join(
-                    emit(
-                        row_record(
-                            ExportRow(
-                                row.seq,
-                                row.event_id,
-                                row.appended_at,
-                                row.content,
-                                row.previous_hash,
-                                row.row_hash,
-                            )
-                        )
-                    )
-                    for row in rows
-                )
+                yield "".join(emit(row_record(row)) for row in rows)
 
         media = "application/x-ndjson" if format is ExportFormat.JSONL else "text/csv"
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

@@ -10,16 +10,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
 from anpr_audit.actions import is_known
+from anpr_audit.anchors import AnchorFile, AnchorStore, AnchorTopic
 from anpr_audit.api import build_router
 from anpr_audit.settings import AuditSettings
 from anpr_audit.signing import load_signing_key
-from anpr_audit.storage import SCHEMA, AuditLog, install_append_only_guards, install_writer_role, metadata
+from anpr_audit.storage import (
+    RUNTIME_PRIVILEGES,
+    SCHEMA,
+    AuditLog,
+    install_append_only_guards,
+    metadata,
+)
 from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
 from anpr_core.consume import PoisonMessage, ServiceConsumers
-from anpr_core.db import create_schema, ping
+from anpr_core.db import create_schema, ping, schema_owner
 from anpr_core.events import Topics
 from anpr_core.metrics import AUDIT_APPENDED, AUDIT_UNKNOWN_ACTIONS
 from anpr_core.service import create_service_app
@@ -60,11 +67,22 @@ def build_app(
     worker = consumers.batch_worker(
         topics.audit, "audit", on_audit_batch, max_records=settings.audit_batch_max_records
     )
+    # The file always; the topic where there is a broker (the in-process bus dies with the process).
+    anchor_file = AnchorFile(settings.resolved_anchor_file(), settings.zone_id)
+    anchor_topic = (
+        AnchorTopic(
+            bus, settings.kafka_bootstrap, topics.prefix + settings.audit_anchor_topic, settings.zone_id
+        )
+        if settings.kafka_bootstrap
+        else None
+    )
+    anchors: list[AnchorStore] = [anchor_file, *([anchor_topic] if anchor_topic else [])]
     watch = ChainWatch(
         log,
         signing_key,
         interval_s=settings.audit_verify_interval_s,
         checkpoint_interval_s=settings.audit_checkpoint_interval_s,
+        anchors=anchors,
     )
 
     async def publish(event: audit_pb2.AuditEvent) -> None:
@@ -72,9 +90,13 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await create_schema(engine, metadata, SCHEMA)
-        await install_append_only_guards(engine)
-        log.writer_role = await install_writer_role(engine, settings.audit_writer_role)
+        # The owner role creates the tables and their triggers; the runtime role may INSERT and SELECT.
+        async with schema_owner(engine, settings.database_owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
+            await create_schema(owner, metadata, SCHEMA)
+            await install_append_only_guards(owner)
+        anchor_file.open()
+        if anchor_topic is not None:
+            await anchor_topic.ensure()
         worker.start()
         watch.start()
         try:

@@ -1,12 +1,15 @@
 """The export handed to the supervisor (COC): a period's rows, the signed checkpoints that cover
-them and the public key, in a form anyone can verify offline (`anpr audit verify FILE`). No I/O.
+them and the public key, in a form anyone can verify offline (`anpr audit verify --offline FILE
+--anchors ANCHORS --public-key KEY`). No I/O.
 
 JSON lines: one `header` (the public key, the period, the seq range), then the `checkpoint`s,
-then one `row` per audit row with its canonical content (base64), previous hash and row hash,
-and the event decoded for reading. The verifier recomputes every link from the first row's
-previous hash, checks each checkpoint's signature and its hash against the recomputed chain,
-requires a checkpoint on the last row (so the whole segment is vouched for by the log's key),
-and checks that the readable fields say what the signed content says.
+then one `row` per audit row with every stored column, its canonical content (base64), previous
+hash and row hash, and the event decoded for reading. The verifier recomputes every link from the
+first row's previous hash, checks the checkpoints and the anchors (the auditor's copies of the
+checkpoints, kept outside the database) against the recomputed chain, requires a checkpoint on
+the last row (so the whole segment is vouched for by the log's key), checks that the stored
+columns and the readable fields say what the signed content says, and that no anchor signed
+before the export shows rows of the period that the export lacks.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from anpr.v1 import audit_pb2
-from anpr_audit.chain import ChainCheck, ChainRow, Checkpoint, from_micros, key_id, micros
+from anpr_audit.chain import COLUMNS, ChainCheck, ChainRow, Checkpoint, from_micros, key_id, micros
+from anpr_audit.columns import occurred_us, row_columns
 from anpr_audit.signing import load_public_pem, public_pem
 
-FORMAT = "schild-audit-export/1"
+# Version 2: every stored column is in the row and in its hash. Version 1 exports (an earlier
+# chain format) cannot be verified by this version.
+FORMAT = "schild-audit-export/2"
 CSV_COLUMNS = [
     "kind",
     "seq",
@@ -57,14 +63,40 @@ CSV_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportRow:
+    """A stored row: every column, so that it can be verified again anywhere."""
+
     seq: int
     event_id: str
     appended_at: datetime
     content: bytes
     previous_hash: str
     row_hash: str
+    occurred_at: datetime
+    actor_user: str
+    actor_role: str
+    action: str
+    service: str
+    outcome: str
+    case_reference: str
+
+    def chain_row(self) -> ChainRow:
+        return ChainRow(
+            self.seq,
+            micros(self.appended_at),
+            self.content,
+            self.previous_hash,
+            self.row_hash,
+            micros(self.occurred_at),
+            self.event_id,
+            self.actor_user,
+            self.actor_role,
+            self.action,
+            self.service,
+            self.outcome,
+            self.case_reference,
+        )
 
 
 def decoded(content: bytes) -> dict[str, Any]:
@@ -122,6 +154,14 @@ def row_record(row: ExportRow) -> dict[str, Any]:
         "event_id": row.event_id,
         "appended_at": row.appended_at.isoformat(),
         "appended_us": micros(row.appended_at),
+        "occurred_at": row.occurred_at.isoformat(),
+        "occurred_us": micros(row.occurred_at),
+        "actor_user": row.actor_user,
+        "actor_role": row.actor_role,
+        "action": row.action,
+        "service": row.service,
+        "outcome": row.outcome,
+        "case_reference": row.case_reference,
         "event": decoded(row.content),
         "content_b64": base64.b64encode(row.content).decode(),
         "previous_hash": row.previous_hash,
@@ -164,20 +204,19 @@ def csv_record(record: dict[str, Any]) -> str:
         }
     else:
         event = record["event"]
-        actor = event.get("actor", {})
         cells |= {
             "seq": record["seq"],
             "event_id": record["event_id"],
             "appended_at": record["appended_at"],
             "appended_us": record["appended_us"],
-            "occurred_at": event.get("meta", {}).get("occurred_at", ""),
-            "actor_user": actor.get("user_id", ""),
-            "actor_role": actor.get("role", ""),
-            "action": event.get("action", ""),
-            "service": event.get("service", ""),
-            "outcome": event.get("outcome", ""),
+            "occurred_at": record["occurred_at"],
+            "actor_user": record["actor_user"],
+            "actor_role": record["actor_role"],
+            "action": record["action"],
+            "service": record["service"],
+            "outcome": record["outcome"],
             "purpose": event.get("purpose", ""),
-            "case_reference": event.get("case_reference", ""),
+            "case_reference": record["case_reference"],
             "legal_basis": event.get("legal_basis", ""),
             "recipients": ";".join(event.get("recipients", [])),
             "record_count": event.get("record_count", 0),
@@ -210,11 +249,27 @@ class ExportError(ValueError):
     """The file is not a readable export (as opposed to a readable export that does not verify)."""
 
 
-def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = None) -> ExportVerification:
+def _header_time(header: dict[str, Any], name: str) -> int | None:
+    value = header.get(name)
+    if not value:
+        return None
+    try:
+        return micros(datetime.fromisoformat(value))
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"the header's {name!r} is not a time: {value!r}") from error
+
+
+def verify_export(
+    lines: Iterable[str],
+    trusted_key: Ed25519PublicKey | None = None,
+    anchors: Sequence[Checkpoint] = (),
+) -> ExportVerification:
     """Verifies a JSON-lines export offline; names the first row that does not hold.
 
     Without `trusted_key` the key in the file is used: compare its key_id with the one the
     service publishes (GET /v1/public-key), or pass that key, since a forger could re-sign.
+    `anchors` (the auditor's file of anchors, or the anchor topic's records) are checked against
+    the rows they cover, and show rows of the period missing from the export.
     """
     header: dict[str, Any] | None = None
     checkpoints: dict[int, Checkpoint] = {}
@@ -235,6 +290,7 @@ def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = N
                     int(record["created_us"]),
                     str(record["key_id"]),
                     base64.b64decode(record["signature_b64"], validate=True),
+                    "export",
                 )
             elif kind == "row":
                 seq = int(record["seq"])
@@ -245,6 +301,8 @@ def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = N
                         base64.b64decode(record["content_b64"], validate=True),
                         str(record["previous_hash"]),
                         str(record["row_hash"]),
+                        int(record["occurred_us"]),
+                        *(str(record[name]) for name in COLUMNS),
                     )
                 )
                 readable[seq] = record
@@ -252,8 +310,13 @@ def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = N
                 raise ExportError(f"line {number}: unknown record type {kind!r}")
         except (ValueError, KeyError, TypeError) as error:
             raise ExportError(f"line {number}: not an export record: {error}") from error
-    if header is None or header.get("format") != FORMAT:
+    if header is None or header.get("type") != "header":
         raise ExportError(f"no {FORMAT} header line: is this a JSON-lines export of the audit log?")
+    if header.get("format") != FORMAT:
+        raise ExportError(
+            f"the export is in format {header.get('format')!r}, not {FORMAT}: "
+            "it was made by an earlier Schild version, whose chain this version cannot vouch for"
+        )
     key = trusted_key or load_public_pem(header["public_key_pem"])
     rows.sort(key=lambda row: row.seq)
     first = rows[0].seq if rows else None
@@ -264,19 +327,33 @@ def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = N
     ) -> ExportVerification:
         return ExportVerification(valid, len(rows), first, last, checked, key_id(key), broken, reason)
 
+    if missing := _missing_rows(header, first, last, anchors):
+        return verdict(False, *missing)
     if not rows:
         return verdict(True, reason="the export holds no rows")
-    inside = {seq: c for seq, c in checkpoints.items() if first is not None and first <= seq <= (last or 0)}
-    check = ChainCheck(rows[0].previous_hash, rows[0].seq - 1, inside, key)
+    assert first is not None and last is not None  # noqa: S101 - rows is not empty
+    inside = {seq: c for seq, c in checkpoints.items() if first <= seq <= last}
+    covered = [a for a in anchors if first <= a.seq <= last]
+    check = ChainCheck(rows[0].previous_hash, first - 1, inside, key, covered)
     check.feed(rows)
     result = check.finish()
     if not result.valid:
         return verdict(False, result.first_broken_seq, result.reason, result.checkpoints_checked)
     for row in rows:
         try:
-            content_says = decoded(row.content)
+            event = audit_pb2.AuditEvent()
+            event.ParseFromString(row.content)
+            content_says = json_format.MessageToDict(event, preserving_proto_field_name=True)
         except DecodeError:
             return verdict(False, row.seq, "the content is not an audit event", result.checkpoints_checked)
+        if row.columns != row_columns(event) or row.occurred_us != occurred_us(event):
+            return verdict(
+                False,
+                row.seq,
+                "the stored columns (actor, role, action, service, outcome, case, times) differ from "
+                "the signed content",
+                result.checkpoints_checked,
+            )
         if readable[row.seq].get("event") != content_says or readable[row.seq].get(
             "event_id"
         ) != content_says.get("meta", {}).get("event_id"):
@@ -295,3 +372,37 @@ def verify_export(lines: Iterable[str], trusted_key: Ed25519PublicKey | None = N
             result.checkpoints_checked,
         )
     return verdict(True, checked=result.checkpoints_checked)
+
+
+def _missing_rows(
+    header: dict[str, Any], first: int | None, last: int | None, anchors: Sequence[Checkpoint]
+) -> tuple[int, str] | None:
+    """Rows the export should hold and does not: cut from its start or end, by its own header, or
+    shown by an anchor signed before the export over a row of the period beyond its last row."""
+    try:
+        said_first, said_last = header.get("first_seq"), header.get("last_seq")
+        said_first = int(said_first) if said_first is not None else None
+        said_last = int(said_last) if said_last is not None else None
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"the header's seq range is not a pair of numbers: {error}") from error
+    if said_first is not None and (first is None or first > said_first):
+        return said_first, f"rows are missing: the header says the export starts at seq {said_first}"
+    if said_last is not None and (last is None or last < said_last):
+        return (last or said_first or 0) + 1, f"truncated: the header says the export ends at seq {said_last}"
+    if first is None or last is None:
+        return None
+    until, exported = _header_time(header, "to"), _header_time(header, "exported_at")
+    for anchor in sorted(anchors, key=lambda a: a.seq):
+        # Signed before the end of the period and before the export: row anchor.seq was appended
+        # by then, after the export's first row, so within the period.
+        if (
+            anchor.seq > last
+            and (until is None or anchor.created_us < until)
+            and (exported is None or anchor.created_us < exported)
+        ):
+            return last + 1, (
+                f"truncated: an anchor ({anchor.source or 'anchors'}) signed at "
+                f"{from_micros(anchor.created_us).isoformat()} covers seq {anchor.seq}, within the "
+                f"period, but the export ends at seq {last}"
+            )
+    return None

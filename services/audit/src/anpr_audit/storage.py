@@ -9,9 +9,11 @@ chain is one total order over every partition; a SERIALIZABLE transaction would 
 race only after the fact and abort whole batches. The lock is cheap because one lock covers a
 whole polled batch. On SQLite (embedded, one process) the database lock serialises.
 
-The appender writes as a role that may only INSERT and SELECT (`SET LOCAL ROLE` per
-transaction), so even with the triggers switched off it cannot change a row; the triggers stop
-the owner by accident, the chain and the signed checkpoints catch the owner on purpose.
+The service's runtime role may only INSERT and SELECT these tables and owns none of them (the
+owner role, ANPR_DATABASE_OWNER_URL, created them and their triggers), so it can neither change a
+row nor switch the triggers off. The triggers stop the owner by accident; the chain, the signed
+checkpoints and their anchors outside the database catch the owner, or a restored backup, on
+purpose.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,10 @@ from anpr_audit.chain import (
     from_micros,
     link_hash,
     micros,
+    newest,
 )
+from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
+from anpr_audit.export import ExportRow
 from anpr_core.db import UtcDateTime, is_postgres
 from anpr_core.events import utcnow
 
@@ -61,12 +65,15 @@ metadata = MetaData(schema=SCHEMA)
 # Arbitrary constant shared by every replica: the lock that serialises chain appends.
 _APPEND_LOCK = 0x5C41D0A1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# extract() gives numeric since PostgreSQL 14, so the microseconds are exact.
+# ChainRow's order. extract() gives numeric since PostgreSQL 14, so the microseconds are exact.
 _VERIFY_QUERY = (
-    "SELECT seq, (extract(epoch FROM appended_at) * 1000000)::bigint, content, previous_hash, row_hash "
+    "SELECT seq, (extract(epoch FROM appended_at) * 1000000)::bigint, content, previous_hash, row_hash, "
+    "(extract(epoch FROM occurred_at) * 1000000)::bigint, event_id, actor_user, actor_role, action, "
+    "service, outcome, case_reference "
     "FROM audit.audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
 )
-_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# What the runtime role may do with the audit tables: nothing else (granted by the owner role).
+RUNTIME_PRIVILEGES = ("SELECT", "INSERT")
 
 audit_log = Table(
     "audit_log",
@@ -147,65 +154,6 @@ async def install_append_only_guards(engine: AsyncEngine) -> None:
             await conn.execute(text(statement))
 
 
-async def install_writer_role(engine: AsyncEngine, role: str) -> str | None:
-    """Creates (where allowed) the INSERT/SELECT-only role the appender writes as; returns it if usable.
-
-    Roles are cluster-wide, so two databases' services may create it at once: duplicates are fine.
-    """
-    if not is_postgres(engine) or not role:
-        return None
-    if not _ROLE_NAME.match(role):
-        raise ValueError(f"audit writer role {role!r} is not a plain lower-case identifier")
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
-        may_create = (
-            await conn.execute(
-                text("SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user")
-            )
-        ).scalar_one()
-        if may_create:
-            await conn.execute(
-                text(f"""
-                DO $$ BEGIN
-                  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
-                    BEGIN CREATE ROLE {role} NOLOGIN NOINHERIT;
-                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
-                  END IF;
-                  IF NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN
-                    BEGIN EXECUTE format('GRANT {role} TO %I', current_user);
-                    EXCEPTION WHEN others THEN RAISE NOTICE 'grant of {role} raced: %', SQLERRM; END;
-                  END IF;
-                END $$
-                """)  # noqa: S608 - role is a checked identifier (_ROLE_NAME)
-            )
-            await conn.execute(text(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}"))
-            for table in ("audit_log", "checkpoints"):
-                await conn.execute(text(f"REVOKE ALL ON {SCHEMA}.{table} FROM {role}"))
-                await conn.execute(text(f"GRANT SELECT, INSERT ON {SCHEMA}.{table} TO {role}"))
-        exists = (
-            await conn.execute(text("SELECT count(*) FROM pg_roles WHERE rolname = :r"), {"r": role})
-        ).scalar_one()
-        usable = bool(exists) and bool(
-            (
-                await conn.execute(text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": role})
-            ).scalar_one()
-        )
-    if not usable:
-        log.warning(
-            "audit appends run as the connecting role: role %s is missing or not granted to it; "
-            "create it with INSERT and SELECT on %s.audit_log and %s.checkpoints only",
-            role,
-            SCHEMA,
-            SCHEMA,
-        )
-        return None
-    return role
-
-
-def canonical_bytes(event: audit_pb2.AuditEvent) -> bytes:
-    return event.SerializeToString(deterministic=True)
-
-
 @dataclass(frozen=True)
 class AuditRow:
     seq: int
@@ -220,35 +168,23 @@ class AuditRow:
     row_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRow:
-    """A row with everything needed to verify it again elsewhere."""
-
-    seq: int
-    event_id: str
-    appended_at: datetime
-    content: bytes
-    previous_hash: str
-    row_hash: str
-
-    def chain_row(self) -> ChainRow:
-        return ChainRow(self.seq, micros(self.appended_at), self.content, self.previous_hash, self.row_hash)
+# A row with everything needed to verify it again elsewhere: every stored column.
+StoredRow = ExportRow
 
 
 def _checkpoint(row: Any) -> Checkpoint:
-    return Checkpoint(row.seq, row.head_hash, micros(row.created_at), row.key_id, bytes(row.signature))
+    return Checkpoint(
+        row.seq, row.head_hash, micros(row.created_at), row.key_id, bytes(row.signature), "database"
+    )
 
 
 class AuditLog:
-    def __init__(self, engine: AsyncEngine, writer_role: str | None = None) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._postgres = is_postgres(engine)
-        self.writer_role = writer_role
 
     async def _begin_append(self, conn: AsyncConnection) -> None:
         if self._postgres:
-            if self.writer_role:
-                await conn.execute(text(f"SET LOCAL ROLE {self.writer_role}"))
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK})
 
     async def append(self, event: audit_pb2.AuditEvent) -> bool:
@@ -289,21 +225,25 @@ class AuditLog:
                     continue
                 seen.add(event_id)
                 content = canonical_bytes(event)
-                stamp = event.meta.occurred_at
+                happened_us = occurred_us(event)
+                columns = row_columns(event)
                 seq += 1
-                row_hash = link_hash(previous, seq, appended_us, content)
+                row_hash = link_hash(
+                    previous, seq, appended_us, content, occurred_us=happened_us, columns=columns
+                )
+                stored_id, actor_user, actor_role, action, service, outcome, case_reference = columns
                 rows.append(
                     (
                         seq,
-                        event_id,
-                        _EPOCH + timedelta(seconds=stamp.seconds, microseconds=stamp.nanos // 1000),
+                        stored_id,
+                        _EPOCH + timedelta(microseconds=happened_us),
                         appended_at,
-                        event.actor.user_id[:200],
-                        event.actor.role[:32],
-                        event.action[:32],
-                        event.service[:32],
-                        event.outcome[:16],
-                        event.case_reference[:100],
+                        actor_user,
+                        actor_role,
+                        action,
+                        service,
+                        outcome,
+                        case_reference,
                         content,
                         previous,
                         row_hash,
@@ -343,6 +283,12 @@ class AuditLog:
             ).first()
         return (row.seq, row.row_hash) if row else (0, GENESIS)
 
+    async def appended_us_at(self, seq: int) -> int | None:
+        async with self._engine.connect() as conn:
+            found = await conn.execute(select(audit_log.c.appended_at).where(audit_log.c.seq == seq))
+            value: datetime | None = found.scalar_one_or_none()
+        return micros(value) if value is not None else None
+
     async def row_hash_at(self, seq: int) -> str | None:
         if seq == 0:
             return GENESIS
@@ -374,6 +320,13 @@ class AuditLog:
             audit_log.c.content,
             audit_log.c.previous_hash,
             audit_log.c.row_hash,
+            audit_log.c.occurred_at,
+            audit_log.c.actor_user,
+            audit_log.c.actor_role,
+            audit_log.c.action,
+            audit_log.c.service,
+            audit_log.c.outcome,
+            audit_log.c.case_reference,
         )
         while True:
             query = select(*columns).where(audit_log.c.seq > cursor)
@@ -383,12 +336,17 @@ class AuditLog:
                 rows = (await conn.execute(query.order_by(audit_log.c.seq).limit(batch))).all()
             if not rows:
                 return
-            yield [StoredRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+            yield [
+                StoredRow(
+                    r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12]
+                )
+                for r in rows
+            ]
             cursor = rows[-1][0]
 
     async def _chain_batches(
         self, after_seq: int, last_seq: int | None, batch: int = 25_000
-    ) -> AsyncGenerator[Sequence[tuple[int, int, bytes, str, str]]]:
+    ) -> AsyncGenerator[Sequence[Sequence[Any]]]:
         """What verification reads, as plain tuples; on PostgreSQL the next batch is fetched while
         the current one is hashed, with the microseconds computed by the server (exact: numeric)."""
         if not self._postgres:
@@ -454,8 +412,6 @@ class AuditLog:
 
             statement = sqlite_insert(checkpoints).values(values).on_conflict_do_nothing()
         async with self._engine.begin() as conn:
-            if self._postgres and self.writer_role:
-                await conn.execute(text(f"SET LOCAL ROLE {self.writer_role}"))
             result = await conn.execute(statement)
         return bool(result.rowcount)
 
@@ -466,15 +422,18 @@ class AuditLog:
         after_seq: int = 0,
         last_seq: int | None = None,
         expected_previous: str | None = None,
+        anchors: Sequence[Checkpoint] = (),
+        newest_anchor: Checkpoint | None = None,
     ) -> Verification:
-        """Recomputes rows after `after_seq` (to `last_seq`) and the signed checkpoints among them.
+        """Recomputes rows after `after_seq` (to `last_seq`) and the signed checkpoints among them,
+        those of the database and `anchors` (kept outside it).
 
         The chain is anchored on the stored hash of row `after_seq` unless `expected_previous`
-        gives one verified earlier. A signed checkpoint beyond the log's head is reported as
-        truncation whatever the range.
+        gives one verified earlier. A signed checkpoint beyond the log's head (the database's
+        newest, or `newest_anchor`) is reported as a cut, whatever the range.
         """
-        anchor = expected_previous if expected_previous is not None else await self.row_hash_at(after_seq)
-        if anchor is None:
+        start = expected_previous if expected_previous is not None else await self.row_hash_at(after_seq)
+        if start is None:
             return Verification(
                 False,
                 0,
@@ -484,15 +443,15 @@ class AuditLog:
                 after_seq,
             )
         signed = {c.seq: c for c in await self.checkpoints(after_seq + 1, last_seq)}
-        # Newest checkpoint before the head: checkpoints only ever sign rows that exist.
-        newest = await self.newest_checkpoint()
+        in_range = [a for a in anchors if a.seq > after_seq and (last_seq is None or a.seq <= last_seq)]
+        latest = newest([await self.newest_checkpoint(), newest_anchor, newest(anchors)])
         log_head, _ = await self.head()
-        check = ChainCheck(anchor, after_seq, signed, public_key)
+        check = ChainCheck(start, after_seq, signed, public_key, in_range)
         async with contextlib.aclosing(self._chain_batches(after_seq, last_seq)) as batches:
             async for rows in batches:
                 if not await asyncio.to_thread(check.feed, rows):
                     break
-        return check.finish(newest, log_head_seq=log_head)
+        return check.finish(latest, log_head_seq=log_head)
 
     async def search(
         self,
