@@ -75,11 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="the audit log, for the COC and auditors")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     audit_verify = audit_commands.add_parser(
-        "verify", help="verify a JSON-lines export (GET /audit/v1/export) offline; exit 0 when valid"
+        "verify",
+        help=(
+            "verify a JSON-lines export (GET /audit/v1/export) offline, against the anchors kept outside "
+            "the database; exit 0 when valid, 1 when not (the first broken row is named), 2 on bad input"
+        ),
     )
-    audit_verify.add_argument("file", type=Path, metavar="FILE")
+    audit_verify.add_argument("file", type=Path, metavar="EXPORT")
     audit_verify.add_argument(
         "--public-key", type=Path, default=None, help="the key published at /v1/public-key (PEM), to pin"
+    )
+    audit_verify.add_argument(
+        "--anchors",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the auditor's anchor file (ANPR_AUDIT_ANCHOR_FILE), or the records of anpr.audit.anchors.v1, "
+        "one JSON line each: rows they cover must match, rows they show must be in the export",
+    )
+    audit_verify.add_argument(
+        "--offline",
+        action="store_true",
+        help="the COC's check: the export, the anchors and the public key alone (required with it); "
+        "no database, no network",
     )
 
     camera = commands.add_parser("camera", help="act as a camera towards ingest")
@@ -113,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "eval":
         return _eval(args)
     if args.command == "audit":
-        return _audit_verify(args.file, args.public_key)
+        return _audit_verify(args.file, args.public_key, args.anchors, offline=args.offline)
     if args.command == "camera":
         return _camera_replay(args)
     return _serve(args.service)
@@ -331,18 +349,42 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit_verify(path: Path, public_key: Path | None) -> int:
+def _audit_verify(path: Path, public_key: Path | None, anchors: Path | None, *, offline: bool) -> int:
+    from anpr_audit.anchors import read_anchor_lines
     from anpr_audit.export import ExportError, verify_export
     from anpr_audit.signing import load_public_pem
 
+    def refuse(reason: str) -> int:
+        sys.stderr.write(f"anpr audit verify: {reason}\n")
+        return 2
+
+    if (offline or anchors is not None) and public_key is None:
+        # The key inside an export vouches for nothing against whoever made the export.
+        return refuse("--offline and --anchors need --public-key: the key kept from GET /audit/v1/public-key")
     try:
         trusted = load_public_pem(public_key.read_bytes()) if public_key else None
+    except OSError as error:
+        return refuse(f"cannot read the public key {public_key}: {error.strerror}")
+    except ValueError as error:
+        return refuse(f"{public_key} is not an Ed25519 public key in PEM: {error}")
+    try:
+        anchored = (
+            read_anchor_lines(anchors.read_text("utf-8").splitlines(), f"anchor file {anchors}")
+            if anchors
+            else []
+        )
+    except OSError as error:
+        return refuse(f"cannot read the anchor file {anchors}: {error.strerror}")
+    except (UnicodeDecodeError, ValueError) as error:
+        return refuse(f"{error} (is {anchors} the anchor file?)")
+    try:
         with path.open(encoding="utf-8") as lines:
-            result = verify_export(lines, trusted)
-    except (OSError, ValueError, ExportError) as error:
-        sys.stderr.write(f"anpr audit verify: {error}\n")
-        return 2
-    sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+            result = verify_export(lines, trusted, anchored)
+    except OSError as error:
+        return refuse(f"cannot read the export {path}: {error.strerror}")
+    except (UnicodeDecodeError, ValueError, ExportError) as error:
+        return refuse(str(error))
+    sys.stdout.write(json.dumps(result.as_dict() | {"anchors": len(anchored)}) + "\n")
     if not result.valid:
         sys.stderr.write(f"first broken row: seq {result.first_broken_seq}: {result.reason}\n")
         return 1

@@ -1,5 +1,5 @@
 """Checkpoints, period verification and the COC export, end to end on SQLite, verified offline
-with `anpr audit verify`."""
+with `anpr audit verify` (and `--offline --anchors`: good, tampered and truncated exports)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_audit.actions import LEGAL_ACTIONS
 from anpr_audit.bootstrap import build_app
-from anpr_audit.export import verify_export
+from anpr_audit.chain import COLUMNS, GENESIS, link_hash, sign_checkpoint
+from anpr_audit.export import checkpoint_record, verify_export
 from anpr_audit.settings import AuditSettings
 from anpr_audit.signing import SigningKeyError, load_public_pem, load_signing_key, public_pem
 from anpr_audit.storage import AuditLog
@@ -275,3 +276,213 @@ async def test_an_unknown_action_is_appended_never_refused_and_counted(audit: Au
     assert counted() == before + 1
     rows = (await audit.client.get("/v1/events", params={"action": "teleport"}, headers=audit.auth())).json()
     assert [row["case_reference"] for row in rows] == ["PV/odd"]
+
+
+# --- the COC's offline check: the export, the anchors and the public key alone ------------------
+
+
+@dataclass
+class Handed:
+    """What the COC holds: the export, the auditor's anchor file and the key kept earlier."""
+
+    export: Path
+    anchors: Path
+    key: Path
+    records: list[dict[str, Any]]
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.export.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def verify(self, *extra: str) -> int:
+        return anpr(
+            [
+                "audit",
+                "verify",
+                "--offline",
+                str(self.export),
+                "--anchors",
+                str(self.anchors),
+                "--public-key",
+                str(self.key),
+                *extra,
+            ]
+        )
+
+
+async def _handed_over(audit: Audit, tmp_path: Path) -> Handed:
+    for n in range(3):
+        await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+    await audit.rows(3)
+    assert (await audit.client.post("/v1/checkpoints", headers=audit.auth())).status_code == 201
+    for n in range(3, 6):
+        await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+    await audit.rows(7)
+    response = await audit.export(format="jsonl")
+    handed = Handed(
+        tmp_path / "export.jsonl",
+        tmp_path / "audit" / "anchors.jsonl",  # the service's anchor file, under its data dir here
+        tmp_path / "published.pem",
+        [json.loads(line) for line in response.text.splitlines()],
+    )
+    handed.export.write_text(response.text)
+    handed.key.write_text((await audit.client.get("/v1/public-key")).text)
+    return handed
+
+
+async def test_offline_an_export_checked_against_the_anchors_verifies(
+    audit: Audit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed = await _handed_over(audit, tmp_path)
+    assert handed.verify() == 0
+    result = json.loads(capsys.readouterr().out)
+    # The on-demand checkpoint and the export's closing one are both in the anchor file.
+    assert (result["valid"], result["rows"], result["anchors"]) == (True, 7, 2)
+    assert result["checkpoints"] == 2
+
+
+async def test_offline_an_edited_stored_column_is_named(
+    audit: Audit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed = await _handed_over(audit, tmp_path)
+    records = [dict(r) for r in handed.records]
+    row = next(r for r in records if r["type"] == "row" and r["seq"] == 2)
+    row["actor_user"] = "someone-else"
+    handed.write(records)
+    assert handed.verify() == 1
+    assert "first broken row: seq 2" in capsys.readouterr().err
+    # Re-hashed from there on by whoever made the export: the anchors still tell.
+    rehashed = _rehashed(records, first=2)
+    handed.write(rehashed)
+    assert handed.verify() == 1
+    assert "first broken row: seq 3: the chain was rewritten" in capsys.readouterr().err
+
+
+async def test_offline_a_truncated_export_is_found_by_the_anchors(
+    audit: Audit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed = await _handed_over(audit, tmp_path)
+    # Cut the last rows, as a careless copy would: the header still says where it ended.
+    kept = [r for r in handed.records if r["type"] != "row" or r["seq"] <= 5]
+    handed.write(kept)
+    assert handed.verify() == 1
+    assert "first broken row: seq 6: truncated: the header says the export ends at seq 7" in (
+        capsys.readouterr().err
+    )
+    # A careful cut (header and closing checkpoint too) is shown by the anchor file alone.
+    careful = [dict(r) for r in kept if r["type"] != "checkpoint" or r["seq"] <= 5]
+    careful[0]["last_seq"] = 5
+    handed.write(careful)
+    export_only = anpr(["audit", "verify", str(handed.export), "--public-key", str(handed.key)])
+    assert export_only == 1, "without its closing checkpoint the export does not vouch for itself"
+    capsys.readouterr()
+    careful_checkpoint = [*careful, _signed_by_hand(careful, audit.key_path)]
+    handed.write(careful_checkpoint)
+    assert handed.verify() == 1
+    err = capsys.readouterr().err
+    assert "first broken row: seq 6: truncated: an anchor" in err and "covers seq 7" in err
+
+
+async def test_offline_bad_input_is_a_clear_error(
+    audit: Audit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed = await _handed_over(audit, tmp_path)
+    assert anpr(["audit", "verify", "--offline", str(handed.export)]) == 2
+    assert "need --public-key" in capsys.readouterr().err
+    not_anchors = tmp_path / "not-anchors.txt"
+    not_anchors.write_text("hello\n")
+    assert (
+        anpr(
+            [
+                "audit",
+                "verify",
+                "--offline",
+                str(handed.export),
+                "--anchors",
+                str(not_anchors),
+                "--public-key",
+                str(handed.key),
+            ]
+        )
+        == 2
+    )
+    assert "line 1" in capsys.readouterr().err
+    assert (
+        anpr(
+            [
+                "audit",
+                "verify",
+                "--offline",
+                str(handed.export),
+                "--anchors",
+                str(handed.export),
+                "--public-key",
+                str(handed.key),
+            ]
+        )
+        == 2
+    )
+    assert "not an anchor record" in capsys.readouterr().err
+    assert (
+        anpr(
+            [
+                "audit",
+                "verify",
+                "--offline",
+                str(tmp_path / "missing.jsonl"),
+                "--anchors",
+                str(handed.anchors),
+                "--public-key",
+                str(handed.key),
+            ]
+        )
+        == 2
+    )
+    assert "cannot read the export" in capsys.readouterr().err
+    assert (
+        anpr(
+            [
+                "audit",
+                "verify",
+                "--offline",
+                str(handed.export),
+                "--anchors",
+                str(handed.anchors),
+                "--public-key",
+                str(handed.export),
+            ]
+        )
+        == 2
+    )
+    assert "not an Ed25519 public key" in capsys.readouterr().err
+    old_format = [dict(r) for r in handed.records]
+    old_format[0]["format"] = "schild-audit-export/1"
+    handed.write(old_format)
+    assert handed.verify() == 2
+    assert "earlier Schild version" in capsys.readouterr().err
+
+
+def _rehashed(records: list[dict[str, Any]], first: int) -> list[dict[str, Any]]:
+    """The rows from `first` on hashed again, as a forger who knows the format would."""
+    out = [dict(r) for r in records]
+    rows = {r["seq"]: r for r in out if r["type"] == "row"}
+    previous = rows[first - 1]["row_hash"] if first > 1 else GENESIS
+    for seq in sorted(s for s in rows if s >= first):
+        row = rows[seq]
+        row["previous_hash"] = previous
+        row["row_hash"] = link_hash(
+            previous,
+            seq,
+            row["appended_us"],
+            base64.b64decode(row["content_b64"]),
+            occurred_us=row["occurred_us"],
+            columns=tuple(row[name] for name in COLUMNS),
+        )
+        previous = row["row_hash"]
+    return out
+
+
+def _signed_by_hand(records: list[dict[str, Any]], key_path: Path) -> dict[str, Any]:
+    """A closing checkpoint on the cut export's last row, signed by a writer who holds the key."""
+    last = max((r for r in records if r["type"] == "row"), key=lambda r: r["seq"])
+    key = load_signing_key(key_path, create=False)
+    return checkpoint_record(sign_checkpoint(key, last["seq"], last["row_hash"], last["appended_us"] + 1))

@@ -317,6 +317,8 @@ def verify_export(
             f"the export is in format {header.get('format')!r}, not {FORMAT}: "
             "it was made by an earlier Schild version, whose chain this version cannot vouch for"
         )
+    if trusted_key is None and not isinstance(header.get("public_key_pem"), str):
+        raise ExportError("the header holds no public key: give the one you kept (--public-key)")
     key = trusted_key or load_public_pem(header["public_key_pem"])
     rows.sort(key=lambda row: row.seq)
     first = rows[0].seq if rows else None
