@@ -114,3 +114,11 @@ creates from metrics.token, else none (development: /metrics open).
 {{- $db := .svc.database | default dict -}}
 {{- $db.secretKey | default .root.Values.database.secretKey | default "database-url" -}}
 {{- end -}}
+
+{{/*
+Key of the owner role's URL (ANPR_DATABASE_OWNER_URL) in the same Secret as the database URL.
+*/}}
+{{- define "schild.databaseOwnerSecretKey" -}}
+{{- $db := .svc.database | default dict -}}
+{{- $db.ownerSecretKey | default .root.Values.database.ownerSecretKey | default "database-owner-url" -}}
+{{- end -}}
