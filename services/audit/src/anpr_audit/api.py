@@ -93,6 +93,7 @@ CaseReference = Annotated[
     str, Query(max_length=100, description="the inspection or case this look belongs to, logged with it")
 ]
 PURPOSE = "audit"
+PEM, NDJSON, CSV = "application/x-pem-file", "application/x-ndjson", "text/csv"
 
 
 def _verify_out(result: Verification, period: tuple[int, int] | None) -> VerifyOut:
@@ -166,10 +167,15 @@ def build_router(
         )
         return out
 
-    @router.get("/public-key", response_class=PlainTextResponse, tags=["audit"])
+    @router.get(
+        "/public-key",
+        response_class=PlainTextResponse,
+        tags=["audit"],
+        responses={200: {"content": {PEM: {"schema": {"type": "string"}}}, "description": "the key, PEM"}},
+    )
     async def public_key() -> PlainTextResponse:
         """The Ed25519 key that signs checkpoints (PEM). Keep a copy: it is what exports are verified with."""
-        return PlainTextResponse(public_pem(watch.public_key), media_type="application/x-pem-file")
+        return PlainTextResponse(public_pem(watch.public_key), media_type=PEM)
 
     @router.get("/checkpoints", response_model=list[CheckpointOut], tags=["audit"])
     async def list_checkpoints(
@@ -248,7 +254,17 @@ def build_router(
         )
         return [AuditEventOut(**row.__dict__) for row in rows]
 
-    @router.get("/export", tags=["audit"], response_class=StreamingResponse)
+    @router.get(
+        "/export",
+        tags=["audit"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {NDJSON: {"schema": {"type": "string"}}, CSV: {"schema": {"type": "string"}}},
+                "description": "JSON lines (format=jsonl) or CSV (format=csv): header, checkpoints, rows",
+            }
+        },
+    )
     async def export(
         principal: Annotated[Principal, Depends(require(Action.READ_AUDIT))],
         since: Since = None,
@@ -308,7 +324,7 @@ def build_router(
             async for rows in log.stored_rows(period[0] - 1, period[1], batch=5000):
                 yield "".join(emit(row_record(row)) for row in rows)
 
-        media = "application/x-ndjson" if format is ExportFormat.JSONL else "text/csv"
+        media = NDJSON if format is ExportFormat.JSONL else CSV
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         return StreamingResponse(
             lines(),
