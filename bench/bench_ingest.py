@@ -7,6 +7,9 @@ a minimal keep-alive HTTP/1.1 client that reuses the encoded images.
 
 Baseline, measured in the same run: raw aiokafka produce (acks=all, idempotent) of the same Frame
 records at the same concurrency, with no HTTP, validation or database in between.
+The image check (every frame decoded before 202, anpr_ingest.images) against the intake without it
+(ANPR_IMAGE_CHECK=header, the header checks alone): two ingest processes, one of each, loaded in
+turn (A B B A ...) in the same run, plus the check's own CPU per frame measured in this process.
 Where the time goes: ingest's own stage timings (anpr_ingest_stage_seconds, read from /metrics),
 the CPU each process (ingest, load generator, Kafka, PostgreSQL) spends per request, and a second,
 shorter run of the service under cProfile; all in the result's `breakdown`.
@@ -45,6 +48,8 @@ from anpr.v1 import frame_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES, KafkaBus
 from anpr_core.events import new_meta, to_timestamp
+from anpr_ingest.domain import DEFAULT_MAX_IMAGE_PIXELS, sniff_image
+from anpr_ingest.images import decode_check
 from bench.common import delete_topics, percentile, write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,6 +61,9 @@ PROFILE_SECONDS = float(os.environ.get("BENCH_PROFILE_SECONDS", "8"))
 TARGET_RATE = float(os.environ.get("BENCH_TARGET_RATE", "500"))
 WARMUP_SECONDS = 2.0
 TARGET_BYTES = 200 * 1024
+# The image check's A/B: rounds of one run per setting, in alternating order.
+AB_ROUNDS = int(os.environ.get("BENCH_AB_ROUNDS", "2"))
+AB_SECONDS = float(os.environ.get("BENCH_AB_SECONDS", "10"))
 
 
 def infra_env() -> dict[str, str]:
@@ -184,7 +192,7 @@ def cpu_snapshot(ingest_pids: list[int]) -> dict[str, float]:
 
 STAGE_LINE = re.compile(r'^anpr_ingest_stage_seconds_(sum|count)\{stage="(\w+)"\} (\S+)$', re.MULTILINE)
 BATCH_LINE = re.compile(r"^anpr_ingest_intake_batch_size_(sum|count) (\S+)$", re.MULTILINE)
-REQUEST_STAGES = ("body", "credentials", "image_check", "digest", "event", "wait", "handler")
+REQUEST_STAGES = ("body", "credentials", "image_check", "image_decode", "digest", "event", "wait", "handler")
 BATCH_STAGES = ("queued", "dedupe_claim", "publish_ack", "commit")
 
 
@@ -452,6 +460,62 @@ def profile_split(path: Path) -> dict[str, float]:
     return {k: round(100 * v / busy, 1) for k, v in ordered if not k.startswith("skip")}
 
 
+def image_check_cpu_ms(images: list[bytes], rounds: int = 10) -> dict[str, float]:
+    """CPU (and wall) ms per frame of the check alone (decode_check), in this process, one thread."""
+    infos = [sniff_image(image) for image in images]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(rounds):
+        for image, info in zip(images, infos, strict=True):
+            decode_check(image, info, DEFAULT_MAX_IMAGE_PIXELS)
+    count = rounds * len(images)
+    return {
+        "cpu_ms_per_frame": round(1000 * (time.process_time() - cpu) / count, 3),
+        "wall_ms_per_frame": round(1000 * (time.perf_counter() - wall) / count, 3),
+    }
+
+
+async def image_check_ab(
+    env: dict[str, str], work: Path, cameras: list[tuple[str, str]], images: list[bytes]
+) -> dict[str, Any]:
+    """The raw-body path, back to back, on a process that decodes every frame (decode) and on one
+    that checks headers only (header, the intake before the check), loaded in turn: A B, B A, ..."""
+    runs: dict[str, list[tuple[dict[str, float], dict[str, Any]]]] = {"header": [], "decode": []}
+    with (
+        ingest_process({**env, "ANPR_IMAGE_CHECK": "header"}, work) as header,
+        ingest_process({**env, "ANPR_IMAGE_CHECK": "decode"}, work) as decode,
+    ):
+        processes = {"header": header, "decode": decode}
+        for round_number in range(AB_ROUNDS):
+            order = ("header", "decode") if round_number % 2 == 0 else ("decode", "header")
+            for setting in order:
+                url, pid = processes[setting]
+                runs[setting].append(
+                    await measured_run([url], [pid], cameras, images, AB_SECONDS, mode="raw")
+                )
+
+    def mean(values: list[float]) -> float:
+        return round(sum(values) / len(values), 3)
+
+    summary: dict[str, Any] = {}
+    for setting, measured in runs.items():
+        summary[setting] = {
+            "frames_per_s": mean([m["frames_per_s"] for m, _ in measured]),
+            "latency_p50_ms": mean([m["latency_p50_ms"] for m, _ in measured]),
+            "latency_p99_ms": mean([m["latency_p99_ms"] for m, _ in measured]),
+            "ingest_cpu_ms_per_frame": mean([b["cpu_ms_per_request"]["ingest"] for _, b in measured]),
+            "image_decode_stage_mean_ms": mean(
+                [b["stage_mean_ms_per_request"]["image_decode"] for _, b in measured]
+            ),
+            "refused": sum(m["refused"] for m, _ in measured),
+            "runs": [
+                {k: m[k] for k in ("frames_per_s", "latency_p50_ms", "latency_p99_ms")}
+                | {"ingest_cpu_ms_per_frame": b["cpu_ms_per_request"]["ingest"]}
+                for m, b in measured
+            ],
+        }
+    return summary
+
+
 async def fresh_database(admin_url: str) -> tuple[str, str]:
     name = f"bench_ingest_{uuid.uuid4().hex[:8]}"
     connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -519,6 +583,8 @@ async def main() -> None:
                 replicas_paced, replicas_paced_split = await measured_run(
                     urls, pids, cameras, images, SECONDS, mode="raw", rate=TARGET_RATE
                 )
+            ab = await image_check_ab(env, work, cameras, images)
+            check_alone = image_check_cpu_ms(images)
             baseline = await raw_produce(
                 infra["ANPR_KAFKA_BOOTSTRAP"], f"{prefix}raw.frames", images, SECONDS
             )
@@ -557,7 +623,15 @@ async def main() -> None:
         f"multipart {multipart['refused']:.0f} of {multipart['sent']:.0f}; connection errors: "
         f"{measured['http_errors'] + multipart['http_errors']:.0f}. replicas_*: the raw-body path "
         f"on two ingest processes (replicas) on the same machine, the workers' connections spread "
-        f"over them; CPU ms per request: {cpu_text(replicas_split)}."
+        f"over them; CPU ms per request: {cpu_text(replicas_split)}. Image check (every frame decoded "
+        f"before 202: JPEG marker walk and every block entropy-decoded at 1/8 scale), A/B in this run on "
+        f"two ingest processes loaded in turn ({AB_ROUNDS} rounds of {AB_SECONDS:.0f} s each, raw body, "
+        f"back to back): decode {ab['decode']['frames_per_s']} frames/s at "
+        f"{ab['decode']['ingest_cpu_ms_per_frame']} ms of ingest CPU a frame, header-only (the intake "
+        f"before the check) {ab['header']['frames_per_s']} frames/s at "
+        f"{ab['header']['ingest_cpu_ms_per_frame']} ms; the check alone, in one thread of the bench "
+        f"process: {check_alone['cpu_ms_per_frame']} ms CPU a frame. The machine was shared with other "
+        f"engineers' work: compare the two settings with each other, not with other runs."
     )
     metrics = {k: measured[k] for k in ("frames_per_s", "latency_p50_ms", "latency_p99_ms")}
     for key in ("frames_per_s", "latency_p50_ms", "latency_p99_ms"):
@@ -569,6 +643,13 @@ async def main() -> None:
         metrics[f"replicas_{key}"] = replicas[key]
         metrics[f"replicas_paced_{key}"] = replicas_paced[key]
     metrics["ingest_cpu_ms_per_frame"] = raw_split["cpu_ms_per_request"]["ingest"]
+    metrics["image_check_frames_per_s"] = ab["decode"]["frames_per_s"]
+    metrics["image_check_latency_p99_ms"] = ab["decode"]["latency_p99_ms"]
+    metrics["image_check_ingest_cpu_ms_per_frame"] = ab["decode"]["ingest_cpu_ms_per_frame"]
+    metrics["image_check_alone_cpu_ms_per_frame"] = check_alone["cpu_ms_per_frame"]
+    baseline["image_check_frames_per_s"] = ab["header"]["frames_per_s"]
+    baseline["image_check_latency_p99_ms"] = ab["header"]["latency_p99_ms"]
+    baseline["image_check_ingest_cpu_ms_per_frame"] = ab["header"]["ingest_cpu_ms_per_frame"]
     metrics["multipart_ingest_cpu_ms_per_frame"] = multipart_split["cpu_ms_per_request"]["ingest"]
     baseline["http_only_requests_per_s"] = http_only["frames_per_s"]
     baseline["http_only_latency_p99_ms"] = http_only["latency_p99_ms"]
@@ -583,9 +664,22 @@ async def main() -> None:
         "multipart": multipart_split,
         "http_only_401": http_split,
         "profile_split_percent": split,
+        "image_check_ab": {
+            **ab,
+            "check_alone": check_alone,
+            "how": (
+                "decode: ANPR_IMAGE_CHECK=decode (the default: every frame decoded in ingest's worker "
+                "threads before 202); header: ANPR_IMAGE_CHECK=header (type, size, pixels and end "
+                "marker from the bytes, as before the check). Two ingest processes on the same "
+                "database and broker, loaded in turn in alternating order; each figure is the mean "
+                "of its runs (runs: each one). check_alone: decode_check over the bench's JPEGs in "
+                "one thread of the bench process. image_check_* in metrics/baseline are decode/header."
+            ),
+        },
         "stages": (
             "per request: body (receiving it; multipart parsing included), credentials (cached camera "
-            "record and key hash), image_check (type and dimensions from the header bytes, clock), "
+            "record and key hash), image_check (type, dimensions and pixels from the header bytes, "
+            "clock), image_decode (decoding in the worker threads, their queue included), "
             "digest (SHA-256), event (protobuf), wait (hand-over to the batcher until the answer), "
             "handler (all of it); per batch: queued (oldest intake's wait for a batch slot), "
             "dedupe_claim (one INSERT ... ON CONFLICT DO NOTHING RETURNING), publish_ack (Kafka send "

@@ -35,7 +35,8 @@ def decode_check(data: bytes, info: ImageInfo, max_pixels: int, what: str = "ima
             if kind == "PNG":
                 image.verify()  # every chunk's CRC; the object cannot decode after verify()
             else:
-                image.draft("RGB", ((image.width + 7) // 8, (image.height + 7) // 8))
+                # Every block's entropy-coded data is still decoded; only the luma DC is transformed.
+                image.draft("L", ((image.width + 7) // 8, (image.height + 7) // 8))
                 image.load()
         if kind == "PNG":
             with Image.open(io.BytesIO(data), formats=[kind]) as image:
