@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-# 503 means "not stored, send again": a replay retries like a camera would, a few times.
+# 503 means "send it again after Retry-After": a replay retries like a camera would, a few times,
+# with the same body (capture time included), so a retry is the same event and is never stored twice.
 RETRIES_ON_503 = 3
 MAX_RETRY_WAIT_S = 5.0
 
