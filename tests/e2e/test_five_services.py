@@ -22,6 +22,7 @@ import pytest
 
 from anpr_core.auth import DevIssuer, Role
 from anpr_detect.synthetic import render_scene
+from conftest import DatabaseRoles
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -49,13 +50,17 @@ class Running:
 
 
 @pytest.fixture
-def services(kafka_bootstrap: str, database_url: str, topic_prefix: str, tmp_path: Path) -> Iterator[Running]:
+def services(
+    kafka_bootstrap: str, database_roles: DatabaseRoles, topic_prefix: str, tmp_path: Path
+) -> Iterator[Running]:
     key_path = tmp_path / "dev-issuer.pem"
     issuer = DevIssuer(key_path)
     base_env = {
         **os.environ,
         "ANPR_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ANPR_DATABASE_URL": database_url,
+        # As production runs: the owner role migrates, each service serves as a role that owns nothing.
+        "ANPR_DATABASE_URL": database_roles.app_url,
+        "ANPR_DATABASE_OWNER_URL": database_roles.owner_url,
         "ANPR_TOPIC_PREFIX": topic_prefix,
         "ANPR_DEV_ISSUER_KEY_PATH": str(key_path),
         "ANPR_DATA_DIR": str(tmp_path / "var"),
