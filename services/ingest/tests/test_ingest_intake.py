@@ -12,13 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.bus import BusUnavailable
 from anpr_core.db import create_schema, make_engine
 from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher, PublishUnconfirmed
-from anpr_ingest.storage import SCHEMA, IntakeClaims, IntakeDedupe, IntakeEntry, intake_dedupe, metadata
+from anpr_ingest.storage import (
+    SCHEMA,
+    IntakeClaims,
+    IntakeDedupe,
+    IntakeEntry,
+    add_missing_columns,
+    intake_dedupe,
+    metadata,
+)
 
 NOW = datetime.now(UTC)
 
@@ -212,3 +220,26 @@ async def test_two_replicas_resending_an_unconfirmed_frame_at_once_publish_it_on
         assert await claims_of(engine) == {"a": True}
     finally:
         await other_engine.dispose()
+
+
+async def test_a_dedupe_table_of_the_earlier_version_gets_its_column_and_its_rows_count_as_stored(
+    engine: AsyncEngine,
+) -> None:
+    """On PostgreSQL: the column is added in place; rows written before were all acknowledged ones."""
+    async with engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE ingest.intake_dedupe DROP COLUMN published"))
+        await connection.execute(
+            text(
+                "INSERT INTO ingest.intake_dedupe (camera_id, captured_at, sha256, event_id, created_at) "
+                "VALUES ('cam-1', :at, :sha, 'old-event-id', :at)"
+            ),
+            {"at": NOW, "sha": "a".ljust(64, "0")},
+        )
+    assert await add_missing_columns(engine) == ["intake_dedupe.published"]
+    assert await add_missing_columns(engine) == []
+    assert await claims_of(engine) == {"a": True}
+    bus = GatedBus()
+    bus.gate.set()
+    batcher = IntakeBatcher(IntakeDedupe(engine), bus, max_batch=64, max_in_flight=1)
+    assert await batcher.submit(intake("a")) == "old-event-id"
+    assert bus.published == []
