@@ -440,3 +440,14 @@ async def test_replicas_appending_at_once_keep_one_unbroken_chain(
             await replica.dispose()
     result = await log.verify(KEY.public_key())
     assert (result.valid, result.rows_checked, result.head_seq) == (True, 240, 240)
+
+
+async def test_a_row_deleted_from_the_middle_is_a_gap_named_by_its_seq(
+    owner: AsyncEngine, log: AuditLog, watch: ChainWatch
+) -> None:
+    await _append(log, 0, 6)
+    await watch.checkpoint()
+    await _tamper(owner, "DELETE FROM audit.audit_log WHERE seq = 3")
+    result = await watch.verify()
+    assert (result.valid, result.first_broken_seq, result.rows_checked) == (False, 3, 2)
+    assert "row 3 is missing" in result.reason

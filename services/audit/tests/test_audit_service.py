@@ -18,6 +18,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, dlq_pb2
+from anpr_audit.anchors import read_anchor_lines
 from anpr_audit.bootstrap import build_app
 from anpr_audit.chain import GENESIS, link_hash_v1, micros
 from anpr_audit.settings import AuditSettings
@@ -79,11 +80,11 @@ class Audit:
 
 
 @asynccontextmanager
-async def _running(data_dir: Path) -> AsyncIterator[Audit]:
+async def _running(data_dir: Path, **settings: Any) -> AsyncIterator[Audit]:
     bus = MemoryBus()
     issuer = DevIssuer(data_dir / "key.pem")
     engine = make_engine(None, "audit", data_dir)
-    app = build_app(AuditSettings(data_dir=data_dir), bus, engine, issuer)
+    app = build_app(AuditSettings(data_dir=data_dir, **settings), bus, engine, issuer)
     trail = AuditTrail(bus, TOPICS.audit, "5344", "access")
     try:
         async with (
@@ -304,3 +305,18 @@ async def _content(audit: Audit, event_id: str) -> audit_pb2.AuditEvent:
     stored = audit_pb2.AuditEvent()
     stored.ParseFromString(content)
     return stored
+
+
+async def test_the_service_anchors_the_moved_head_at_its_interval(tmp_path: Path) -> None:
+    anchors = tmp_path / "auditor" / "anchors.jsonl"
+    async with _running(tmp_path, audit_checkpoint_interval_s=0.05, audit_anchor_file=anchors) as audit:
+        for n in range(3):
+            await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+        await audit.rows(3)
+        head_seq, head_hash = await AuditLog(audit.engine).head()
+
+        async def anchored() -> bool:
+            lines = read_anchor_lines(anchors.read_text().splitlines(), "file") if anchors.exists() else []
+            return any((a.seq, a.head_hash) == (head_seq, head_hash) for a in lines)
+
+        await eventually(anchored)
