@@ -263,4 +263,6 @@ def require(action: Action) -> Callable[..., Awaitable[Principal]]:
             raise other_zone
         return principal
 
+    # The action travels with the dependency, so each route's OpenAPI names its roles (anpr_core.openapi).
+    dependency.required_action = action  # type: ignore[attr-defined]
     return dependency

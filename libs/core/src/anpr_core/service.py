@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from anpr_core.auth import TokenVerifier
+from anpr_core.openapi import document_answers
 from anpr_core.problems import Problem, install_problem_handlers
 from anpr_core.settings import CoreSettings, Environment
 
@@ -41,6 +42,7 @@ def create_service_app(
     app.state.token_verifier = token_verifier
     app.state.zone_id = zone_id
     install_problem_handlers(app)
+    document_answers(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
