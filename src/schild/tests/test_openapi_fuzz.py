@@ -43,6 +43,7 @@ OTHER_ZONE = "5999"
 FUZZ_CAMERA = "cam-fuzz"
 ADMIN_CAMERA = "cam-fuzz-admin"
 FUZZ_LIST = "fuzz-list"
+NIGHT_LIST = "fuzz-night"  # active 22:00 to 06:00, local time
 FUZZ_PLATE = "1FUZ234"
 CHECKS = (
     "not_a_server_error",
@@ -70,7 +71,7 @@ class KnownFailure:
 _LOCAL_TIMES = (
     "active_from/active_until, local times of day, are written without an offset but documented as "
     "`format: time`, which requires one: declare them anpr_core.timestamps.LocalTimeOfDay "
-    "(seen when a generated list has them)"
+    "(POST and PUT: seen when a generated list has them)"
 )
 _NAIVE_EVENTS = (
     "since/until without an offset reach the database, whose UtcDateTime refuses them: 500 instead of "
@@ -302,6 +303,13 @@ def callers(served: Served) -> Callers:
                 "/match/v1/lists", headers=supervisor, json={"name": FUZZ_LIST, "category": "stolen_vehicle"}
             )
         )
+        night = {
+            "name": NIGHT_LIST,
+            "category": "local_watch",
+            "active_from": "22:00",
+            "active_until": "06:00",
+        }
+        created(client.post("/match/v1/lists", headers=supervisor, json=night))
         entry = {"plate": FUZZ_PLATE, "list_name": FUZZ_LIST, "reason": "fuzz", "case_reference": "PV/FUZZ/1"}
         entry_id = created(client.post("/match/v1/hotlist", headers=supervisor, json=entry))["entry_id"]
         expiring = created(
@@ -335,7 +343,7 @@ def callers(served: Served) -> Callers:
         camera_key=str(camera_key["api_key"]),
         known_ids={
             "camera_id": ADMIN_CAMERA,
-            "name": FUZZ_LIST,
+            "name": NIGHT_LIST,
             "entry_id": str(entry_id),
             "expiring_entry_id": str(expiring["entry_id"]),
             "hit_id": str(hit_id),
