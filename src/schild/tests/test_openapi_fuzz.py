@@ -68,11 +68,6 @@ class KnownFailure:
         return (self.service, self.method, self.path, self.check)
 
 
-_LOCAL_TIMES = (
-    "active_from/active_until, local times of day, are written without an offset but documented as "
-    "`format: time`, which requires one: declare them anpr_core.timestamps.LocalTimeOfDay "
-    "(POST and PUT: seen when a generated list has them)"
-)
 _NAIVE_EVENTS = (
     "since/until without an offset reach the database, whose UtcDateTime refuses them: 500 instead of "
     "the 422 that /v1/verify and /v1/export give (or declare them anpr_core.timestamps.Instant)"
@@ -102,10 +97,6 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
     ),
     KnownFailure("match", "POST", "/v1/hotlist/import", "not_a_server_error", _IMPORT_CR),
     KnownFailure("match", "POST", "/v1/hotlist/import", "status_code_conformance", _IMPORT_CR),
-    KnownFailure("match", "GET", "/v1/lists", "response_schema_conformance", _LOCAL_TIMES),
-    KnownFailure("match", "POST", "/v1/lists", "response_schema_conformance", _LOCAL_TIMES),
-    KnownFailure("match", "GET", "/v1/lists/{name}", "response_schema_conformance", _LOCAL_TIMES),
-    KnownFailure("match", "PUT", "/v1/lists/{name}", "response_schema_conformance", _LOCAL_TIMES),
     KnownFailure("audit", "GET", "/v1/events", "not_a_server_error", _NAIVE_EVENTS),
     KnownFailure("audit", "GET", "/v1/events", "status_code_conformance", _NAIVE_EVENTS),
 )
