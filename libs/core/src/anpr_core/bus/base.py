@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +63,22 @@ class Bus(Protocol):
         """A member of consumer group `group_id`; new groups start from the earliest record."""
 
     async def ping(self) -> bool: ...
+
+
+@runtime_checkable
+class Replayable(Protocol):
+    """A bus that can read a topic's past again, as a service's start-up rebuilds what it held.
+
+    Both buses have it; it is kept apart from `Bus` so that a test's stand-in for `Bus` needs no
+    replay it never uses.
+    """
+
+    def replay(
+        self, topic: str, since_ms: int, until_ms: int | None = None, *, max_records: int = 5000
+    ) -> AsyncIterator[list[Record]]:
+        """Yields, in batches, the records of every partition of `topic` from the first whose
+        timestamp is at or after `since_ms` up to the first at or after `until_ms` (None: each
+        partition's end when the replay starts). It reads outside any consumer group: nothing is
+        committed and no group's members are disturbed. Windows that meet (one's `since_ms` the
+        next one's `until_ms`) split each partition exactly: no record in both, none in neither.
+        """

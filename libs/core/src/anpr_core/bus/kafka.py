@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from anpr_core.bus.base import BusUnavailable, OutgoingRecord, Record
 
@@ -125,6 +125,61 @@ class KafkaBus:
     def consumer(self, topics: Sequence[str], group_id: str) -> KafkaConsumer:
         return KafkaConsumer(self._bootstrap, list(topics), group_id, client_id=self._client_id)
 
+    async def replay(
+        self, topic: str, since_ms: int, until_ms: int | None = None, *, max_records: int = 5000
+    ) -> AsyncIterator[list[Record]]:
+        """See `Replayable.replay`: a consumer without a group id, assigned every partition and
+        moved to offsets_for_times(since_ms); it commits nothing and joins no group."""
+        # The producer's client knows every topic's partitions (a consumer's only those it follows).
+        try:
+            cluster = await self._require_producer().client.fetch_all_metadata()
+        except KafkaError as error:
+            raise BusUnavailable(f"replay of {topic} failed: {error}") from error
+        partitions = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            client_id=f"{self._client_id}-replay",
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        try:
+            await reader.start()
+            reader.assign(partitions)
+            ends = await reader.end_offsets(partitions)
+            if until_ms is not None:
+                ends = await _first_at(reader, partitions, until_ms, ends)
+            starts = await _first_at(reader, partitions, since_ms, ends)
+            remaining = {tp: ends[tp] for tp in partitions if starts[tp] < ends[tp]}
+            for tp in partitions:
+                if tp in remaining:
+                    reader.seek(tp, starts[tp])
+                else:
+                    reader.pause(tp)
+            while remaining:
+                batches = await reader.getmany(*remaining, timeout_ms=1000, max_records=max_records)
+                records = [
+                    _record(message)
+                    for tp, messages in batches.items()
+                    for message in messages
+                    if message.offset < remaining.get(tp, -1)
+                ]
+                # Past its end (or at it, over a gap of compacted records or transaction markers).
+                for tp in list(remaining):
+                    if await reader.position(tp) >= remaining[tp]:
+                        reader.pause(tp)
+                        del remaining[tp]
+                if records:
+                    yield records
+        except KafkaError as error:
+            raise BusUnavailable(f"replay of {topic} failed: {error}") from error
+        finally:
+            await reader.stop()
+
     async def ping(self) -> bool:
         producer = self._producer
         if producer is None:
@@ -134,6 +189,29 @@ class KafkaBus:
         except (KafkaError, TimeoutError):
             return False
         return True
+
+
+async def _first_at(
+    reader: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    timestamp_ms: int,
+    ends: dict[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    """Per partition, the first offset stamped at or after `timestamp_ms`; `ends` where none is."""
+    found = await reader.offsets_for_times({tp: max(0, timestamp_ms) for tp in partitions})
+    return {tp: ends[tp] if found.get(tp) is None else found[tp].offset for tp in partitions}
+
+
+def _record(message: ConsumerRecord[bytes, bytes]) -> Record:
+    return Record(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp_ms=message.timestamp,
+        headers=tuple(message.headers or ()),
+    )
 
 
 class KafkaConsumer:

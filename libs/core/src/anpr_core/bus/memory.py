@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from anpr_core.bus.base import OutgoingRecord, Record
@@ -28,6 +28,11 @@ class _Partition:
     @property
     def end_offset(self) -> int:
         return self.base_offset + len(self.records)
+
+    def first_at(self, timestamp_ms: int) -> int:
+        """The offset of the first record stamped at or after `timestamp_ms` (else the end), as
+        Kafka's offsets_for_times finds it."""
+        return next((r.offset for r in self.records if r.timestamp_ms >= timestamp_ms), self.end_offset)
 
 
 @dataclass
@@ -105,6 +110,29 @@ class MemoryBus:
                 del partition.records[:overflow]
                 partition.base_offset += overflow
         self._notify()
+
+    async def replay(
+        self, topic: str, since_ms: int, until_ms: int | None = None, *, max_records: int = 5000
+    ) -> AsyncIterator[list[Record]]:
+        """See `Replayable.replay`: here, no group at all is involved."""
+        partitions = self._topics.get(topic, [])
+        bounds = [
+            (
+                partition.first_at(since_ms),
+                partition.end_offset if until_ms is None else partition.first_at(until_ms),
+            )
+            for partition in partitions
+        ]
+        for partition, (position, end) in zip(partitions, bounds, strict=True):
+            while True:
+                # Records published since are past `end`; records trimmed since are gone.
+                position = max(position, partition.base_offset)
+                if position >= end:
+                    break
+                start = position - partition.base_offset
+                chunk = partition.records[start : start + min(max_records, end - position)]
+                position += len(chunk)
+                yield chunk
 
     def pending(self) -> int:
         """Records that consumer groups have not committed yet; 0 when the pipeline is idle.
