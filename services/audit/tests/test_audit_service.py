@@ -320,3 +320,14 @@ async def test_the_service_anchors_the_moved_head_at_its_interval(tmp_path: Path
             return any((a.seq, a.head_hash) == (head_seq, head_hash) for a in lines)
 
         await eventually(anchored)
+
+
+async def test_reading_rows_with_a_time_without_offset_is_a_clear_422(audit: Audit) -> None:
+    for params in ({"since": "2026-03-01T00:00:00"}, {"until": "2026-03-01T00:00:00"}):
+        response = await audit.client.get("/v1/events", params=params, headers=audit.auth())
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "time zone" in response.json()["detail"]
+    backwards = {"since": "2026-03-02T00:00:00Z", "until": "2026-03-01T00:00:00Z"}
+    response = await audit.client.get("/v1/events", params=backwards, headers=audit.auth())
+    assert response.status_code == 422 and "`since` must be before `until`" in response.json()["detail"]

@@ -110,12 +110,14 @@ def _verify_out(result: Verification, period: tuple[int, int] | None) -> VerifyO
     )
 
 
-def _check_period(since: datetime | None, until: datetime | None) -> None:
-    for name, moment in (("from", since), ("to", until)):
+def _check_period(
+    since: datetime | None, until: datetime | None, names: tuple[str, str] = ("from", "to")
+) -> None:
+    for name, moment in zip(names, (since, until), strict=True):
         if moment is not None and moment.tzinfo is None:
             raise Problem(422, "Invalid period", f"`{name}` needs a time zone, e.g. 2026-03-01T00:00:00Z")
     if since and until and since >= until:
-        raise Problem(422, "Invalid period", "`from` must be before `to`")
+        raise Problem(422, "Invalid period", f"`{names[0]}` must be before `{names[1]}`")
 
 
 def build_router(
@@ -234,6 +236,7 @@ def build_router(
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[AuditEventOut]:
+        _check_period(since, until, ("since", "until"))
         rows = await log.search(
             actor=actor, action=action, case_reference=case_reference, since=since, until=until, limit=limit
         )
