@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from anpr.v1 import hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
-from anpr_core.bus import Bus, Record
+from anpr_core.bus import Bus, Record, Replayable
 from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.db import create_schema, ping, schema_owner, session_factory
 from anpr_core.events import Topics
@@ -31,9 +31,10 @@ from anpr_match.events import (
     LIST_KIND,
     entry_from_event,
     rules_from_event,
+    seen_read_from,
     seen_read_of,
 )
-from anpr_match.pipeline import HitStream, MatchPipeline, hit_row
+from anpr_match.pipeline import HitStream, MatchPipeline, hit_row, restore_recent_reads
 from anpr_match.settings import MatchSettings
 from anpr_match.storage import SCHEMA, load_entries, load_rules, metadata
 
@@ -81,7 +82,7 @@ def build_app(
             if event.deleted:
                 index.remove(event.entry_id)
                 return
-            pipeline.on_entry(entry_from_event(event))
+            pipeline.on_entry(entry_from_event(event), fresh=pipeline.fresh(record.timestamp_ms))
         except ValueError as error:
             raise PoisonMessage(f"hotlist record {record.key!r} is invalid: {error}") from error
         finally:
@@ -117,6 +118,9 @@ def build_app(
     # Likewise every replica streams every replica's hits to its own SSE subscribers.
     stream_worker = consumers.worker(topics.hits, f"match-stream-{new_event_id()}", on_hit, max_records=1000)
 
+    async def recent_reads_restored() -> bool:
+        return not pipeline.restoring
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with schema_owner(engine, settings.database_owner_url, SCHEMA) as owner:
@@ -129,6 +133,22 @@ def build_app(
                 index.put(entry)
             HOTLIST_ENTRIES_INDEXED.set(len(index))
         stopping = asyncio.Event()
+        # 0. The look-back's reads of before this start, read again from the reads topic while
+        #    the workers run (readiness waits for it): see restore_recent_reads.
+        restore: asyncio.Task[int] | None = None
+        if isinstance(bus, Replayable) and options.recent_reads_capacity:
+            started = int(time.time() * 1000)
+            pipeline.begin_restore(started)
+            restore = asyncio.create_task(
+                restore_recent_reads(
+                    pipeline,
+                    bus,
+                    topics.reads,
+                    seen_read_from,
+                    started_ms=started,
+                    skew=timedelta(seconds=options.late_read_s),
+                )
+            )
         index_worker.start()
         read_worker.start()
         stream_worker.start()
@@ -137,6 +157,10 @@ def build_app(
             yield
         finally:
             stopping.set()
+            if restore is not None:
+                restore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await restore
             with contextlib.suppress(asyncio.CancelledError):
                 await look_back
             await stream_worker.stop()
@@ -146,7 +170,7 @@ def build_app(
     app = create_service_app(
         "match",
         lifespan=lifespan,
-        readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        readiness={"bus": bus.ping, "database": lambda: ping(engine), "recent_reads": recent_reads_restored},
         zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Hotlists and their rules, matching of reads (exact, confusable, edit), hits and acks.",

@@ -14,13 +14,14 @@ the look-back applies it, with the same code, to the reads consumed before.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
 import sys
 import uuid
 from array import array
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -621,24 +622,66 @@ class HotlistIndex:
 
 
 class RecentReads:
-    """A bounded ring of the reads this replica consumed, for the look-back of new entries.
+    """A bounded store of reads, for the look-back of new entries.
 
-    Per replica: reads are partitioned by camera, so each replica looks back over its own cameras
-    and together they cover every read. It lives in memory only; after a restart the look-back
-    starts empty and fills again as reads come in.
+    The reads this replica consumed (`add`) and, at its start, the reads of the look-back window
+    read again from the reads topic (`restore`), which are older and kept before them: a restart
+    or a new replica looks back as far as a replica that never stopped. Each read is kept once,
+    by its event id, however often it is consumed or replayed. When full, the oldest kept goes.
     """
 
     def __init__(self, capacity: int) -> None:
-        self._reads: deque[SeenRead] = deque(maxlen=capacity)
+        self.capacity = capacity
+        self._restored: deque[SeenRead] = deque()  # oldest first, all older than the consumed ones
+        self._consumed: deque[SeenRead] = deque()
+        self._ids: set[str] = set()
 
     def __len__(self) -> int:
-        return len(self._reads)
+        return len(self._restored) + len(self._consumed)
+
+    @property
+    def consumed(self) -> int:
+        """How many of the reads kept this replica consumed itself."""
+        return len(self._consumed)
+
+    @property
+    def room(self) -> int:
+        return max(0, self.capacity - len(self))
 
     def add(self, read: SeenRead) -> None:
-        self._reads.append(read)
+        if read.event_id in self._ids or self.capacity <= 0:
+            return
+        if len(self) >= self.capacity:
+            oldest = (self._restored or self._consumed).popleft()
+            self._ids.discard(oldest.event_id)
+        self._consumed.append(read)
+        self._ids.add(read.event_id)
 
-    def since(self, moment: datetime) -> list[SeenRead]:
-        return [read for read in self._reads if read.captured_at >= moment]
+    def restore(self, reads: Iterable[SeenRead]) -> list[SeenRead]:
+        """Keeps reads from before this replica started, each older than those restored before
+        (a rebuild goes newest first): the newest there is room for, oldest first. Returns the
+        reads kept, none of which was here already."""
+        new = {read.event_id: read for read in reads if read.event_id not in self._ids}
+        kept = newest(new.values(), self.room)
+        self._restored.extendleft(reversed(kept))
+        self._ids.update(read.event_id for read in kept)
+        return kept
+
+    def since(self, moment: datetime, *, restored: bool = True) -> list[SeenRead]:
+        """The reads captured at or after `moment`; with `restored=False`, only those consumed here."""
+        kept = (self._restored, self._consumed) if restored else (self._consumed,)
+        return [read for reads in kept for read in reads if read.captured_at >= moment]
+
+
+def newest(reads: Iterable[SeenRead], count: int) -> list[SeenRead]:
+    """The `count` reads captured last, oldest first."""
+    if count <= 0:
+        return []
+    return sorted(heapq.nlargest(count, reads, key=_capture_order), key=_capture_order)
+
+
+def _capture_order(read: SeenRead) -> tuple[datetime, str]:
+    return read.captured_at, read.event_id
 
 
 def look_back(
@@ -670,12 +713,23 @@ def look_back(
     if not earliest:
         return []
     start = min(earliest.values())
+    return look_back_in(fresh, earliest, (read for read in reads if read.captured_at >= start))
+
+
+def look_back_in(
+    index: HotlistIndex, earliest: Mapping[str, datetime], reads: Iterable[SeenRead]
+) -> list[tuple[SeenRead, Match]]:
+    """`look_back` for entries already in `index`: the matches of `reads` on the entries named in
+    `earliest`, each for reads captured from its earliest capture time on.
+
+    Oldest read first, so that whichever replica looks back over a passage's reads, the same
+    read is its first and gives the one hit the duplicate window lets through.
+    """
     return [
         (read, match)
-        for read in reads
-        if read.captured_at >= start
-        for match in fresh.match(read.readings, read.captured_at, read.camera_id, read.direction)
-        if read.captured_at >= earliest[match.entry.entry_id]
+        for read in sorted(reads, key=_capture_order)
+        for match in index.match(read.readings, read.captured_at, read.camera_id, read.direction)
+        if match.entry.entry_id in earliest and read.captured_at >= earliest[match.entry.entry_id]
     ]
 
 

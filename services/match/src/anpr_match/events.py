@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, time
 
+from google.protobuf.message import DecodeError
+
 from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
 from anpr_core.ids import event_ids
@@ -175,6 +177,17 @@ def seen_read_of(read: read_pb2.PlateRead) -> SeenRead:
         direction=_DIRECTIONS.get(read.direction, Direction.UNKNOWN),
         readings=tuple(readings),
     )
+
+
+def seen_read_from(value: bytes) -> SeenRead | None:
+    """A read record's value as matching needs it; None for one that cannot be (the consumer
+    dead-letters it when it comes to it)."""
+    read = read_pb2.PlateRead()
+    try:
+        read.ParseFromString(value)
+        return seen_read_of(read) if read.meta.event_id else None
+    except (DecodeError, ValueError, OverflowError):
+        return None
 
 
 def readings_of(read: read_pb2.PlateRead) -> list[tuple[str, float]]:
