@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from anpr.v1 import read_pb2
+from anpr.v1 import hit_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
@@ -293,3 +293,141 @@ async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_when
         }
         assert all(arrived["before"]), "reads consumed before the entry: found by its look-back"
         assert not any(arrived["after"]), "reads arriving after its look-back: found by the index"
+
+
+async def published_reads(bus: KafkaBus, topic: str, cameras: list[str], captured: datetime) -> list[str]:
+    sent = []
+    for camera in cameras:
+        read = read_pb2.PlateRead(
+            meta=new_meta("5344", "detect"),
+            camera_id=camera,
+            captured_at=to_timestamp(captured),
+            plate="1ABC234",
+            confidence=0.9,
+        )
+        await bus.publish(topic, camera.encode(), read.SerializeToString())
+        sent.append(read.meta.event_id)
+    return sent
+
+
+async def test_after_a_restart_an_entry_hits_a_car_read_before_it_once(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    options = MatchSettings(lookback_hours=4)
+    topics = Topics(topic_prefix)
+    camera_bus = KafkaBus(kafka_bootstrap, client_id="camera", topics=topics.all())
+    cameras = [f"cam-{n}" for n in range(9)]
+    async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "a", options) as (client, app):
+        made = await client.post(
+            "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+        )
+        assert made.status_code == 201, made.text
+        await camera_bus.start()
+        try:
+            sent = await published_reads(
+                camera_bus, topics.reads, cameras, datetime.now(UTC) - timedelta(minutes=10)
+            )
+        finally:
+            await camera_bus.stop()
+
+        async def consumed() -> bool:
+            return len(app.state.match_pipeline.recent) == len(sent)
+
+        await eventually(consumed)
+    # Stopped: its reads are committed, its memory gone. Its successor starts on the same topics.
+    async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "b", options) as (client, app):
+
+        async def ready() -> bool:
+            return (await client.get("/readyz")).status_code == 200
+
+        await eventually(ready)
+        pipeline = app.state.match_pipeline
+        assert {r.event_id for r in pipeline.recent.since(datetime.now(UTC) - timedelta(hours=1))} == set(
+            sent
+        )
+        assert pipeline.recent.consumed == 0, "nothing delivered again: the reads came from the restore"
+        body = {"plate": "1ABC234", "list_name": "stolen", "reason": "stolen", "case_reference": "PV/9"}
+        entered = await client.post("/v1/hotlist", json=body, headers=supervisor)
+        assert entered.status_code == 201, entered.text
+        entry_id = entered.json()["entry_id"]
+
+        async def all_hit() -> bool:
+            found = (await client.get("/v1/hits", params={"limit": 100}, headers=supervisor)).json()
+            return len(found) >= len(sent)
+
+        await eventually(all_hit)
+        await asyncio.sleep(1)  # time for a wrong second hit to show
+        found = (await client.get("/v1/hits", params={"limit": 100}, headers=supervisor)).json()
+        assert sorted(h["read_event_id"] for h in found) == sorted(sent), "each read before the restart, once"
+        assert all(h["hit_id"] == hit_event_id(h["read_event_id"], entry_id) for h in found)
+        assert all(h["from_lookback"] for h in found)
+
+
+async def test_a_replica_started_after_the_reads_has_them_and_either_look_back_gives_one_hit(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    options = MatchSettings(lookback_hours=4)
+    topics = Topics(topic_prefix)
+    camera_bus = KafkaBus(kafka_bootstrap, client_id="camera", topics=topics.all())
+    cameras = [f"cam-{n}" for n in range(9)]
+    await camera_bus.start()
+    try:
+        async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "a", options) as (
+            first,
+            first_app,
+        ):
+            made = await first.post(
+                "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+            )
+            assert made.status_code == 201, made.text
+            sent = await published_reads(
+                camera_bus, topics.reads, cameras, datetime.now(UTC) - timedelta(minutes=10)
+            )
+
+            async def consumed() -> bool:
+                return len(first_app.state.match_pipeline.recent) == len(sent)
+
+            await eventually(consumed)
+            async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "b", options) as (
+                second,
+                second_app,
+            ):
+
+                async def ready() -> bool:
+                    return (await second.get("/readyz")).status_code == 200
+
+                await eventually(ready)
+                moment = datetime.now(UTC) - timedelta(hours=1)
+                for app in (first_app, second_app):
+                    assert {r.event_id for r in app.state.match_pipeline.recent.since(moment)} == set(sent)
+                body = {
+                    "plate": "1ABC234",
+                    "list_name": "stolen",
+                    "reason": "stolen",
+                    "case_reference": "PV/9",
+                }
+                entered = await first.post("/v1/hotlist", json=body, headers=supervisor)
+                assert entered.status_code == 201, entered.text
+                entry_id = entered.json()["entry_id"]
+
+                async def both_looked_back() -> bool:
+                    # Each replica publishes the hits of its own look-back: two records a read.
+                    records = [r async for batch in camera_bus.replay(topics.hits, 0) for r in batch]
+                    return len(records) >= 2 * len(sent)
+
+                await eventually(both_looked_back)
+                await asyncio.sleep(1)  # time for a wrong third hit to show
+                published: dict[str, set[str]] = {}
+                async for batch in camera_bus.replay(topics.hits, 0):
+                    for record in batch:
+                        hit = hit_pb2.Hit.FromString(record.value)
+                        published.setdefault(hit.read_event_id, set()).add(hit.meta.event_id)
+                assert published == {read_id: {hit_event_id(read_id, entry_id)} for read_id in sent}
+                found = (await first.get("/v1/hits", params={"limit": 100}, headers=supervisor)).json()
+                assert sorted(h["read_event_id"] for h in found) == sorted(sent), "stored once each"
+    finally:
+        await camera_bus.stop()
