@@ -6,10 +6,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from anpr_core.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 
 
 class Environment(StrEnum):
@@ -48,8 +50,20 @@ class CoreSettings(BaseSettings):
     oidc_audience: str = "schild"
     oidc_jwks_url: str | None = None
     dev_issuer_key_path: Path | None = None
+    # The characters this zone's cameras confuse, e.g. ANPR_CONFUSABLE_CLASSES='["0ODQ","1IL"]': one
+    # setting for match's fuzzy matching and access's fuzzy search, so the two always agree.
+    confusable_classes: tuple[str, ...] = DEFAULT_CONFUSABLE_CLASSES
     # The bearer token Prometheus scrapes /metrics with; production refuses to start without it.
     metrics_token: SecretStr | None = Field(default=None, min_length=16)
+
+    @field_validator("confusable_classes")
+    @classmethod
+    def _valid_confusable_classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return Confusables(value).classes
+
+    @property
+    def confusables(self) -> Confusables:
+        return Confusables(self.confusable_classes)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Self:
