@@ -288,17 +288,24 @@ def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class GatedReplay(MemoryBus):
-    """The in-process bus, whose replays wait until the test opens the gate (a slow restore)."""
+    """The in-process bus, whose replays wait until the test opens the gate (a slow restore):
+    `gate` holds every window, `older` the windows before the newest."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
         self.gate.set()
+        self.older = asyncio.Event()
+        self.older.set()
+        self.windows: list[tuple[int, int | None]] = []
 
     async def replay(
         self, topic: str, since_ms: int, until_ms: int | None = None, *, max_records: int = 5000
     ) -> AsyncIterator[list[Record]]:
+        self.windows.append((since_ms, until_ms))
         await self.gate.wait()
+        if until_ms is not None:
+            await self.older.wait()
         async for batch in super().replay(topic, since_ms, until_ms, max_records=max_records):
             yield batch
 
@@ -440,7 +447,7 @@ async def test_a_replica_started_after_the_reads_has_them_and_either_look_back_g
     assert await site.published() == {read_id: {hit_event_id(read_id, entry_id)} for read_id in sent}
 
 
-async def test_readiness_waits_for_the_restore_and_an_entry_made_meanwhile_still_hits_once(
+async def test_readiness_waits_for_the_newest_reads_and_an_entry_made_meanwhile_still_hits_once(
     site: Site,
 ) -> None:
     async with site.replica() as (before, client):
@@ -493,3 +500,30 @@ async def test_a_restart_just_after_an_entry_raises_no_second_hit_for_it(site: S
     await after.state.match_pipeline.look_back_now()
     assert await site.published() == hits_before == {r: {hit_event_id(r, entry_id)} for r in sent}
     assert len(await site.hits(client)) == 3
+
+
+async def test_readiness_waits_for_the_newest_window_only_and_the_older_ones_follow(site: Site) -> None:
+    async with site.replica() as (_before, client):
+        made = await client.post(
+            "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=site.supervisor
+        )
+        assert made.status_code == 201, made.text
+    site.bus.older.clear()
+    site.bus.windows.clear()
+    after, client = await site.start()
+    await eventually(lambda: ready(client))
+    pipeline = after.state.match_pipeline
+    assert pipeline.restoring, "ready while the older windows are still to come"
+    assert [until for _, until in site.bus.windows] == [None, site.bus.windows[0][0]]
+    site.bus.older.set()
+
+    async def restored() -> bool:
+        return not pipeline.restoring
+
+    await eventually(restored)
+    windows = site.bus.windows
+    started_ms = windows[0][0] + 15 * 60 * 1000
+    assert windows[0] == (started_ms - 15 * 60 * 1000, None), "the last 15 minutes first"
+    # Back to the look-back (4 h) + the overlap (60 s) + the late allowance (15 min), in order.
+    assert windows[-1][0] == started_ms - (4 * 3600 + 60 + 900) * 1000
+    assert all(newer[0] == older[1] for newer, older in itertools.pairwise(windows))

@@ -119,7 +119,7 @@ def build_app(
     stream_worker = consumers.worker(topics.hits, f"match-stream-{new_event_id()}", on_hit, max_records=1000)
 
     async def recent_reads_restored() -> bool:
-        return not pipeline.restoring
+        return pipeline.newest_restored
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -134,7 +134,7 @@ def build_app(
             HOTLIST_ENTRIES_INDEXED.set(len(index))
         stopping = asyncio.Event()
         # 0. The look-back's reads of before this start, read again from the reads topic while
-        #    the workers run (readiness waits for it): see restore_recent_reads.
+        #    the workers run (readiness waits for its newest window): see restore_recent_reads.
         restore: asyncio.Task[int] | None = None
         if isinstance(bus, Replayable) and options.recent_reads_capacity:
             started = int(time.time() * 1000)

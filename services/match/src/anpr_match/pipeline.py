@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -135,6 +136,7 @@ class MatchPipeline:
         # each wants, so that each older batch restored is looked back for them too.
         self._started_ms = 0
         self._restoring = False
+        self._windows_restored = 0
         self._looked_back: dict[str, datetime] = {}
 
     @property
@@ -240,16 +242,23 @@ class MatchPipeline:
     # Restoring the recent reads at a start (step 0, beside consuming): the reads of the
     # look-back window are read again from the reads topic, newest first, while reads are
     # consumed and entries looked back as usual. Each entry is looked back over every read once:
-    # over those restored before its look-back ran by that look-back, over each batch restored
+    # over those restored before its look-back ran by that look-back, over each window restored
     # after it by `restore_reads`.
 
     def begin_restore(self, started_ms: int) -> None:
         self._started_ms = started_ms
         self._restoring = True
+        self._windows_restored = 0
 
     @property
     def restoring(self) -> bool:
         return self._restoring
+
+    @property
+    def newest_restored(self) -> bool:
+        """Whether the newest window of the restore (the reads of the last minutes, which a new
+        entry wants most urgently) is in: readiness waits for it, not for the older ones."""
+        return not self._restoring or self._windows_restored > 0
 
     def end_restore(self) -> None:
         self._restoring = False
@@ -259,17 +268,18 @@ class MatchPipeline:
         """Keeps reads from before this replica started, older than those restored so far, and
         looks them back for the fresh entries already looked back. Returns the hits raised."""
         kept = self.recent.restore(reads)
-        if not kept or not self._looked_back:
-            return 0
         earliest = {entry_id: at for entry_id, at in self._looked_back.items() if entry_id in self.index}
-        found = look_back_in(self.index, earliest, kept)
+        found = look_back_in(self.index, earliest, kept) if kept and earliest else []
         while True:
             try:
-                return await self.raise_hits(found, from_lookback=True)
+                raised = await self.raise_hits(found, from_lookback=True)
+                break
             except Exception:
-                # The restore waits (and the replica stays not ready): these hits are owed.
+                # The restore waits (and, on its first window, the replica stays not ready).
                 log.exception("look-back over restored reads failed; retrying")
                 await asyncio.sleep(1)
+        self._windows_restored += 1
+        return raised
 
     async def run_look_back(self, interval_s: float, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -315,12 +325,14 @@ async def restore_recent_reads(
     """
     reach = pipeline.reach + RESTART_OVERLAP
     oldest_wanted = datetime.fromtimestamp(started_ms / 1000, UTC) - reach
-    # First the reads a late read could still be confused with, then ever older ones.
+    # First the last minutes (`skew`: the reads of cars likely still near), then ever older ones.
     windows = restore_windows(started_ms, _ms(reach + skew), _ms(max(skew, RESTART_OVERLAP)))
     restored = 0
+    began = time.monotonic()
     try:
-        for since_ms, until_ms in windows:
-            if not pipeline.recent.room:
+        for number, (since_ms, until_ms) in enumerate(windows):
+            if number and not pipeline.recent.room:
+                log.info("recent reads: the store is full (%d reads)", len(pipeline.recent))
                 break
             while True:
                 try:
@@ -336,6 +348,12 @@ async def restore_recent_reads(
                     await asyncio.sleep(retry_s)
             await pipeline.restore_reads(reads)
             restored += len(reads)
+            log.info(
+                "recent reads: %d restored, back to %s, in %.1f s",
+                restored,
+                datetime.fromtimestamp(since_ms / 1000, UTC).isoformat(timespec="seconds"),
+                time.monotonic() - began,
+            )
     finally:
         pipeline.end_restore()
     return restored
