@@ -13,8 +13,11 @@ class MatchSettings(BaseSettings):
 
     # Classes of characters the OCR confuses, e.g. ANPR_MATCH_CONFUSABLE_CLASSES='["0ODQ","1IL"]'.
     confusable_classes: tuple[str, ...] = DEFAULT_CONFUSABLE_CLASSES
-    # A new entry also matches reads of this many hours back (from this replica's ring of reads).
+    # A new entry also matches reads of this many hours back (from this replica's store of reads,
+    # restored from the reads topic at its start).
     lookback_hours: float = Field(default=4.0, ge=0, le=72)
+    # Reads kept for the look-back (~700 bytes each), every camera's after a start: at 120 reads/s
+    # 200,000 are 28 min; 4 h needs 1.73M.
     recent_reads_capacity: int = Field(default=200_000, ge=0, le=10_000_000)
     # Same entry, same camera, within this many seconds: one hit.
     duplicate_window_s: float = Field(default=60.0, ge=0, le=3600)
