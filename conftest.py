@@ -121,6 +121,17 @@ def infrastructure() -> Iterator[Infrastructure]:
             subprocess.run([str(INFRA), "down"], capture_output=True)
 
 
+@pytest.fixture
+def no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone: no ANPR_* variable of the shell or of CI leaks into them.
+
+    Use it for a whole module with `pytestmark = pytest.mark.usefixtures("no_anpr_environment")`.
+    """
+    for name in list(os.environ):
+        if name.startswith("ANPR_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(infrastructure: Infrastructure) -> str:
     return infrastructure.kafka_bootstrap

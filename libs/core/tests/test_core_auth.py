@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from pathlib import Path
@@ -30,12 +29,7 @@ from anpr_core.ids import uuid7
 from anpr_core.problems import Problem, install_problem_handlers
 from anpr_core.settings import CoreSettings, Environment
 
-
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 @pytest.fixture

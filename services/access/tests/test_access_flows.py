@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import time
 import uuid
 import zipfile
@@ -43,11 +42,7 @@ ADMINISTRATIVE: dict[str, Any] = {
 JUDICIAL: dict[str, Any] = {**ADMINISTRATIVE, "purpose": "judicial", "prosecutor_decision": "PR/2026/77"}
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 def jpeg(seed: int, width: int = 160, height: int = 48) -> bytes:

@@ -4,7 +4,6 @@ a justified search, and its audit event on the Kafka audit topic."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,14 +22,7 @@ from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_anpr_environment")]
 
 
 @pytest.fixture

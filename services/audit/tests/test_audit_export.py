@@ -8,7 +8,6 @@ import base64
 import csv
 import io
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,11 +41,7 @@ TOPICS = Topics()
 ALICE = Principal("alice", Role.INVESTIGATOR, "5344")
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 @dataclass

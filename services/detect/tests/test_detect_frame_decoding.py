@@ -4,7 +4,6 @@ while the frames around it are read as usual."""
 
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import sys
@@ -48,11 +47,7 @@ def bomb() -> bytes:
     return png(8192, 8192, depth=16, colour=6, level=9)
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 def test_a_bomb_is_refused_from_its_header_and_the_process_does_not_grow(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ passage id, and each passage is published once on the passages topic, when due o
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -28,11 +27,7 @@ from anpr_detect.settings import DetectSettings
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 class ScriptedReader:

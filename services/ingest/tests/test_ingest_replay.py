@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -50,11 +49,7 @@ class Harness:
         return [frame_pb2.Frame.FromString(r.value) for r in records]
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,7 +29,7 @@ from anpr_core.db import make_engine
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.settings import IngestSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_anpr_environment")]
 
 
 def jpeg(seed: int) -> bytes:
@@ -76,13 +75,6 @@ class Relay:
             await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
         finally:
             self._writers -= {client_writer, server_writer}
-
-
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
 
 
 def via(database_url: str, port: int) -> str:
