@@ -725,12 +725,14 @@ def look_back_in(
     Oldest read first, so that whichever replica looks back over a passage's reads, the same
     read is its first and gives the one hit the duplicate window lets through.
     """
-    return [
+    found = [
         (read, match)
-        for read in sorted(reads, key=_capture_order)
+        for read in reads
         for match in index.match(read.readings, read.captured_at, read.camera_id, read.direction)
         if match.entry.entry_id in earliest and read.captured_at >= earliest[match.entry.entry_id]
     ]
+    found.sort(key=lambda pair: _capture_order(pair[0]))
+    return found
 
 
 @dataclass
