@@ -160,6 +160,28 @@ async def test_transient_failure_is_retried_and_succeeds_once_without_dead_lette
     assert await read_topic(bus, DLQ) == []
 
 
+async def test_a_dependency_away_for_longer_than_the_attempts_never_dead_letters_a_record(
+    bus: MemoryBus, run_worker: Callable[..., ConsumerWorker]
+) -> None:
+    """The database away for six attempts, with max_attempts 3: the record waits, then is stored once."""
+    calls: Counter[bytes] = Counter()
+    stored: list[bytes] = []
+
+    async def handler(record: Record) -> None:
+        calls[record.value] += 1
+        if record.value == b"read" and calls[b"read"] <= 6:
+            raise OSError(111, "Connect call failed ('127.0.0.1', 5432)")
+        stored.append(record.value)
+
+    await bus.publish(TOPIC, b"k", b"read")
+    await bus.publish(TOPIC, b"k", b"next")
+    run_worker(handler, max_attempts=3)
+    await eventually(lambda: stored == [b"read", b"next"] and bus.pending() == 0, timeout_s=30)
+
+    assert calls[b"read"] == 7
+    assert await read_topic(bus, DLQ) == []
+
+
 async def test_always_failing_record_is_dead_lettered_after_max_attempts(
     bus: MemoryBus, run_worker: Callable[..., ConsumerWorker]
 ) -> None:

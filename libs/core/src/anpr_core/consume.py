@@ -5,9 +5,11 @@ Order per batch (at-least-once):
   2. hand each record to the handler; a record that cannot be decoded or is refused goes to the DLQ;
   3. commit the batch's offsets only after every record's effect is durable (handler returned
      or dead letter acknowledged).
-A handler failure that is not the record's fault (database down) stops the batch without
-committing; the consumer restarts with back-off and the records come again. A record that keeps
-failing is dead-lettered after `max_attempts`, so it never blocks its partition.
+A handler failure that is not the record's fault (the database or the broker away: see
+`anpr_core.problems.is_transient`) stops the batch without committing; the consumer restarts with
+back-off (capped at 30 s) and the records come again, however long the outage lasts: such a
+failure never counts against the record. A record that keeps failing for any other reason is
+dead-lettered after `max_attempts`, so it never blocks its partition.
 
 Batch mode (`batch_handler`): the handler gets the whole polled batch at once, so a sink can
 write it in one transaction. When the batch fails as a whole, the records are handed over again
@@ -30,6 +32,7 @@ from anpr.v1 import dlq_pb2
 from anpr_core.bus import Bus, Consumer, Record
 from anpr_core.events import Topics, new_meta
 from anpr_core.metrics import CONSUMER_LAG, CONSUMER_RESTARTS, DLQ_MESSAGES, MESSAGES_CONSUMED
+from anpr_core.problems import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,8 @@ class ConsumerWorker:
             try:
                 await self._batch_handler(records)
             except Exception as error:
+                if is_transient(error):
+                    raise  # a dependency is away: the whole batch comes again after the back-off
                 # The type only: a message may quote record content (plates) and this is INFO.
                 log.info(
                     "batch of %d failed (%s); retrying record by record",
@@ -171,6 +176,11 @@ class ConsumerWorker:
             except (DecodeError, PoisonMessage) as error:
                 await self._dead_letter(record, f"{type(error).__name__}: {error}")
             except Exception as error:
+                if is_transient(error):
+                    # Not the record's fault: a database outage longer than the attempts' back-off
+                    # must not send good records to the dead-letter topic.
+                    self._attempts.pop(slot, None)
+                    raise
                 attempts = self._attempts.get(slot, 0) + 1
                 if attempts >= self._max_attempts:
                     self._attempts.pop(slot, None)
