@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -49,6 +48,8 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 LATE = timedelta(seconds=900)
 RULES = ListRules("stolen", Category.STOLEN_VEHICLE)
 TOPICS = Topics()
+
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 def uuid7_at(moment: datetime, serial: int = 0) -> str:
@@ -278,13 +279,6 @@ async def test_a_restored_passage_gives_its_first_read_the_hit_whichever_replica
 
 
 # --- through the service: a restart, a new replica ------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
 
 
 class GatedReplay(MemoryBus):
