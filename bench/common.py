@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+
+from schild import results
+from schild.results import machine
+
+__all__ = ["RESULTS", "delete_topics", "machine", "percentile", "write_result"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def machine() -> dict[str, Any]:
-    cpu_model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_bytes = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_bytes = int(line.split()[1]) * 1024
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_bytes / 2**30, 1),
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.release()}",
-    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,22 +23,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def write_result(name: str, metrics: dict[str, float], baseline: dict[str, float], notes: str = "") -> Path:
-    ratio = {
-        key: round(metrics[key] / baseline[key], 3) for key in metrics if key in baseline and baseline[key]
-    }
-    result = {
-        "benchmark": name,
-        "metrics": metrics,
-        "baseline": baseline,
-        "ratio": ratio,
-        "machine": machine(),
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "notes": notes,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    return path
+    return results.write_result(RESULTS / f"{name}.json", metrics, baseline, notes)
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:

@@ -276,12 +276,11 @@ def _reader_kind(name: str) -> ReaderKind:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from unittest import mock
-
     from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
     from anpr_detect.adapters.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
     from anpr_detect.evaluation import BASELINES, evaluate, load_manifest, summarise
+    from schild.results import write_result
 
     if args.baseline not in BASELINES and args.baseline not in (*READER_KINDS, *PUBLIC_DETECTORS):
         choices = ", ".join([*READER_KINDS, *BASELINES, *PUBLIC_DETECTORS])
@@ -291,15 +290,6 @@ def _eval(args: argparse.Namespace) -> int:
         labelled = load_manifest(args.folder, args.limit)
     except (OSError, ValueError) as error:
         sys.stderr.write(f"anpr eval: {error}\n")
-        return 2
-    # The `anpr` console script does not put the working directory on sys.path; the repository
-    # root's bench package (result format and machine description) is found from there.
-    if Path("bench/common.py").is_file() and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        from bench import common
-    except ImportError:
-        sys.stderr.write("anpr eval: run it from the repository root (it writes through bench.common)\n")
         return 2
     set_name = args.folder.resolve().name
     out: Path = args.out or Path("bench/results") / f"detect_eval_{set_name}.json"
@@ -329,22 +319,20 @@ def _eval(args: argparse.Namespace) -> int:
         sys.stderr.write(f"anpr eval: {error}\n")
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    # write_result writes into bench/results; pointed at --out's folder so any path works.
-    with mock.patch.object(common, "RESULTS", out.parent):
-        path = common.write_result(
-            out.stem,
-            measured,
-            baseline,
-            notes=(
-                f"anpr eval on {set_name} ({len(labelled)} labelled images), threads={args.threads}, one "
-                f"image at a time, reader '{args.reader}'. Baseline: {baseline_description}, "
-                "measured in the same process, the two readers taking "
-                "turns image by image. Detection: "
-                "IoU >= 0.5 with the labelled box; exact: the text read at the labelled place (the "
-                "plate overlapping the label most) is the label; exact_top: the most confident "
-                "plate's text is; anywhere: any plate's text is."
-            ),
-        )
+    path = write_result(
+        out,
+        measured,
+        baseline,
+        notes=(
+            f"anpr eval on {set_name} ({len(labelled)} labelled images), threads={args.threads}, one "
+            f"image at a time, reader '{args.reader}'. Baseline: {baseline_description}, "
+            "measured in the same process, the two readers taking "
+            "turns image by image. Detection: "
+            "IoU >= 0.5 with the labelled box; exact: the text read at the labelled place (the "
+            "plate overlapping the label most) is the label; exact_top: the most confident "
+            "plate's text is; anywhere: any plate's text is."
+        ),
+    )
     sys.stdout.write(json.dumps({"result": str(path), "metrics": measured, "baseline": baseline}) + "\n")
     return 0
 
