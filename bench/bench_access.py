@@ -25,8 +25,8 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from anpr_access.domain.retention import Month
 from anpr_access.plates import plate_key
-from anpr_access.retention import Month
 from anpr_access.storage import SCHEMA, create_access_schema, ensure_partitions, reads, run_retention
 from anpr_core.db import make_engine
 from bench.common import percentile, write_result

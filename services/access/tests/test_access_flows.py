@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, common_pb2, hit_pb2, read_pb2
 from anpr_access.bootstrap import build_app, read_row
-from anpr_access.retention import Month
+from anpr_access.domain.retention import Month
 from anpr_access.settings import AccessSettings
 from anpr_access.storage import dpo_requests, ensure_partitions, reads
 from anpr_core.auth import DevIssuer, Role

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from anpr.v1 import audit_pb2, common_pb2, read_pb2
 from anpr_access.bootstrap import build_app
-from anpr_access.retention import Month
+from anpr_access.domain.retention import Month
 from anpr_access.settings import AccessSettings
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import KafkaBus

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anpr_access.legal import LegalPolicy, LegalTier, Purpose, SearchRefused
+from anpr_access.domain.legal import LegalPolicy, LegalTier, Purpose, SearchRefused
 
 NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
 POLICY = LegalPolicy()

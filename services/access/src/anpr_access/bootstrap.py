@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import common_pb2, hit_pb2, read_pb2
 from anpr_access.api import AccessContext, build_router
+from anpr_access.domain.legal import LegalPolicy
+from anpr_access.domain.retention import Month
 from anpr_access.dpo_api import build_dpo_router
 from anpr_access.governance_api import build_governance_router
 from anpr_access.housekeeping import RetentionJob
-from anpr_access.legal import LegalPolicy
 from anpr_access.plates import plate_key
-from anpr_access.retention import Month
 from anpr_access.settings import AccessSettings
 from anpr_access.storage import SCHEMA, create_access_schema, ensure_partitions, hits, reads
 from anpr_core.auditing import AuditTrail

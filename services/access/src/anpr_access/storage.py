@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from anpr_access.retention import Month, months_ahead, plan_retention
+from anpr_access.domain.retention import Month, months_ahead, plan_retention
 from anpr_core.db import UtcDateTime, create_schema, is_postgres
 
 SCHEMA = "access"

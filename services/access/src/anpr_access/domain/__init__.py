@@ -1,0 +1,1 @@
+"""Access's pure rules: legal tiers, retention months, DPO request steps, traffic statistics. No I/O."""
