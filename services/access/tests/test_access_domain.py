@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from anpr_access.adapters.images import blur_boxes, blur_whole
 from anpr_access.domain.dpo import Decision, RequestState, StepRefused, check_step, is_overdue
 from anpr_access.domain.retention import Month, months_ahead, plan_retention
 from anpr_access.domain.stats import Bucket, as_csv, traffic
-from anpr_access.images import blur_boxes, blur_whole
 from anpr_access.plates import normalise, plate_key
 
 # --- plates -------------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, common_pb2, hit_pb2, read_pb2
+from anpr_access.adapters.storage import dpo_requests, ensure_partitions, reads
 from anpr_access.bootstrap import build_app, read_row
 from anpr_access.domain.retention import Month
 from anpr_access.settings import AccessSettings
-from anpr_access.storage import dpo_requests, ensure_partitions, reads
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import insert_ignoring_duplicates, is_postgres, make_engine

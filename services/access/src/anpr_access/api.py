@@ -12,10 +12,10 @@ from pydantic import BaseModel
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from anpr_access.adapters.storage import hits, reads
 from anpr_access.domain.legal import LegalPolicy, LegalTier, Purpose, SearchRefused
 from anpr_access.domain.stats import Bucket, TrafficRow, as_csv, traffic
 from anpr_access.plates import normalise, plate_key
-from anpr_access.storage import hits, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
 from anpr_core.db import is_postgres

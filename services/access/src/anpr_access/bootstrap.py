@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import common_pb2, hit_pb2, read_pb2
+from anpr_access.adapters.storage import SCHEMA, create_access_schema, ensure_partitions, hits, reads
 from anpr_access.api import AccessContext, build_router
 from anpr_access.domain.legal import LegalPolicy
 from anpr_access.domain.retention import Month
@@ -19,7 +20,6 @@ from anpr_access.governance_api import build_governance_router
 from anpr_access.housekeeping import RetentionJob
 from anpr_access.plates import plate_key
 from anpr_access.settings import AccessSettings
-from anpr_access.storage import SCHEMA, create_access_schema, ensure_partitions, hits, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record

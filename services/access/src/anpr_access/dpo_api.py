@@ -16,10 +16,10 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from anpr_access.adapters.images import blur_boxes, blur_whole
+from anpr_access.adapters.storage import dpo_requests, held, hits, reads
 from anpr_access.domain.dpo import Decision, RequestKind, RequestState, StepRefused, check_step, is_overdue
-from anpr_access.images import blur_boxes, blur_whole
 from anpr_access.plates import normalise, plate_key
-from anpr_access.storage import dpo_requests, held, hits, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
 from anpr_core.events import utcnow

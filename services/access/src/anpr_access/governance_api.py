@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from anpr_access.adapters.storage import covers, holds, reads
 from anpr_access.housekeeping import RetentionJob
 from anpr_access.plates import normalise
-from anpr_access.storage import covers, holds, reads
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
 from anpr_core.events import utcnow

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from anpr_access.adapters.storage import ensure_partitions, oldest_read, run_retention
 from anpr_access.domain.legal import LegalPolicy
 from anpr_access.domain.retention import months_ahead
-from anpr_access.storage import ensure_partitions, oldest_read, run_retention
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal
 from anpr_core.events import utcnow
