@@ -22,7 +22,7 @@ from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader, decode_im
 from anpr_detect.adapters.plate_detector import OnnxPlateDetector
 from anpr_detect.adapters.readers import DEFAULT_READER_KIND, DetectorPlateReader, build_reader
 from anpr_detect.pipeline import FrameReader
-from anpr_detect.synthetic import render_scene
+from anpr_detect_training.synthetic import render_scene
 from bench.common import percentile, write_result
 
 PLATES = ["1ABC234", "2XYZ789", "1DEF456", "2GHJ123", "1KLM567", "2NPR890", "1STU012", "2VWX345"]

@@ -22,7 +22,7 @@ from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker
 from anpr_core.events import Topics
 from anpr_detect.adapters.ocr import RapidOcrPlateReader, decode_image
-from anpr_detect.synthetic import render_scene
+from anpr_detect_training.synthetic import render_scene
 from bench.common import percentile, write_result
 from schild.embedded import build_platform, running
 from schild.sample import DEMO_CAMERA, _camera_key, _hotlist

@@ -24,7 +24,7 @@ from anpr_core.consume import ConsumerWorker
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.ids import new_event_id
 from anpr_detect.settings import DetectSettings
-from anpr_detect.synthetic import SampleFrame, sample_frames
+from anpr_detect_training.synthetic import SampleFrame, sample_frames
 from schild.embedded import EmbeddedPlatform
 
 DEMO_CAMERA = "demo-cam-01"

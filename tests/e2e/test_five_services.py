@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from anpr_core.auth import DevIssuer, Role
-from anpr_detect.synthetic import render_scene
+from anpr_detect_training.synthetic import render_scene
 from conftest import DatabaseRoles
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

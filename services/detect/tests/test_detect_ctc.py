@@ -81,7 +81,7 @@ def test_the_reader_keeps_each_characters_probability_of_the_reading_it_used() -
     import cv2
 
     from anpr_detect.adapters.ocr import RapidOcrPlateReader
-    from anpr_detect.synthetic import render_scene_with_box
+    from anpr_detect_training.synthetic import render_scene_with_box
 
     jpeg, _ = render_scene_with_box("1ABC234", seed=3, country="BE")
     frame = np.asarray(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)

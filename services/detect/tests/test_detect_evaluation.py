@@ -21,7 +21,7 @@ from anpr_detect.evaluation import (
     score_image,
     summarise,
 )
-from anpr_detect.synthetic import render_scene_with_box
+from anpr_detect_training.synthetic import render_scene_with_box
 
 plates = st.text(alphabet="ABCDEFGHJKLMNPRSTXYZ0123456789", max_size=9)
 

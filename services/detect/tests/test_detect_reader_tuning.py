@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from anpr_detect.adapters.ocr import RapidOcrPlateReader, ReaderTuning, _detection_scale, decode_image
-from anpr_detect.synthetic import render_scene
+from anpr_detect_training.synthetic import render_scene
 
 
 @pytest.mark.parametrize(

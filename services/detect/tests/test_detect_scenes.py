@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from anpr_detect.scenes import TrainingScene, plate_fonts, render_training_scene
-from anpr_detect.training_data import existing_dataset, label_lines, write_dataset
+from anpr_detect_training.scenes import TrainingScene, plate_fonts, render_training_scene
+from anpr_detect_training.training_data import existing_dataset, label_lines, write_dataset
 
 
 @pytest.fixture(scope="module")

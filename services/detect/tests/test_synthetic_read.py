@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anpr_detect import synthetic
 from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, decode_image
 from anpr_detect.adapters.plate_detector import MODEL_PATH, OnnxPlateDetector
 from anpr_detect.adapters.readers import READER_KINDS, ReaderKind, build_reader
 from anpr_detect.domain.grammar import interpret
-from anpr_detect.synthetic import render_plate, render_scene, render_scene_with_box, sample_frames
+from anpr_detect_training import synthetic
+from anpr_detect_training.synthetic import render_plate, render_scene, render_scene_with_box, sample_frames
 
 _READERS: dict[ReaderKind, PlateReader] = {}
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from ultralytics import YOLO
 
-    from anpr_detect.training_data import existing_dataset, seeds, write_dataset
+    from anpr_detect_training.training_data import existing_dataset, seeds, write_dataset
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             "pretrained": False,
             "continued_from": str(args.init.name) if args.init else None,
             "warmup_epochs": args.warmup_epochs,
-            "generator": "anpr_detect.scenes.render_training_scene, seeds 0..train-1 and 10000000.. for val",
+            "generator": (
+                "anpr_detect_training.scenes.render_training_scene, seeds 0..train-1 and 10000000.. for val"
+            ),
         },
         "synthetic_validation": metrics,
         "plates": dataset.plates,

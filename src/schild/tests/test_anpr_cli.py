@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from anpr_core.auth import DevIssuer, Role
-from anpr_detect.synthetic import render_scene
+from anpr_detect_training.synthetic import render_scene
 from schild.embedded import EmbeddedPlatform, build_platform, running
 
 

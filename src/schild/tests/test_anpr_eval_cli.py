@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from anpr_detect.synthetic import render_scene_with_box
+from anpr_detect_training.synthetic import render_scene_with_box
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anpr_detect.scenes import TrainingScene, render_training_scene
+from anpr_detect_training.scenes import TrainingScene, render_training_scene
 
 __all__ = ["DatasetSummary", "existing_dataset", "label_lines", "seeds", "write_dataset"]
 

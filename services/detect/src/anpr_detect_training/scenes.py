@@ -29,7 +29,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from anpr_detect.domain.boxes import intersection_over_union
-from anpr_detect.synthetic import PLATE_FONT_PATH, render_plate
+from anpr_detect_training.synthetic import PLATE_FONT_PATH, render_plate
 
 __all__ = ["PlateInScene", "TrainingScene", "plate_fonts", "render_training_scene"]
 

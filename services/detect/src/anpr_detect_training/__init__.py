@@ -1,0 +1,1 @@
+"""Synthetic plates, scenes and the detector's training data: offline tools the service never imports."""
