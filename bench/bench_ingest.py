@@ -48,7 +48,7 @@ from anpr.v1 import frame_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES, KafkaBus
 from anpr_core.events import new_meta, to_timestamp
-from anpr_ingest.domain import DEFAULT_MAX_IMAGE_PIXELS, sniff_image
+from anpr_ingest.domain.images import DEFAULT_MAX_IMAGE_PIXELS, sniff_image
 from anpr_ingest.images import decode_check
 from bench.common import delete_topics, percentile, write_result
 

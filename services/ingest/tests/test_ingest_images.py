@@ -11,12 +11,11 @@ import struct
 import subprocess
 import sys
 import threading
-import uuid
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,17 +34,9 @@ from anpr_core.events import Topics
 from anpr_core.problems import Problem
 from anpr_core.testing import read_topic
 from anpr_ingest.bootstrap import build_app
-from anpr_ingest.domain import (
-    CropLimits,
-    FrameLimits,
-    ImageInfo,
-    RejectedFrame,
-    check_crop,
-    check_frame,
-    check_jpeg_structure,
-    intake_event_id,
-    sniff_image,
-)
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.images import ImageInfo, check_jpeg_structure, sniff_image
+from anpr_ingest.domain.intake import CropLimits, FrameLimits, check_crop, check_frame
 from anpr_ingest.images import ImageChecker, decode_check
 from anpr_ingest.settings import IngestSettings
 
@@ -129,7 +120,8 @@ def test_the_decoder_refuses_a_bomb_too_and_its_memory_stays_flat(tmp_path: Path
     path.write_bytes(bomb())
     program = f"""
 import resource, sys
-from anpr_ingest.domain import RejectedFrame, ImageInfo
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.images import ImageInfo
 from anpr_ingest.images import decode_check
 data = open({str(path)!r}, "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -297,38 +289,6 @@ async def test_the_header_setting_skips_decoding() -> None:
         await checker.verify(corrupt, sniff_image(corrupt))  # accepted: the baseline decodes nothing
     finally:
         checker.close()
-
-
-# --- event ids ----------------------------------------------------------------------------------
-
-
-def test_an_intake_event_id_is_the_same_for_the_same_content_and_differs_otherwise() -> None:
-    at = datetime.now(UTC).replace(microsecond=123456)
-    first = intake_event_id("5344", "cam-1", at, "a" * 64)
-    assert intake_event_id("5344", "cam-1", at.astimezone(timezone(timedelta(hours=2))), "a" * 64) == first
-    others = {
-        intake_event_id("5345", "cam-1", at, "a" * 64),
-        intake_event_id("5344", "cam-2", at, "a" * 64),
-        intake_event_id("5344", "cam-1", at + timedelta(microseconds=1), "a" * 64),
-        intake_event_id("5344", "cam-1", at, "b" * 64),
-    }
-    assert first not in others and len(others) == 4
-    parsed = uuid.UUID(first)
-    assert parsed.version == 7
-    assert parsed.int >> 80 == int(at.timestamp() * 1000)  # time-ordered by capture time
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    camera=st.text(min_size=1, max_size=64),
-    at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
-    digest=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
-)
-def test_intake_event_ids_are_uuid7_strings(camera: str, at: datetime, digest: str) -> None:
-    event_id = intake_event_id("5344", camera, at, digest)
-    assert len(event_id) == 36
-    assert uuid.UUID(event_id).version == 7
-    assert str(uuid.UUID(event_id)) == event_id
 
 
 # --- over HTTP: refused with problem+json, nothing published -------------------------------------

@@ -32,32 +32,35 @@ from anpr_core.metrics import (
 from anpr_core.problems import RETRY_AFTER_S, Problem
 from anpr_ingest import timing
 from anpr_ingest.credentials import CameraCache
-from anpr_ingest.domain import (
+from anpr_ingest.domain.cameras import (
+    Camera,
     CameraKind,
     CameraStatus,
-    CropLimits,
     Direction,
-    FrameLimits,
-    RejectedFrame,
     StatusChangeRefused,
-    check_crop,
-    check_frame,
-    check_read,
     check_status_change,
-    clock_skew_seconds,
-    frame_digest,
     hash_api_key,
-    intake_event_id,
     is_silent,
     key_matches,
     new_api_key,
+)
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.event_ids import intake_event_id
+from anpr_ingest.domain.intake import (
+    CropLimits,
+    FrameLimits,
+    check_crop,
+    check_frame,
+    check_read,
+    clock_skew_seconds,
+    frame_digest,
     read_digest,
 )
+from anpr_ingest.domain.public_map import MapCamera, geojson_text, to_csv
 from anpr_ingest.images import ImageChecker
 from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
-from anpr_ingest.public_map import MapCamera, geojson_text, to_csv
 from anpr_ingest.settings import IngestSettings
-from anpr_ingest.storage import Camera, CameraRegister, IntakeEntry
+from anpr_ingest.storage import CameraRegister, IntakeEntry
 
 log = logging.getLogger(__name__)
 

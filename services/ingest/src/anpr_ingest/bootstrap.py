@@ -22,7 +22,7 @@ from anpr_core.metrics import CAMERA_SILENT
 from anpr_core.service import create_service_app
 from anpr_ingest.api import build_router
 from anpr_ingest.credentials import CameraCache
-from anpr_ingest.domain import CameraStatus, is_silent
+from anpr_ingest.domain.cameras import CameraStatus, is_silent
 from anpr_ingest.fast_path import RawFrameFastPath
 from anpr_ingest.images import ImageChecker
 from anpr_ingest.intake import IntakeBatcher

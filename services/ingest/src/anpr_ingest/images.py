@@ -1,6 +1,6 @@
 """Images decoded before they are accepted, off the event loop, in a bounded pool of worker threads.
 
-The header checks (anpr_ingest.domain.check_frame / check_crop) have already refused what is too
+The header checks (anpr_ingest.domain.intake.check_frame / check_crop) have already refused what is too
 large, has too many pixels, or is not a JPEG or PNG; nothing here allocates more than the pixel
 maximum allows. A JPEG's marker structure is walked and every compressed block is decoded (at 1/8
 scale: the entropy-coded data, where corruption shows, is read in full; only the inverse DCT is
@@ -18,7 +18,8 @@ from typing import Literal
 from PIL import Image
 
 from anpr_core.problems import Problem
-from anpr_ingest.domain import ImageInfo, RejectedFrame, check_jpeg_structure, check_pixels
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.images import ImageInfo, check_jpeg_structure, check_pixels
 
 ImageCheck = Literal["decode", "header"]
 

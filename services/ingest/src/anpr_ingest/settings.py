@@ -8,7 +8,7 @@ from pydantic import Field
 
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES
 from anpr_core.settings import CoreSettings
-from anpr_ingest.domain import DEFAULT_MAX_IMAGE_PIXELS
+from anpr_ingest.domain.images import DEFAULT_MAX_IMAGE_PIXELS
 
 
 class IngestSettings(CoreSettings):

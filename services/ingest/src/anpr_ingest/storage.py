@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from anpr_core.db import UtcDateTime, insert_ignoring_duplicates
+from anpr_ingest.domain.cameras import Camera
 
 SCHEMA = "ingest"
 metadata = MetaData(schema=SCHEMA)
@@ -112,34 +113,6 @@ async def add_missing_columns(engine: AsyncEngine) -> list[str]:
 
     async with engine.begin() as connection:
         return await connection.run_sync(upgrade)
-
-
-@dataclass(frozen=True)
-class Camera:
-    camera_id: str
-    name: str
-    direction: str
-    status: str
-    api_key_hash: str
-    created_at: datetime
-    last_seen_at: datetime | None
-    kind: str = "frame"
-    latitude: float | None = None
-    longitude: float | None = None
-    road: str = ""
-    zone_id: str = ""
-    border_camera: bool = False
-    neighbour_zone_id: str | None = None
-    approval_reference: str = ""
-    approval_date: date | None = None
-    sign_latitude: float | None = None
-    sign_longitude: float | None = None
-    sign_description: str = ""
-    impact_analysis_reference: str = ""
-    updated_at: datetime | None = None
-
-    def changed(self, **fields: Any) -> Camera:
-        return dataclasses.replace(self, **fields)
 
 
 class CameraRegister:
@@ -261,7 +234,7 @@ class IntakeDedupe:
         takes over and publishes again. Rows go in key order, so two batches never wait on each other
         in a cycle. Entries must have distinct keys. A taken-over row gets the entry's event id,
         which is the one it had: event ids are derived from the key and the zone
-        (anpr_ingest.domain.intake_event_id). An exception inside rolls everything back.
+        (anpr_ingest.domain.event_ids.intake_event_id). An exception inside rolls everything back.
         """
         rows = [
             {

@@ -13,16 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from anpr_ingest.domain import (
-    FrameLimits,
-    ImageInfo,
-    RejectedFrame,
-    check_frame,
-    hash_api_key,
-    key_matches,
-    new_api_key,
-    sniff_image,
-)
+from anpr_ingest.domain.cameras import hash_api_key, key_matches, new_api_key
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.images import ImageInfo, sniff_image
+from anpr_ingest.domain.intake import FrameLimits, check_frame
 
 NOW = datetime(2026, 11, 28, 20, 15, tzinfo=UTC)
 LIMITS = FrameLimits(max_bytes=512 * 1024, min_side=64, max_side=4096, max_clock_skew=timedelta(seconds=300))

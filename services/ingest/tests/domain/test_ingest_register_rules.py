@@ -15,22 +15,24 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from anpr_ingest.credentials import CameraCache
-from anpr_ingest.domain import (
+from anpr_ingest.domain.cameras import (
+    Camera,
     CameraStatus,
-    CropLimits,
-    RejectedFrame,
     StatusChangeRefused,
+    check_status_change,
+    is_silent,
+)
+from anpr_ingest.domain.errors import RejectedFrame
+from anpr_ingest.domain.intake import (
+    CropLimits,
     check_crop,
     check_read,
-    check_status_change,
     clock_skew_seconds,
     frame_digest,
-    is_silent,
     normalise_plate,
     read_digest,
 )
-from anpr_ingest.public_map import CSV_COLUMNS, MapCamera, geojson_text, to_csv
-from anpr_ingest.storage import Camera
+from anpr_ingest.domain.public_map import CSV_COLUMNS, MapCamera, geojson_text, to_csv
 
 NOW = datetime(2026, 11, 28, 20, 15, tzinfo=UTC)
 SKEW = timedelta(seconds=300)

@@ -1,0 +1,96 @@
+"""The camera register's rules: kinds, statuses, silence, and how camera keys are kept. No I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+    BOTH = "both"
+
+
+class CameraStatus(StrEnum):
+    ACTIVE = "active"
+    MAINTENANCE = "maintenance"
+    RETIRED = "retired"
+
+
+class CameraKind(StrEnum):
+    FRAME = "frame"  # sends images; detect reads the plates
+    SMART = "smart"  # reads plates itself and sends reads
+
+
+class StatusChangeRefused(ValueError):
+    """A status change the register does not allow; the message says why."""
+
+
+def check_status_change(current: CameraStatus, wanted: CameraStatus) -> None:
+    # A retired camera's id stays in the register for the history of its reads; a camera put
+    # back into service is registered again under a new id, with a new council approval.
+    if current is CameraStatus.RETIRED and wanted is not CameraStatus.RETIRED:
+        raise StatusChangeRefused(
+            "a retired camera cannot be brought back; register it again under a new camera id"
+        )
+
+
+def is_silent(
+    status: CameraStatus,
+    last_seen_at: datetime | None,
+    registered_at: datetime,
+    now: datetime,
+    gap: timedelta,
+) -> bool:
+    """Only an active camera can be silent; one that never reported counts from its registration."""
+    if status is not CameraStatus.ACTIVE:
+        return False
+    return now - (last_seen_at or registered_at) > gap
+
+
+@dataclass(frozen=True)
+class Camera:
+    camera_id: str
+    name: str
+    direction: str
+    status: str
+    api_key_hash: str
+    created_at: datetime
+    last_seen_at: datetime | None
+    kind: str = "frame"
+    latitude: float | None = None
+    longitude: float | None = None
+    road: str = ""
+    zone_id: str = ""
+    border_camera: bool = False
+    neighbour_zone_id: str | None = None
+    approval_reference: str = ""
+    approval_date: date | None = None
+    sign_latitude: float | None = None
+    sign_longitude: float | None = None
+    sign_description: str = ""
+    impact_analysis_reference: str = ""
+    updated_at: datetime | None = None
+
+    def changed(self, **fields: Any) -> Camera:
+        return dataclasses.replace(self, **fields)
+
+
+def new_api_key() -> str:
+    return "cam_" + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are long random strings, so a fast hash is enough; only the hash is stored.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_matches(key: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(key), stored_hash)
