@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 from anpr.v1 import audit_pb2
 from anpr_audit.anchors import AnchorFile
 from anpr_audit.bootstrap import decode_audit_event
-from anpr_audit.chain import GENESIS, link_hash, micros, sign_checkpoint
 from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
+from anpr_audit.domain.chain import GENESIS, link_hash, micros
+from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.storage import (
     RUNTIME_PRIVILEGES,
     SCHEMA,

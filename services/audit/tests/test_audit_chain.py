@@ -10,18 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from anpr_audit.chain import (
-    COLUMNS,
-    GENESIS,
-    NO_COLUMNS,
-    ChainCheck,
-    ChainRow,
-    link_hash,
-    link_hash_v1,
-    sign_checkpoint,
-    signature_holds,
-    verify_chain,
-)
+from anpr_audit.domain.chain import COLUMNS, GENESIS, NO_COLUMNS, ChainRow, link_hash, link_hash_v1
+from anpr_audit.domain.checkpoints import sign_checkpoint, signature_holds
+from anpr_audit.domain.verification import ChainCheck, verify_chain
 
 KEY = Ed25519PrivateKey.generate()
 T0 = 1_780_000_000_000_000

@@ -22,9 +22,10 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_audit.actions import LEGAL_ACTIONS
 from anpr_audit.bootstrap import build_app
-from anpr_audit.chain import COLUMNS, GENESIS, link_hash, sign_checkpoint
+from anpr_audit.domain.actions import LEGAL_ACTIONS
+from anpr_audit.domain.chain import COLUMNS, GENESIS, link_hash
+from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.export import checkpoint_record, verify_export
 from anpr_audit.settings import AuditSettings
 from anpr_audit.signing import SigningKeyError, load_public_pem, load_signing_key, public_pem

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_audit.anchors import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.bootstrap import decode_audit_event
+from anpr_audit.domain.chain import StoredRow
 from anpr_audit.storage import (
     RUNTIME_PRIVILEGES,
     SCHEMA,
     AuditLog,
-    StoredRow,
     install_append_only_guards,
     metadata,
 )

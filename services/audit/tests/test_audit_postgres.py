@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
 from anpr_audit.anchors import AnchorFile, read_anchor_lines
-from anpr_audit.chain import GENESIS, link_hash, micros, sign_checkpoint
+from anpr_audit.domain.chain import GENESIS, link_hash, micros
+from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.storage import RUNTIME_PRIVILEGES, SCHEMA, AuditLog, install_append_only_guards, metadata
 from anpr_audit.watch import ChainWatch
 from anpr_core.db import create_schema, make_engine, schema_owner

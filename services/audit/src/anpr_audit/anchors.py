@@ -33,7 +33,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from prometheus_client import Counter
 
-from anpr_audit.chain import Checkpoint, from_micros, newest
+from anpr_audit.domain.chain import from_micros
+from anpr_audit.domain.checkpoints import Checkpoint, newest
 from anpr_core.bus import Bus
 
 log = logging.getLogger(__name__)

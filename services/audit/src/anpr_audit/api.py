@@ -18,7 +18,9 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from anpr.v1 import audit_pb2
-from anpr_audit.chain import Checkpoint, Verification, from_micros
+from anpr_audit.domain.chain import from_micros
+from anpr_audit.domain.checkpoints import Checkpoint
+from anpr_audit.domain.verification import Verification
 from anpr_audit.export import (
     checkpoint_record,
     csv_header_line,

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
-from anpr_audit.actions import is_known
 from anpr_audit.anchors import AnchorFile, AnchorStore, AnchorTopic
 from anpr_audit.api import build_router
+from anpr_audit.domain.actions import is_known
 from anpr_audit.settings import AuditSettings
 from anpr_audit.signing import load_signing_key
 from anpr_audit.storage import (

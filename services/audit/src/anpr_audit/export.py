@@ -28,8 +28,10 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from anpr.v1 import audit_pb2
-from anpr_audit.chain import COLUMNS, ChainCheck, ChainRow, Checkpoint, from_micros, key_id, micros
 from anpr_audit.columns import occurred_us, row_columns
+from anpr_audit.domain.chain import COLUMNS, ChainRow, StoredRow, from_micros, micros
+from anpr_audit.domain.checkpoints import Checkpoint, key_id
+from anpr_audit.domain.verification import ChainCheck
 from anpr_audit.signing import load_public_pem, public_pem
 
 # Version 2: every stored column is in the row and in its hash. Version 1 exports (an earlier
@@ -61,42 +63,6 @@ CSV_COLUMNS = [
     "key_id",
     "signature_b64",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ExportRow:
-    """A stored row: every column, so that it can be verified again anywhere."""
-
-    seq: int
-    event_id: str
-    appended_at: datetime
-    content: bytes
-    previous_hash: str
-    row_hash: str
-    occurred_at: datetime
-    actor_user: str
-    actor_role: str
-    action: str
-    service: str
-    outcome: str
-    case_reference: str
-
-    def chain_row(self) -> ChainRow:
-        return ChainRow(
-            self.seq,
-            micros(self.appended_at),
-            self.content,
-            self.previous_hash,
-            self.row_hash,
-            micros(self.occurred_at),
-            self.event_id,
-            self.actor_user,
-            self.actor_role,
-            self.action,
-            self.service,
-            self.outcome,
-            self.case_reference,
-        )
 
 
 def decoded(content: bytes) -> dict[str, Any]:
@@ -147,7 +113,7 @@ def checkpoint_record(checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
-def row_record(row: ExportRow) -> dict[str, Any]:
+def row_record(row: StoredRow) -> dict[str, Any]:
     return {
         "type": "row",
         "seq": row.seq,

@@ -42,19 +42,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from anpr.v1 import audit_pb2
-from anpr_audit.chain import (
-    GENESIS,
-    ChainCheck,
-    ChainRow,
-    Checkpoint,
-    Verification,
-    from_micros,
-    link_hash,
-    micros,
-    newest,
-)
 from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
-from anpr_audit.export import ExportRow
+from anpr_audit.domain.chain import GENESIS, ChainRow, StoredRow, from_micros, link_hash, micros
+from anpr_audit.domain.checkpoints import Checkpoint, newest
+from anpr_audit.domain.verification import ChainCheck, Verification
 from anpr_core.db import UtcDateTime, is_postgres
 from anpr_core.events import utcnow
 
@@ -166,10 +157,6 @@ class AuditRow:
     outcome: str
     case_reference: str
     row_hash: str
-
-
-# A row with everything needed to verify it again elsewhere: every stored column.
-StoredRow = ExportRow
 
 
 def _checkpoint(row: Any) -> Checkpoint:

@@ -1,14 +1,7 @@
-"""The hash chain and its signed checkpoints. No I/O.
+"""Verification of the chain: its links, and its signed checkpoints and anchors. No I/O.
 
-Each row's hash covers the previous row's hash, the row's position (seq), the time the log
-recorded it, every column stored beside the event (event id, when it happened, actor, role,
-action, service, outcome, case) and the event's canonical bytes (which hold the rest: zone,
-purpose, legal basis, query, records, recipients), so no stored value, place or time can change
-without breaking every later link.
-
-Links cannot show rows cut from the end, or numbers reused after a cut; Ed25519-signed checkpoints
-of the head (RFC 6962's signed tree heads, for a chain), kept also outside the database
-(anchors), can:
+Links cannot show rows cut from the end, or numbers reused after a cut; signed checkpoints of the
+head, kept also outside the database (anchors), can:
 - a signed checkpoint beyond the log's head means the log was cut, wiped or rolled back;
 - a row that no longer hashes to what a checkpoint signed was rewritten;
 - a checkpoint is signed no earlier than the rows it covers were appended, so a row appended
@@ -19,151 +12,28 @@ of the head (RFC 6962's signed tree heads, for a chain), kept also outside the d
 from __future__ import annotations
 
 import hashlib
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-GENESIS = "0" * 64
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Version 2 of the row format: every stored column is hashed. Version 1 (no prefix) hashed the
-# position, time and content only; rows in it are reported as such, never accepted.
-_ROW_DOMAIN = b"schild-audit-row/2\n"
-_POSITION = struct.Struct(">QQq")
-_POSITION_V1 = struct.Struct(">QQ")
-_CHECKPOINT_DOMAIN = b"schild-audit-checkpoint/1\n"
-# The string columns beside the content, in hash order, joined by NUL (which PostgreSQL text
-# cannot hold and the appender never writes, so the join is unambiguous: a row whose columns
-# hold a NUL is reported, never hashed).
-COLUMNS = ("event_id", "actor_user", "actor_role", "action", "service", "outcome", "case_reference")
-_SEPARATORS = len(COLUMNS) - 1
-NO_COLUMNS: tuple[str, ...] = ("",) * len(COLUMNS)
+from anpr_audit.domain.chain import (
+    COLUMN_SEPARATORS,
+    GENESIS,
+    ROW_DOMAIN,
+    ROW_POSITION,
+    ChainRow,
+    from_micros,
+    link_hash_v1,
+)
+from anpr_audit.domain.checkpoints import Checkpoint, newest, signature_holds
+
 _NEVER = 2**63
-
-
-def micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def link_hash(
-    previous_hash: str,
-    seq: int,
-    appended_us: int,
-    content: bytes,
-    *,
-    occurred_us: int = 0,
-    columns: Sequence[str] = NO_COLUMNS,
-) -> str:
-    """The row's hash: the previous hash, seq, append time, occurrence time, `columns` (the values
-    of COLUMNS, in that order) and the content."""
-    if len(columns) != len(COLUMNS) or any("\x00" in value for value in columns):
-        raise ValueError(f"a row has the {len(COLUMNS)} columns {COLUMNS}, none holding a NUL")
-    return hashlib.sha256(
-        _ROW_DOMAIN
-        + bytes.fromhex(previous_hash)
-        + _POSITION.pack(seq, appended_us, occurred_us)
-        + "\x00".join(columns).encode("utf-8", "surrogatepass")
-        + b"\x00"
-        + content
-    ).hexdigest()
-
-
-def link_hash_v1(previous_hash: str, seq: int, appended_us: int, content: bytes) -> str:
-    """The hash of the first row format, only to recognise a log written before version 2."""
-    return hashlib.sha256(
-        bytes.fromhex(previous_hash) + _POSITION_V1.pack(seq, appended_us) + content
-    ).hexdigest()
-
-
-class ChainRow(NamedTuple):
-    """A tuple, so a verifier unpacks it (or a database record in the same order) at C speed."""
-
-    seq: int
-    appended_us: int
-    content: bytes
-    previous_hash: str
-    row_hash: str
-    occurred_us: int = 0
-    event_id: str = ""
-    actor_user: str = ""
-    actor_role: str = ""
-    action: str = ""
-    service: str = ""
-    outcome: str = ""
-    case_reference: str = ""
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return (
-            self.event_id,
-            self.actor_user,
-            self.actor_role,
-            self.action,
-            self.service,
-            self.outcome,
-            self.case_reference,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A signed statement: when the checkpoint was made, the chain's row `seq` had hash `head_hash`.
-
-    `created_us` is never earlier than the append time of the row it signs. `source` says where it
-    was found (the database, the anchor file, the anchor topic), for messages only.
-    """
-
-    seq: int
-    head_hash: str
-    created_us: int
-    key_id: str
-    signature: bytes
-    source: str = field(default="", compare=False)
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def checkpoint_message(seq: int, head_hash: str, created_us: int) -> bytes:
-    return _CHECKPOINT_DOMAIN + f"{seq}\n{head_hash}\n{created_us}".encode()
-
-
-def sign_checkpoint(key: Ed25519PrivateKey, seq: int, head_hash: str, created_us: int) -> Checkpoint:
-    signature = key.sign(checkpoint_message(seq, head_hash, created_us))
-    return Checkpoint(seq, head_hash, created_us, key_id(key.public_key()), signature)
-
-
-def signature_holds(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
-    try:
-        public_key.verify(
-            checkpoint.signature,
-            checkpoint_message(checkpoint.seq, checkpoint.head_hash, checkpoint.created_us),
-        )
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _where(checkpoint: Checkpoint) -> str:
     return f" ({checkpoint.source})" if checkpoint.source else ""
-
-
-def newest(checkpoints: Iterable[Checkpoint | None]) -> Checkpoint | None:
-    """The checkpoint with the highest seq (the latest signed, on a tie)."""
-    found = [c for c in checkpoints if c is not None]
-    return max(found, key=lambda c: (c.seq, c.created_us)) if found else None
 
 
 @dataclass(frozen=True)
@@ -249,7 +119,7 @@ class ChainCheck:
         if self._broken is not None:
             return False
         previous, expected_seq = self._previous, self._head_seq + 1
-        pack, sha256, signed, domain = _POSITION.pack, hashlib.sha256, self._signed, _ROW_DOMAIN
+        pack, sha256, signed, domain = ROW_POSITION.pack, hashlib.sha256, self._signed, ROW_DOMAIN
         bounds, bound_index = self._bounds, 0
         while bound_index < len(bounds) and bounds[bound_index][0] < expected_seq:
             bound_index += 1
@@ -282,7 +152,7 @@ class ChainCheck:
             columns = "\x00".join(
                 (event_id, actor_user, actor_role, action, service, outcome, case_reference)
             )
-            if columns.count("\x00") != _SEPARATORS:
+            if columns.count("\x00") != COLUMN_SEPARATORS:
                 return self._fail(seq, "a stored column holds a NUL byte, which the log never writes")
             digest = sha256(
                 domain
