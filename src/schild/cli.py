@@ -279,7 +279,7 @@ def _eval(args: argparse.Namespace) -> int:
     from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
     from anpr_detect.adapters.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
-    from anpr_detect.evaluation import BASELINES, evaluate, load_manifest, summarise
+    from anpr_detect_eval.scoring import BASELINES, evaluate, load_manifest, summarise
     from schild.results import write_result
 
     if args.baseline not in BASELINES and args.baseline not in (*READER_KINDS, *PUBLIC_DETECTORS):

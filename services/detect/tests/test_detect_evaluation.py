@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anpr_detect.adapters.ocr import DetectedPlate, RapidOcrPlateReader
-from anpr_detect.evaluation import (
+from anpr_detect_eval.scoring import (
     BASELINES,
     LabelledImage,
     character_accuracy,
