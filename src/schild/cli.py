@@ -277,8 +277,8 @@ def _reader_kind(name: str) -> ReaderKind:
 
 def _eval(args: argparse.Namespace) -> int:
     from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
-    from anpr_detect.adapters.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
+    from anpr_detect_eval.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect_eval.scoring import BASELINES, evaluate, load_manifest, summarise
     from schild.results import write_result
 

@@ -14,8 +14,8 @@ import numpy.typing as npt
 import pytest
 
 from anpr_detect.adapters.ocr import RapidOcrPlateReader
-from anpr_detect.adapters.public_detectors import PlatedetBoxes, PublicDetectorMissing
 from anpr_detect.adapters.readers import DetectorPlateReader
+from anpr_detect_eval.public_detectors import PlatedetBoxes, PublicDetectorMissing
 from anpr_detect_training.synthetic import render_scene_with_box
 
 
