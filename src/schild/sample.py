@@ -17,7 +17,7 @@ from typing import TextIO
 import httpx
 
 from anpr.v1 import hit_pb2, passage_pb2, read_pb2
-from anpr_audit.storage import AuditLog
+from anpr_audit.adapters.audit_log import AuditLog
 from anpr_core.auth import Role
 from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker

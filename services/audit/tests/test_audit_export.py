@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.bootstrap import build_app
 from anpr_audit.domain.actions import LEGAL_ACTIONS
 from anpr_audit.domain.chain import COLUMNS, GENESIS, link_hash
@@ -29,7 +30,6 @@ from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.export import checkpoint_record, verify_export
 from anpr_audit.settings import AuditSettings
 from anpr_audit.signing import SigningKeyError, load_public_pem, load_signing_key, public_pem
-from anpr_audit.storage import AuditLog
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import DevIssuer, Principal, Role
 from anpr_core.bus import MemoryBus

@@ -18,6 +18,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from anpr.v1 import audit_pb2
+from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.domain.chain import from_micros
 from anpr_audit.domain.checkpoints import Checkpoint
 from anpr_audit.domain.verification import Verification
@@ -30,7 +31,6 @@ from anpr_audit.export import (
     row_record,
 )
 from anpr_audit.signing import public_pem
-from anpr_audit.storage import AuditLog
 from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.anchors import ANCHOR_FAILURES, AnchorStore, gather_anchors
 from anpr_audit.domain.chain import GENESIS, micros
 from anpr_audit.domain.checkpoints import Checkpoint, newest, sign_checkpoint
 from anpr_audit.domain.verification import Verification
-from anpr_audit.storage import AuditLog
 from anpr_core.events import utcnow
 from anpr_core.metrics import AUDIT_CHAIN_VALID, AUDIT_CHECKPOINTS
 
