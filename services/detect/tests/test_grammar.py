@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
+from anpr_core.plates import normalise_plate
+from anpr_detect.domain.grammar import PlateInterpretation, interpret
 
 LETTERS = string.ascii_uppercase
 DIGITS = string.digits

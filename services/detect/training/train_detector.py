@@ -25,6 +25,8 @@ from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 _REPOSITORY = _HERE.parents[2]
+# The training environment installs neither package: the scenes are rendered from the sources.
+sys.path.insert(0, str(_REPOSITORY / "libs" / "core" / "src"))
 sys.path.insert(0, str(_REPOSITORY / "services" / "detect" / "src"))
 
 MODELS_DIR = _REPOSITORY / "services" / "detect" / "src" / "anpr_detect" / "models"

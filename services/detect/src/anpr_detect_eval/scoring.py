@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from anpr_core.plates import normalise_plate
 from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, ReaderTuning, decode_image
 from anpr_detect.domain.boxes import Box, intersection_over_union
-from anpr_detect.domain.grammar import normalise_plate
 
 __all__ = [
     "BASELINES",

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from anpr_detect.domain.grammar import interpret, normalise_plate
+from anpr_core.plates import normalise_plate
+from anpr_detect.domain.grammar import interpret
 
 __all__ = [
     "PLATE_FONT_PATH",

@@ -30,8 +30,9 @@ from PIL import Image, UnidentifiedImageError
 from rapidocr.ch_ppocr_rec import TextRecInput
 from rapidocr.utils.process_img import get_rotate_crop_image
 
+from anpr_core.plates import normalise_plate
 from anpr_detect.domain.ctc import CharacterReading, greedy_characters, top_k_readings
-from anpr_detect.domain.grammar import PlateInterpretation, interpret, normalise_plate
+from anpr_detect.domain.grammar import PlateInterpretation, interpret
 from anpr_detect.domain.limits import DEFAULT_MAX_IMAGE_PIXELS
 
 __all__ = [

@@ -22,7 +22,6 @@ __all__ = [
     "PlateFormat",
     "PlateInterpretation",
     "interpret",
-    "normalise_plate",
 ]
 
 # Shortest normalised reading worth interpreting at all; shorter ones are noise.
@@ -162,13 +161,6 @@ class _FormatMatch:
     fit: float  # the format's fit after any repair penalty
     corrections: int = 0
     format_fit: float = 0.0  # the format's own fit, before penalties
-
-
-def normalise_plate(raw: str) -> str:
-    """Upper-case and keep only A-Z and 0-9 (spaces, dashes, dots and anything else are dropped)."""
-    # NFKC folds full-width and other compatibility forms ("１", "Ａ") that OCR models emit.
-    folded = unicodedata.normalize("NFKC", raw).upper()
-    return "".join(character for character in folded if character in _DIGITS or character in _LETTERS)
 
 
 def interpret(
