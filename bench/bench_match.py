@@ -31,7 +31,8 @@ from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.settings import CoreSettings
 from anpr_match.bootstrap import build_app
-from anpr_match.domain import Category, Direction, HotlistEntry, HotlistIndex, ListRules
+from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules
+from anpr_match.domain.index import HotlistIndex
 from anpr_match.settings import MatchSettings
 from bench.common import percentile, write_result
 

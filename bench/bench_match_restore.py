@@ -24,7 +24,9 @@ from anpr.v1 import common_pb2, read_pb2
 from anpr_core.bus import OutgoingRecord
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.events import Topics, new_meta, to_timestamp
-from anpr_match.domain import HitDeduplicator, HotlistIndex, RecentReads
+from anpr_match.domain.dedupe import HitDeduplicator
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.recent import RecentReads
 from anpr_match.events import seen_read_from
 from anpr_match.pipeline import MatchPipeline, restore_recent_reads
 from bench.common import delete_topics, write_result

@@ -35,21 +35,19 @@ from anpr_core.ids import new_event_id
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
-from anpr_match.domain import (
+from anpr_match.domain.dedupe import HitDeduplicator, hit_event_id
+from anpr_match.domain.entries import (
     Category,
-    Confusables,
     Direction,
-    HitDeduplicator,
     HotlistEntry,
-    HotlistIndex,
     ListRules,
-    RecentReads,
     SeenRead,
     entered_at,
-    hit_event_id,
-    look_back,
     wanted_from,
 )
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.plates import Confusables
+from anpr_match.domain.recent import RecentReads, look_back
 from anpr_match.pipeline import HitStream, MatchPipeline
 from anpr_match.settings import MatchSettings
 from anpr_match.storage import SCHEMA, hits, metadata

@@ -24,7 +24,7 @@ from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
-from anpr_match.domain import hit_event_id
+from anpr_match.domain.dedupe import hit_event_id
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"

@@ -28,17 +28,10 @@ from anpr_core.ids import new_event_id
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
-from anpr_match.domain import (
-    Category,
-    Direction,
-    HitDeduplicator,
-    HotlistEntry,
-    HotlistIndex,
-    ListRules,
-    RecentReads,
-    SeenRead,
-    hit_event_id,
-)
+from anpr_match.domain.dedupe import HitDeduplicator, hit_event_id
+from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, SeenRead
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.recent import RecentReads
 from anpr_match.pipeline import RESTART_OVERLAP, MatchPipeline, restore_windows
 from anpr_match.settings import MatchSettings
 from anpr_match.storage import SCHEMA, hits, metadata

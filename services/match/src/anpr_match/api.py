@@ -25,19 +25,19 @@ from anpr_core.events import Topics, utcnow
 from anpr_core.ids import event_ids, new_event_id
 from anpr_core.metrics import HIT_ACKS, HIT_FALSE_ALARM_RATIO
 from anpr_core.problems import Problem
-from anpr_match.domain import (
+from anpr_match.domain.entries import (
     LIST_NAME_PATTERN,
     PLATE_PATTERN,
     Category,
     Direction,
     HotlistEntry,
-    HotlistIndex,
     ListRules,
     entered_at,
-    normalise_plate,
 )
+from anpr_match.domain.hotlist_csv import export_lines, parse_import
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.plates import normalise_plate
 from anpr_match.events import KIND_HEADER, LIST_KIND, entry_records, list_key, rules_to_event
-from anpr_match.hotlist_csv import export_lines, parse_import
 from anpr_match.pipeline import HitStream, MatchPipeline
 from anpr_match.storage import (
     entry_of,

@@ -24,7 +24,10 @@ from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
 from anpr_core.service import create_service_app
 from anpr_core.settings import CoreSettings
 from anpr_match.api import build_router
-from anpr_match.domain import Confusables, HitDeduplicator, HotlistIndex, RecentReads
+from anpr_match.domain.dedupe import HitDeduplicator
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.plates import Confusables
+from anpr_match.domain.recent import RecentReads
 from anpr_match.events import (
     INDEXED_BY_HEADER,
     KIND_HEADER,

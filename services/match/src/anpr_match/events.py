@@ -10,16 +10,8 @@ from google.protobuf.message import DecodeError
 from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
 from anpr_core.ids import event_ids
-from anpr_match.domain import (
-    Category,
-    Direction,
-    HotlistEntry,
-    ListRules,
-    Match,
-    MatchKind,
-    SeenRead,
-    hit_event_id,
-)
+from anpr_match.domain.dedupe import hit_event_id
+from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, Match, MatchKind, SeenRead
 
 # Records on the hotlist topic that carry a list's rules rather than an entry.
 KIND_HEADER = "schild-kind"

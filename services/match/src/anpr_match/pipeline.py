@@ -18,17 +18,10 @@ from anpr_core.bus import Bus, BusUnavailable, OutgoingRecord, Replayable
 from anpr_core.db import insert_ignoring_duplicates
 from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.metrics import HITS, HITS_SUPPRESSED
-from anpr_match.domain import (
-    HitDeduplicator,
-    HotlistEntry,
-    HotlistIndex,
-    Match,
-    RecentReads,
-    SeenRead,
-    look_back,
-    look_back_in,
-    newest,
-)
+from anpr_match.domain.dedupe import HitDeduplicator
+from anpr_match.domain.entries import HotlistEntry, Match, SeenRead
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.recent import RecentReads, look_back, look_back_in, newest
 from anpr_match.events import hit_for
 from anpr_match.storage import hits
 

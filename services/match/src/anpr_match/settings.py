@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from anpr_match.domain import DEFAULT_CONFUSABLE_CLASSES, Confusables
+from anpr_match.domain.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 
 
 class MatchSettings(BaseSettings):

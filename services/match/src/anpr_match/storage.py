@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from anpr_core.db import UtcDateTime
-from anpr_match.domain import Category, Direction, HotlistEntry, ListRules
+from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules
 
 SCHEMA = "match"
 metadata = MetaData(schema=SCHEMA)

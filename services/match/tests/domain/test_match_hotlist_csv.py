@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from anpr_match.domain import Category, ListRules
-from anpr_match.hotlist_csv import ParsedImport, export_lines, parse_import
+from anpr_match.domain.entries import Category, ListRules
+from anpr_match.domain.hotlist_csv import ParsedImport, export_lines, parse_import
 
 # Relative to the day the tests run: no date here expires.
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 
 from anpr.v1 import hit_pb2, read_pb2
 from anpr_core.events import new_meta, to_timestamp
-from anpr_match.domain import Category, HotlistEntry, HotlistIndex, MatchKind, hit_event_id, normalise_plate
+from anpr_match.domain.dedupe import hit_event_id
+from anpr_match.domain.entries import Category, HotlistEntry, MatchKind
+from anpr_match.domain.index import HotlistIndex
+from anpr_match.domain.plates import normalise_plate
 from anpr_match.events import entry_from_event, entry_to_event, hit_for, readings_of, seen_read_of
 
 # Relative to the day the tests run: no date here expires.
