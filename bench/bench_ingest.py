@@ -7,9 +7,10 @@ a minimal keep-alive HTTP/1.1 client that reuses the encoded images.
 
 Baseline, measured in the same run: raw aiokafka produce (acks=all, idempotent) of the same Frame
 records at the same concurrency, with no HTTP, validation or database in between.
-The image check (every frame decoded before 202, anpr_ingest.images) against the intake without it
-(ANPR_IMAGE_CHECK=header, the header checks alone): two ingest processes, one of each, loaded in
-turn (A B B A ...) in the same run, plus the check's own CPU per frame measured in this process.
+The image check (every frame decoded before 202, anpr_ingest.adapters.images) against the intake
+without it (ANPR_IMAGE_CHECK=header, the header checks alone): two ingest processes, one of each,
+loaded in turn (A B B A ...) in the same run, plus the check's own CPU per frame measured in this
+process.
 Where the time goes: ingest's own stage timings (anpr_ingest_stage_seconds, read from /metrics),
 the CPU each process (ingest, load generator, Kafka, PostgreSQL) spends per request, and a second,
 shorter run of the service under cProfile; all in the result's `breakdown`.
@@ -48,8 +49,8 @@ from anpr.v1 import frame_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import MAX_MESSAGE_BYTES, KafkaBus
 from anpr_core.events import new_meta, to_timestamp
+from anpr_ingest.adapters.images import decode_check
 from anpr_ingest.domain.images import DEFAULT_MAX_IMAGE_PIXELS, sniff_image
-from anpr_ingest.images import decode_check
 from bench.common import delete_topics, percentile, write_result
 
 REPO = Path(__file__).resolve().parents[1]

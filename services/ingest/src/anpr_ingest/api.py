@@ -31,7 +31,10 @@ from anpr_core.metrics import (
 )
 from anpr_core.problems import RETRY_AFTER_S, Problem
 from anpr_ingest import timing
-from anpr_ingest.credentials import CameraCache
+from anpr_ingest.adapters.camera_cache import CameraCache
+from anpr_ingest.adapters.camera_register import CameraRegister
+from anpr_ingest.adapters.images import ImageChecker
+from anpr_ingest.adapters.publish_once import DedupeUnavailable, IntakeBatcher
 from anpr_ingest.domain.cameras import (
     Camera,
     CameraKind,
@@ -49,6 +52,8 @@ from anpr_ingest.domain.event_ids import intake_event_id
 from anpr_ingest.domain.intake import (
     CropLimits,
     FrameLimits,
+    Intake,
+    IntakeEntry,
     check_crop,
     check_frame,
     check_read,
@@ -57,10 +62,7 @@ from anpr_ingest.domain.intake import (
     read_digest,
 )
 from anpr_ingest.domain.public_map import MapCamera, geojson_text, to_csv
-from anpr_ingest.images import ImageChecker
-from anpr_ingest.intake import DedupeUnavailable, Intake, IntakeBatcher
 from anpr_ingest.settings import IngestSettings
-from anpr_ingest.storage import CameraRegister, IntakeEntry
 
 log = logging.getLogger(__name__)
 
@@ -516,9 +518,10 @@ def build_router(
 
         The batcher claims (camera, captured_at, digest) in the dedupe table, publishes, waits for the
         broker's acknowledgement (acks=all) and commits the claim, together with the intakes that
-        arrived at the same time (anpr_ingest.intake). A publish without an acknowledgement keeps its
-        claim, unconfirmed: the camera's resend is published again under the same event id (derived
-        from the content), so whichever copies reach Kafka, the sinks keep one.
+        arrived at the same time (anpr_ingest.adapters.publish_once). A publish without an
+        acknowledgement keeps its claim, unconfirmed: the camera's resend is published again under
+        the same event id (derived from the content), so whichever copies reach Kafka, the sinks
+        keep one.
         """
         intake = Intake(
             IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),

@@ -11,23 +11,25 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
-from anpr_core.db import create_schema, is_postgres, ping, schema_owner, session_factory
+from anpr_core.db import create_schema, ping, schema_owner, session_factory
 from anpr_core.events import Topics
 from anpr_core.metrics import CAMERA_SILENT
 from anpr_core.service import create_service_app
+from anpr_ingest.adapters.camera_cache import CameraCache
+from anpr_ingest.adapters.camera_register import CameraRegister
+from anpr_ingest.adapters.dedupe import IntakeDedupe, intake_engine_of
+from anpr_ingest.adapters.images import ImageChecker
+from anpr_ingest.adapters.publish_once import IntakeBatcher
+from anpr_ingest.adapters.tables import SCHEMA, add_missing_columns, metadata
 from anpr_ingest.api import build_router
-from anpr_ingest.credentials import CameraCache
 from anpr_ingest.domain.cameras import CameraStatus, is_silent
 from anpr_ingest.fast_path import RawFrameFastPath
-from anpr_ingest.images import ImageChecker
-from anpr_ingest.intake import IntakeBatcher
 from anpr_ingest.settings import IngestSettings
-from anpr_ingest.storage import SCHEMA, CameraRegister, IntakeDedupe, add_missing_columns, metadata
 
 log = logging.getLogger(__name__)
 
@@ -65,32 +67,12 @@ async def _every(interval_s: float, what: str, job: object) -> None:
         await asyncio.sleep(interval_s)
 
 
-def _intake_engine(engine: AsyncEngine, pool_size: int) -> AsyncEngine:
-    """PostgreSQL: a pool of its own for dedupe claims, held while the broker acknowledges a frame.
-    SQLite (embedded) has one writer anyway and keeps the one engine."""
-    if not is_postgres(engine):
-        return engine
-    # No ping before each checkout (a round trip per frame); connections are recycled instead, and
-    # a dead one fails the claim, which answers 503 so the camera sends the frame again.
-    # synchronous_commit off for these claims only: a claim's commit no longer waits for its WAL
-    # flush, which stalls behind the broker's writes on a shared disk (the frame itself is durable
-    # in Kafka, acks=all, before the claim commits). A claim lost in a database crash can only
-    # let the camera's retry publish the frame twice: at-least-once, as everywhere else.
-    return create_async_engine(
-        engine.url,
-        pool_size=pool_size,
-        max_overflow=pool_size // 4,
-        pool_recycle=300,
-        connect_args={"server_settings": {"synchronous_commit": "off"}},
-    )
-
-
 def build_app(
     settings: IngestSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
     sessions = session_factory(engine)
     register = CameraRegister(sessions)
-    intake_engine = _intake_engine(engine, settings.intake_pool_size)
+    intake_engine = intake_engine_of(engine, settings.intake_pool_size)
     dedupe = IntakeDedupe(intake_engine)
     batcher = IntakeBatcher(
         dedupe, bus, max_batch=settings.intake_max_batch, max_in_flight=settings.intake_pool_size

@@ -43,7 +43,8 @@ class IngestSettings(CoreSettings):
     # the last-seen metric is set on every frame.
     last_seen_write_interval_s: float = Field(default=10.0, ge=0)
     # Frames and reads arriving together are claimed in one dedupe transaction and published in one
-    # round (anpr_ingest.intake). Each batch holds one connection of intake's own pool until the
-    # broker acknowledges it; at most this many batches run at once, and under load the batches grow.
+    # round (anpr_ingest.adapters.publish_once). Each batch holds one connection of intake's own pool
+    # until the broker acknowledges it; at most this many batches run at once, and under load the
+    # batches grow.
     intake_pool_size: int = Field(default=4, ge=1, le=500)
     intake_max_batch: int = Field(default=64, ge=1, le=1000)

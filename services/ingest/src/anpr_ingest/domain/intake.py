@@ -111,3 +111,30 @@ def check_crop(data: bytes, limits: CropLimits) -> ImageInfo:
             f"{limits.min_side} and {limits.max_side} pixels",
         )
     return info
+
+
+# --- publish once --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeEntry:
+    """One accepted frame or read as the dedupe table keeps it."""
+
+    camera_id: str
+    captured_at: datetime
+    sha256: str
+    event_id: str
+    created_at: datetime
+
+    @property
+    def key(self) -> tuple[str, float, str]:
+        """The dedupe key; the capture time as a POSIX timestamp, so offsets do not matter."""
+        return (self.camera_id, self.captured_at.timestamp(), self.sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    entry: IntakeEntry
+    topic: str
+    key: bytes
+    value: bytes

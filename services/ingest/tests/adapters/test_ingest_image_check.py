@@ -1,6 +1,5 @@
 """Hostile and broken images: refused before they are accepted (422 corrupt or truncated, 413 too many
-pixels, from the header before any pixel is decoded), decoded off the event loop in a bounded pool;
-and the event ids that make a resend the same event."""
+pixels, from the header before any pixel is decoded), decoded off the event loop in a bounded pool."""
 
 from __future__ import annotations
 
@@ -33,11 +32,11 @@ from anpr_core.db import make_engine
 from anpr_core.events import Topics
 from anpr_core.problems import Problem
 from anpr_core.testing import read_topic
+from anpr_ingest.adapters.images import ImageChecker, decode_check
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.domain.errors import RejectedFrame
 from anpr_ingest.domain.images import ImageInfo, check_jpeg_structure, sniff_image
 from anpr_ingest.domain.intake import CropLimits, FrameLimits, check_crop, check_frame
-from anpr_ingest.images import ImageChecker, decode_check
 from anpr_ingest.settings import IngestSettings
 
 NOW = datetime.now(UTC)
@@ -122,7 +121,7 @@ def test_the_decoder_refuses_a_bomb_too_and_its_memory_stays_flat(tmp_path: Path
 import resource, sys
 from anpr_ingest.domain.errors import RejectedFrame
 from anpr_ingest.domain.images import ImageInfo
-from anpr_ingest.images import decode_check
+from anpr_ingest.adapters.images import decode_check
 data = open({str(path)!r}, "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -10,8 +10,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from anpr_ingest.adapters.camera_register import CameraRegister
 from anpr_ingest.domain.cameras import Camera
-from anpr_ingest.storage import CameraRegister
 
 # A busy camera's entry is read again in the background in the last part of its life, so its
 # frames do not all wait on the database at each expiry; an entry is never served past its TTL.

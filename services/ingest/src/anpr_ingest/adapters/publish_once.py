@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from anpr_core.bus import BusUnavailable
 from anpr_ingest import timing
-from anpr_ingest.storage import IntakeDedupe, IntakeEntry
+from anpr_ingest.adapters.dedupe import IntakeDedupe
+from anpr_ingest.domain.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,6 @@ class PublishUnconfirmed(BusUnavailable):
     def __init__(self, event_id: str, cause: BaseException) -> None:
         super().__init__(f"the broker did not acknowledge event {event_id}: {cause}")
         self.event_id = event_id
-
-
-@dataclass(frozen=True, slots=True)
-class Intake:
-    entry: IntakeEntry
-    topic: str
-    key: bytes
-    value: bytes
 
 
 @dataclass(slots=True)

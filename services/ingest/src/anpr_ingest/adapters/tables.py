@@ -1,0 +1,104 @@
+"""Ingest's tables (schema `ingest`): the camera register and the intake dedupe table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    false,
+    inspect,
+    text,
+    true,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from anpr_core.db import UtcDateTime
+
+SCHEMA = "ingest"
+metadata = MetaData(schema=SCHEMA)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("camera_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    # SHA-256 of the camera's key; empty after revocation, which no key matches.
+    Column("api_key_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=True),
+    Column("kind", String(8), nullable=False, server_default="frame"),
+    Column("latitude", Float(), nullable=True),
+    Column("longitude", Float(), nullable=True),
+    Column("road", String(200), nullable=False, server_default=""),
+    Column("zone_id", String(32), nullable=False, server_default=""),
+    Column("border_camera", Boolean(), nullable=False, server_default=false()),
+    Column("neighbour_zone_id", String(32), nullable=True),
+    Column("approval_reference", String(200), nullable=False, server_default=""),
+    Column("approval_date", Date(), nullable=True),
+    Column("sign_latitude", Float(), nullable=True),
+    Column("sign_longitude", Float(), nullable=True),
+    Column("sign_description", String(500), nullable=False, server_default=""),
+    Column("impact_analysis_reference", String(200), nullable=False, server_default=""),
+    Column("updated_at", UtcDateTime(), nullable=True),
+)
+
+# One row per frame or read handed to the broker: (camera, captured_at, content digest) -> the event
+# id it got, and whether the broker acknowledged it. The primary key is the unique constraint that
+# makes two replicas racing on one frame publish once.
+intake_dedupe = Table(
+    "intake_dedupe",
+    metadata,
+    Column("camera_id", String(64), nullable=False),
+    Column("captured_at", UtcDateTime(), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    # False while the outcome of its publish is unknown (the broker did not acknowledge in time, or
+    # errored: the record may still reach Kafka). A resend then publishes again, with the same event
+    # id, instead of being answered as a duplicate. Rows of earlier versions were all acknowledged.
+    Column("published", Boolean(), nullable=False, server_default=true()),
+    PrimaryKeyConstraint("camera_id", "captured_at", "sha256"),
+    Index("ix_intake_dedupe_created_at", "created_at"),
+)
+
+
+async def add_missing_columns(engine: AsyncEngine) -> list[str]:
+    """Adds the columns that tables made by an earlier version lack (each has a server default or is
+    nullable), so an existing database or `var/ingest.db` keeps working."""
+
+    def upgrade(connection: Any) -> list[str]:
+        # On SQLite the schema is translated away (anpr_core.db), so the table has no schema there.
+        schema = SCHEMA if connection.dialect.name == "postgresql" else None
+        added = []
+        for table in (cameras, intake_dedupe):
+            name = f"{schema}.{table.name}" if schema else table.name
+            present = {c["name"] for c in inspect(connection).get_columns(table.name, schema=schema)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl = f"{column.name} {column.type.compile(connection.dialect)}"
+                if column.server_default is not None:
+                    default = column.server_default.arg  # type: ignore[attr-defined]
+                    literal = (
+                        default.compile(dialect=connection.dialect)
+                        if hasattr(default, "compile")
+                        else f"'{default}'"
+                    )
+                    ddl += f" NOT NULL DEFAULT {literal}"
+                connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
+                added.append(f"{table.name}.{column.name}")
+        return added
+
+    async with engine.begin() as connection:
+        return await connection.run_sync(upgrade)
