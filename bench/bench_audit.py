@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
 from anpr.v1 import audit_pb2
+from anpr_audit.adapters.anchor_file import AnchorFile
 from anpr_audit.adapters.audit_log import AuditLog
+from anpr_audit.adapters.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.anchors import AnchorFile
 from anpr_audit.bootstrap import decode_audit_event
-from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.watch import ChainWatch

@@ -338,9 +338,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(path: Path, public_key: Path | None, anchors: Path | None, *, offline: bool) -> int:
-    from anpr_audit.anchors import read_anchor_lines
-    from anpr_audit.export import ExportError, verify_export
-    from anpr_audit.signing import load_public_pem
+    from anpr_audit.adapters.anchors import read_anchor_lines
+    from anpr_audit.adapters.export_check import ExportError, verify_export
+    from anpr_audit.adapters.signing import load_public_pem
 
     def refuse(reason: str) -> int:
         sys.stderr.write(f"anpr audit verify: {reason}\n")

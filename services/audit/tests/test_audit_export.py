@@ -23,13 +23,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_audit.adapters.audit_log import AuditLog
+from anpr_audit.adapters.export_check import verify_export
+from anpr_audit.adapters.export_file import checkpoint_record
+from anpr_audit.adapters.signing import SigningKeyError, load_public_pem, load_signing_key, public_pem
 from anpr_audit.bootstrap import build_app
 from anpr_audit.domain.actions import LEGAL_ACTIONS
 from anpr_audit.domain.chain import COLUMNS, GENESIS, link_hash
 from anpr_audit.domain.checkpoints import sign_checkpoint
-from anpr_audit.export import checkpoint_record, verify_export
 from anpr_audit.settings import AuditSettings
-from anpr_audit.signing import SigningKeyError, load_public_pem, load_signing_key, public_pem
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import DevIssuer, Principal, Role
 from anpr_core.bus import MemoryBus

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from anpr_audit.adapters.anchor_topic import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.anchors import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.domain.chain import StoredRow
 from anpr_audit.watch import ChainWatch

@@ -17,9 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
+from anpr_audit.adapters.anchor_file import AnchorFile
+from anpr_audit.adapters.anchors import read_anchor_lines
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.anchors import AnchorFile, read_anchor_lines
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.watch import ChainWatch

@@ -17,9 +17,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, dlq_pb2
+from anpr_audit.adapters.anchors import read_anchor_lines
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import SCHEMA, audit_log, checkpoints, metadata
-from anpr_audit.anchors import read_anchor_lines
 from anpr_audit.bootstrap import build_app
 from anpr_audit.domain.chain import GENESIS, link_hash_v1, micros
 from anpr_audit.settings import AuditSettings

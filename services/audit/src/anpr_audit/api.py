@@ -19,10 +19,7 @@ from pydantic import BaseModel
 
 from anpr.v1 import audit_pb2
 from anpr_audit.adapters.audit_log import AuditLog
-from anpr_audit.domain.chain import from_micros
-from anpr_audit.domain.checkpoints import Checkpoint
-from anpr_audit.domain.verification import Verification
-from anpr_audit.export import (
+from anpr_audit.adapters.export_file import (
     checkpoint_record,
     csv_header_line,
     csv_record,
@@ -30,7 +27,10 @@ from anpr_audit.export import (
     jsonl,
     row_record,
 )
-from anpr_audit.signing import public_pem
+from anpr_audit.adapters.signing import public_pem
+from anpr_audit.domain.chain import from_micros
+from anpr_audit.domain.checkpoints import Checkpoint
+from anpr_audit.domain.verification import Verification
 from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require

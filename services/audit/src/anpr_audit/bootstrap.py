@@ -9,13 +9,15 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2
+from anpr_audit.adapters.anchor_file import AnchorFile
+from anpr_audit.adapters.anchor_topic import AnchorTopic
+from anpr_audit.adapters.anchors import AnchorStore
 from anpr_audit.adapters.audit_log import AuditLog
+from anpr_audit.adapters.signing import load_signing_key
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.anchors import AnchorFile, AnchorStore, AnchorTopic
 from anpr_audit.api import build_router
 from anpr_audit.domain.actions import is_known
 from anpr_audit.settings import AuditSettings
-from anpr_audit.signing import load_signing_key
 from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier

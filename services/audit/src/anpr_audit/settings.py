@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from anpr_audit.anchors import TOPIC
+from anpr_audit.adapters.anchor_topic import TOPIC
 from anpr_core.settings import CoreSettings, Environment
 
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from anpr_audit.adapters.anchors import ANCHOR_FAILURES, AnchorStore, gather_anchors
 from anpr_audit.adapters.audit_log import AuditLog
-from anpr_audit.anchors import ANCHOR_FAILURES, AnchorStore, gather_anchors
 from anpr_audit.domain.chain import GENESIS, micros
 from anpr_audit.domain.checkpoints import Checkpoint, newest, sign_checkpoint
 from anpr_audit.domain.verification import Verification

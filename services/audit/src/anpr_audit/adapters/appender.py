@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from anpr.v1 import audit_pb2
+from anpr_audit.adapters.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.adapters.tables import APPEND_LOCK, LOG_COLUMNS, SCHEMA, audit_log
-from anpr_audit.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_core.db import is_postgres
 from anpr_core.events import utcnow
