@@ -382,7 +382,7 @@ def _audit_verify(path: Path, public_key: Path | None, anchors: Path | None, *, 
 def _camera_replay(args: argparse.Namespace) -> int:
     import httpx
 
-    from anpr_ingest.replay import ReplaySourceError, replay
+    from schild.camera_replay import ReplaySourceError, replay
 
     if not args.key:
         sys.stderr.write("anpr camera replay: give the camera's key with --key or ANPR_CAMERA_KEY\n")

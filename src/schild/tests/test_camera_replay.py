@@ -25,9 +25,9 @@ from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics
 from anpr_ingest.bootstrap import build_app
-from anpr_ingest.replay import ReplaySourceError, replay
 from anpr_ingest.settings import IngestSettings
 from schild import cli
+from schild.camera_replay import ReplaySourceError, replay
 
 TOPICS = Topics()
 

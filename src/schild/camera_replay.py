@@ -1,8 +1,9 @@
 """Video sources: replays a video file, an RTSP stream or a folder of images as one camera, through
 ingest's REST API, so it takes exactly the path a real camera's frames take (`anpr camera replay`).
 
-OpenCV decodes the video; it comes with the `anpr` command (through anpr-detect) and is imported
-only when a video is replayed, so the ingest service itself does not need it.
+A camera-side client, so it lives with the CLI, not in the ingest service. OpenCV decodes the
+video; it comes with the `anpr` command (through anpr-detect) and is imported only when a video is
+replayed.
 """
 
 from __future__ import annotations
