@@ -33,7 +33,7 @@ from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_appen
 from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
-from anpr_audit.watch import ChainWatch
+from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role
 from anpr_core.bus import MemoryBus, Record

@@ -20,7 +20,7 @@ from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
 from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.domain.chain import StoredRow
-from anpr_audit.watch import ChainWatch
+from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role
 from anpr_core.bus import Bus, Consumer, Record

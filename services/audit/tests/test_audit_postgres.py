@@ -23,7 +23,7 @@ from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
-from anpr_audit.watch import ChainWatch
+from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.db import create_schema, make_engine, schema_owner
 from anpr_core.events import new_meta, utcnow
 from conftest import APP_ROLE, OWNER_ROLE, DatabaseRoles

@@ -31,7 +31,7 @@ from anpr_audit.adapters.signing import public_pem
 from anpr_audit.domain.chain import from_micros
 from anpr_audit.domain.checkpoints import Checkpoint
 from anpr_audit.domain.verification import Verification
-from anpr_audit.watch import ChainWatch
+from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Action, Principal, require
 from anpr_core.events import utcnow

@@ -17,8 +17,8 @@ from anpr_audit.adapters.signing import load_signing_key
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
 from anpr_audit.api import build_router
 from anpr_audit.domain.actions import is_known
+from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_audit.settings import AuditSettings
-from anpr_audit.watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Record
