@@ -25,7 +25,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_access.adapters.storage import SCHEMA, create_access_schema, ensure_partitions, reads, run_retention
+from anpr_access.adapters.partitions import create_access_schema, ensure_partitions
+from anpr_access.adapters.retention import run_retention
+from anpr_access.adapters.tables import SCHEMA, reads
 from anpr_access.domain.retention import Month
 from anpr_access.plates import plate_key
 from anpr_core.db import make_engine

@@ -10,7 +10,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, common_pb2, hit_pb2, read_pb2
-from anpr_access.adapters.storage import dpo_requests, ensure_partitions, reads
-from anpr_access.bootstrap import build_app, read_row
+from anpr_access.adapters.codecs import read_record
+from anpr_access.adapters.intake import IntakeStore
+from anpr_access.adapters.tables import dpo_requests, reads
+from anpr_access.bootstrap import build_app
 from anpr_access.domain.retention import Month
 from anpr_access.settings import AccessSettings
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
-from anpr_core.db import insert_ignoring_duplicates, is_postgres, make_engine
+from anpr_core.db import is_postgres, make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 
 TOPICS = Topics()
@@ -113,13 +115,7 @@ class Access:
 
     async def store(self, read: read_pb2.PlateRead, **overrides: Any) -> str:
         """Writes a read straight into the table: for data older than the consumer would accept."""
-        row = {**read_row(read), **overrides}
-        await ensure_partitions(self.engine, [Month.of(row["captured_at"])])
-        async with self.engine.begin() as conn:
-            from sqlalchemy.ext.asyncio import AsyncSession
-
-            async with AsyncSession(bind=conn) as session:
-                await insert_ignoring_duplicates(session, reads, [row])
+        await IntakeStore(self.engine, self.engine).add_read(replace(read_record(read), **overrides))
         return read.meta.event_id
 
     async def stored_ids(self) -> set[str]:

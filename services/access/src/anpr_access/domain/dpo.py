@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from anpr_access.domain.errors import Conflict
+
 
 class RequestKind(StrEnum):
     ACCESS = "access"
@@ -26,8 +28,10 @@ class Decision(StrEnum):
     REFUSE = "refuse"
 
 
-class StepRefused(ValueError):
+class StepRefused(Conflict):
     """A step that the request's state does not allow; the message says what to do instead."""
+
+    title = "Step refused"
 
 
 # Which step may follow which state. Locating again is allowed until a decision is taken.

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from anpr_access.domain.errors import Invalid
+
 
 class Purpose(StrEnum):
     ADMINISTRATIVE = "administrative"
@@ -24,8 +26,28 @@ class LegalTier(StrEnum):
     EXPIRED = "expired"
 
 
-class SearchRefused(ValueError):
-    pass
+class SearchRefused(Invalid):
+    """A search (or image view) the law does not allow as asked; the detail says what is missing."""
+
+    title = "Search refused"
+
+
+@dataclass(frozen=True)
+class Justification:
+    """Why a person consults the data: asked of every search and every image view."""
+
+    purpose: Purpose | None
+    case_reference: str
+    legal_basis: str
+    prosecutor_decision: str
+
+    def audit_fields(self) -> dict[str, str]:
+        return {
+            "purpose": self.purpose.value if self.purpose else "",
+            "case_reference": self.case_reference,
+            "legal_basis": self.legal_basis,
+            "prosecutor_decision": self.prosecutor_decision,
+        }
 
 
 @dataclass(frozen=True)

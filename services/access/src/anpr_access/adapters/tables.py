@@ -1,4 +1,4 @@
-"""Access's tables (schema `access`) and the PostgreSQL partition housekeeping.
+"""Access's tables (schema `access`) and the SQL expressions for what a legal hold covers.
 
 On PostgreSQL `reads` is RANGE-partitioned by month on captured_at. A primary key of a
 partitioned table must contain the partition column, so the key is (event_id, captured_at).
@@ -9,7 +9,7 @@ SQLite (embedded) keeps one table with the same columns and key.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -25,17 +25,11 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     exists,
-    func,
     or_,
-    select,
-    text,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from anpr_access.domain.retention import Month, months_ahead, plan_retention
-from anpr_core.db import UtcDateTime, create_schema, is_postgres
+from anpr_core.db import UtcDateTime
 
 SCHEMA = "access"
 metadata = MetaData(schema=SCHEMA)
@@ -136,101 +130,6 @@ def held(table: Table = reads) -> ColumnElement[bool]:
         or_(holds.c.since.is_(None), table.c.captured_at >= holds.c.since),
         or_(holds.c.until.is_(None), table.c.captured_at < holds.c.until),
     )
-
-
-# --- partitions (PostgreSQL only) ---------------------------------------------------------------
-
-
-async def create_access_schema(engine: AsyncEngine, now: datetime, months_ahead_count: int = 2) -> None:
-    await create_schema(engine, metadata, SCHEMA)
-    await ensure_partitions(engine, months_ahead(now, months_ahead_count))
-
-
-async def ensure_partitions(engine: AsyncEngine, months: list[Month]) -> None:
-    if not is_postgres(engine):
-        return
-    async with engine.begin() as conn:
-        # Replicas (and the retention job) may create the same partition at once.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('access:partitions'))"))
-        for month in months:
-            await conn.execute(
-                text(
-                    f'CREATE TABLE IF NOT EXISTS "{SCHEMA}"."{month.partition}" PARTITION OF '  # noqa: S608
-                    f"\"{SCHEMA}\".reads FOR VALUES FROM ('{month.start.isoformat()}') "
-                    f"TO ('{month.end.isoformat()}')"
-                )
-            )
-
-
-async def existing_partitions(conn: AsyncConnection) -> list[Month]:
-    rows = await conn.execute(
-        text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
-            "WHERE p.relname = 'reads' AND n.nspname = :schema"
-        ),
-        {"schema": SCHEMA},
-    )
-    return [m for (name,) in rows if (m := Month.from_partition(name)) is not None]
-
-
-# --- retention ----------------------------------------------------------------------------------
-
-
-async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]:
-    """Deletes reads and hits captured before `cutoff`, except rows under a legal hold.
-
-    Returns counts: reads_deleted, reads_kept_on_hold, partitions_dropped, hits_deleted.
-    """
-    counts = {"reads_deleted": 0, "reads_kept_on_hold": 0, "partitions_dropped": 0, "hits_deleted": 0}
-    async with engine.begin() as conn:
-        if is_postgres(engine):
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('access:partitions'))"))
-            months = await existing_partitions(conn)
-            held_months = set()
-            for month in months:
-                if month.end <= cutoff:
-                    any_held = await conn.scalar(
-                        select(
-                            exists().where(
-                                reads.c.captured_at >= month.start, reads.c.captured_at < month.end, held()
-                            )
-                        )
-                    )
-                    if any_held:
-                        held_months.add(month)
-            plan = plan_retention(months, cutoff, held_months)
-            for month in plan.drop:
-                # Counting first keeps the audit event truthful; a month is one index-only scan.
-                count = await conn.scalar(text(f'SELECT count(*) FROM "{SCHEMA}"."{month.partition}"'))  # noqa: S608
-                await conn.execute(text(f'DROP TABLE "{SCHEMA}"."{month.partition}"'))
-                counts["reads_deleted"] += int(count or 0)
-                counts["partitions_dropped"] += 1
-        result = await conn.execute(delete(reads).where(reads.c.captured_at < cutoff, ~held()))
-        counts["reads_deleted"] += int(result.rowcount or 0)
-        counts["reads_kept_on_hold"] = int(
-            await conn.scalar(select(func.count()).select_from(reads).where(reads.c.captured_at < cutoff))
-            or 0
-        )
-        hit_rows = await conn.execute(
-            delete(hits).where(
-                hits.c.captured_at < cutoff,
-                # A hit stays while its read does (a held read keeps its hits).
-                ~exists().where(reads.c.event_id == hits.c.read_event_id),
-            )
-        )
-        counts["hits_deleted"] = int(hit_rows.rowcount or 0)
-    return counts
-
-
-async def oldest_read(engine: AsyncEngine) -> datetime | None:
-    async with engine.connect() as conn:
-        value = await conn.scalar(select(func.min(reads.c.captured_at)))
-    if isinstance(value, str):  # SQLite aggregates lose the column type
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value if isinstance(value, datetime) else None
 
 
 def covers(plate: str | None, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:

@@ -1,0 +1,67 @@
+"""The wire codecs: reads and hits from their protobuf events to what access stores."""
+
+from __future__ import annotations
+
+from anpr.v1 import common_pb2, hit_pb2, read_pb2
+from anpr_access.domain.records import HitRecord, ReadRecord
+from anpr_access.plates import plate_key
+from anpr_core.consume import PoisonMessage
+from anpr_core.events import from_timestamp
+
+_DIRECTION_NAMES = {
+    common_pb2.DIRECTION_IN: "in",
+    common_pb2.DIRECTION_OUT: "out",
+    common_pb2.DIRECTION_BOTH: "both",
+}
+
+
+def decode_read(value: bytes) -> ReadRecord:
+    """A read from the reads topic; PoisonMessage when it names no event or camera."""
+    read = read_pb2.PlateRead()
+    read.ParseFromString(value)
+    if not read.meta.event_id or not read.camera_id:
+        raise PoisonMessage("read without event_id or camera_id")
+    return read_record(read)
+
+
+def read_record(read: read_pb2.PlateRead) -> ReadRecord:
+    return ReadRecord(
+        event_id=read.meta.event_id,
+        zone_id=read.meta.zone_id,
+        camera_id=read.camera_id,
+        captured_at=from_timestamp(read.captured_at),
+        direction=_DIRECTION_NAMES.get(read.direction, "unknown"),
+        plate=read.plate,
+        plate_key=plate_key(read.plate),
+        formatted=read.formatted,
+        country=read.country,
+        format_valid=read.format_valid,
+        confidence=read.confidence,
+        candidates=[[c.text, round(c.confidence, 4)] for c in read.candidates],
+        box=[read.box.x1, read.box.y1, read.box.x2, read.box.y2],
+        frame_event_id=read.frame_event_id,
+        camera_read=read.camera_read,
+        reader=read.reader,
+        plate_crop=read.plate_crop or None,
+        overview=read.overview or None,
+    )
+
+
+def decode_hit(value: bytes) -> HitRecord:
+    """A hit from the hits topic; PoisonMessage when it has no event id."""
+    hit = hit_pb2.Hit()
+    hit.ParseFromString(value)
+    if not hit.meta.event_id:
+        raise PoisonMessage("hit without event_id")
+    return HitRecord(
+        hit_id=hit.meta.event_id,
+        zone_id=hit.meta.zone_id,
+        read_event_id=hit.read_event_id,
+        entry_id=hit.hotlist_entry_id,
+        camera_id=hit.camera_id,
+        captured_at=from_timestamp(hit.captured_at),
+        plate_listed=hit.plate_listed,
+        match_kind=hit_pb2.MatchKind.Name(hit.match_kind).removeprefix("MATCH_KIND_").lower(),
+        list_name=hit.list_name,
+        priority=hit.priority,
+    )

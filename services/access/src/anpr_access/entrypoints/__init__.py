@@ -1,0 +1,1 @@
+"""Access's entrypoints: thin HTTP routes, the bus consumers and the retention schedule."""

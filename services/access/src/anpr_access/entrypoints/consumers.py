@@ -1,0 +1,38 @@
+"""Access's bus consumers: decode a record, hand it to its handler; the worker commits after.
+
+Delivery order, per record (at-least-once; anpr_core.consume runs the loop):
+  1. decode the event; one that names no event id (or no camera) goes to the DLQ, never blocks;
+  2. a read: make sure of its month's partition (owner role, DDL, once per month per replica);
+  3. insert the read (or hit) with ON CONFLICT DO NOTHING in one transaction, committed: the
+     effect is durable, and a redelivery of it changes nothing;
+  4. only then the worker commits the record's offset. A crash before 4 redelivers the record,
+     which step 3 absorbs.
+"""
+
+from __future__ import annotations
+
+from anpr_access.adapters.codecs import decode_hit, decode_read
+from anpr_access.handlers import intake
+from anpr_access.ports import IntakePorts
+from anpr_core.bus import Record
+from anpr_core.consume import ConsumerWorker, ServiceConsumers
+from anpr_core.events import utcnow
+
+
+class AccessConsumers:
+    def __init__(self, consumers: ServiceConsumers, ports: IntakePorts) -> None:
+        self._consumers = consumers
+        self._ports = ports
+
+    async def on_read(self, record: Record) -> None:
+        await intake.on_read(self._ports, decode_read(record.value), utcnow())
+
+    async def on_hit(self, record: Record) -> None:
+        await intake.on_hit(self._ports, decode_hit(record.value))
+
+    def workers(self) -> list[ConsumerWorker]:
+        topics = self._consumers.topics
+        return [
+            self._consumers.worker(topics.reads, "access-reads", self.on_read),
+            self._consumers.worker(topics.hits, "access-hits", self.on_hit),
+        ]

@@ -1,0 +1,1 @@
+"""Access's handlers: one function per command and per event, their ports passed in (ports.py)."""
