@@ -21,7 +21,8 @@ from anpr_core.auth import Role
 from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker
 from anpr_core.events import Topics
-from anpr_detect.adapters.ocr import RapidOcrPlateReader, decode_image
+from anpr_detect.adapters.images import decode_image
+from anpr_detect.adapters.ocr import RapidOcrPlateReader
 from anpr_detect_training.synthetic import render_scene
 from bench.common import percentile, write_result
 from schild.embedded import build_platform, running

@@ -233,7 +233,7 @@ def _images(paths: Sequence[Path]) -> list[Path]:
 
 
 def _read(paths: Sequence[Path], threads: int, kind: str) -> int:
-    from anpr_detect.adapters.ocr import decode_image
+    from anpr_detect.adapters.images import decode_image
     from anpr_detect.adapters.readers import build_reader
 
     reader = build_reader(_reader_kind(kind), threads)
@@ -276,7 +276,8 @@ def _reader_kind(name: str) -> ReaderKind:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from anpr_detect.adapters.ocr import PlateReader, RapidOcrPlateReader
+    from anpr_detect.adapters.ocr import RapidOcrPlateReader
+    from anpr_detect.adapters.plate_reading import PlateReader
     from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
     from anpr_detect_eval.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect_eval.scoring import BASELINES, evaluate, load_manifest, summarise

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anpr_detect.adapters.ocr import DetectedPlate, RapidOcrPlateReader
+from anpr_detect.adapters.ocr import RapidOcrPlateReader
+from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect_eval.scoring import (
     BASELINES,
     LabelledImage,

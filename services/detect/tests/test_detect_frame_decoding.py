@@ -21,7 +21,8 @@ from anpr_core.auth import DevIssuer
 from anpr_core.bus import MemoryBus
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.testing import eventually, read_topic
-from anpr_detect.adapters.ocr import DEFAULT_MAX_IMAGE_PIXELS, DetectedPlate, ImageTooLarge, decode_image
+from anpr_detect.adapters.images import DEFAULT_MAX_IMAGE_PIXELS, ImageTooLarge, decode_image
+from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.bootstrap import build_app
 from anpr_detect.settings import DetectSettings
 
@@ -56,7 +57,7 @@ def test_a_bomb_is_refused_from_its_header_and_the_process_does_not_grow(tmp_pat
     assert path.stat().st_size < 1024 * 1024
     program = f"""
 import resource
-from anpr_detect.adapters.ocr import ImageTooLarge, decode_image
+from anpr_detect.adapters.images import decode_image, ImageTooLarge
 data = open({str(path)!r}, "rb").read()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

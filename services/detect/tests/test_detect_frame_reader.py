@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from anpr_detect.adapters.ocr import DetectedPlate
+from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.bootstrap import threads_per_reader
 from anpr_detect.pipeline import FrameReader
 from anpr_detect.settings import DetectSettings

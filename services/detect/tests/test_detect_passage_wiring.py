@@ -19,7 +19,7 @@ from anpr_core.bus import Bus, MemoryBus, Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.testing import eventually, read_topic
-from anpr_detect.adapters.ocr import DetectedPlate
+from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.adapters.readers import READER_NAMES, ReaderKind
 from anpr_detect.bootstrap import build_app
 from anpr_detect.settings import DetectSettings

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anpr_detect.adapters import plate_detector
-from anpr_detect.adapters.ocr import decode_image
+from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.plate_detector import MODEL_PATH, OnnxPlateDetector, _decode, _letterbox
 from anpr_detect_eval.scoring import intersection_over_union
 from anpr_detect_training.synthetic import render_scene_with_box

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from anpr_detect.adapters.ocr import RapidOcrPlateReader, ReaderTuning, _detection_scale, decode_image
+from anpr_detect.adapters.images import decode_image
+from anpr_detect.adapters.ocr import RapidOcrPlateReader, ReaderTuning, _detection_scale
 from anpr_detect_training.synthetic import render_scene
 
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anpr_detect.adapters.ocr import DetectedPlate, _region_crop, _TextBox, _two_row_reading
 from anpr_detect.adapters.plate_detector import PlateBox
+from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.adapters.readers import DetectorPlateReader
+from anpr_detect.adapters.text_lines import TextBox, region_crop, two_row_reading
 
 
-def _box(text: str, x1: float, y1: float, x2: float, y2: float, score: float = 0.9) -> _TextBox:
-    return _TextBox(text=text, score=score, x1=x1, y1=y1, x2=x2, y2=y2, height=y2 - y1)
+def _box(text: str, x1: float, y1: float, x2: float, y2: float, score: float = 0.9) -> TextBox:
+    return TextBox(text=text, score=score, x1=x1, y1=y1, x2=x2, y2=y2, height=y2 - y1)
 
 
 def test_two_stacked_lines_of_equal_height_read_as_one_plate_top_first() -> None:
     lower = [_box("123", 10, 50, 70, 85, 0.8)]
     upper = [_box("AB", 12, 10, 60, 44)]
-    text, score = _two_row_reading([lower, upper]) or ("", 0.0)
+    text, score = two_row_reading([lower, upper]) or ("", 0.0)
     assert text == "AB 123"
     assert score == pytest.approx(0.8)
 
@@ -25,19 +26,19 @@ def test_two_stacked_lines_of_equal_height_read_as_one_plate_top_first() -> None
 def test_a_legend_or_side_by_side_lines_are_not_a_two_row_plate() -> None:
     legend = [_box("CALIFORNIA", 10, 2, 90, 12)]
     plate = [_box("7ABC123", 5, 20, 95, 60)]
-    assert _two_row_reading([legend, plate]) is None  # heights differ too much
+    assert two_row_reading([legend, plate]) is None  # heights differ too much
     left, right = [_box("AB", 0, 10, 40, 40)], [_box("123", 50, 12, 100, 42)]
-    assert _two_row_reading([left, right]) is None
-    assert _two_row_reading([plate]) is None
+    assert two_row_reading([left, right]) is None
+    assert two_row_reading([plate]) is None
 
 
 def test_region_crop_pads_and_scales_to_the_reading_height() -> None:
     image = np.zeros((720, 1280, 3), np.uint8)
-    crop = _region_crop(image, (100, 100, 200, 124))
+    crop = region_crop(image, (100, 100, 200, 124))
     assert crop is not None and crop.shape[0] == 96
     assert crop.shape[1] == 348  # 116 x 32 pixels (8 and 3.6 of padding a side) scaled by 3
-    assert _region_crop(image, (5, 5, 6, 6)) is None
-    wide = _region_crop(image, (0, 0, 1280, 100))
+    assert region_crop(image, (5, 5, 6, 6)) is None
+    wide = region_crop(image, (0, 0, 1280, 100))
     assert wide is not None and wide.shape[1] == 640  # capped width
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, decode_image
+from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.plate_detector import MODEL_PATH, OnnxPlateDetector
+from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
 from anpr_detect.adapters.readers import READER_KINDS, ReaderKind, build_reader
 from anpr_detect.domain.grammar import interpret
 from anpr_detect_training import synthetic

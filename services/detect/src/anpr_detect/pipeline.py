@@ -18,7 +18,8 @@ import numpy as np
 from anpr.v1 import common_pb2, frame_pb2, passage_pb2, read_pb2
 from anpr_core.events import new_meta
 from anpr_core.metrics import DETECT_LATENCY
-from anpr_detect.adapters.ocr import DEFAULT_MAX_IMAGE_PIXELS, DetectedPlate, PlateReader, decode_image
+from anpr_detect.adapters.images import DEFAULT_MAX_IMAGE_PIXELS, decode_image
+from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
 from anpr_detect.domain.grammar import interpret
 from anpr_detect.domain.passages import LivePassages, Passage, Sighting
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anpr_core.plates import normalise_plate
-from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, ReaderTuning, decode_image
+from anpr_detect.adapters.images import decode_image
+from anpr_detect.adapters.ocr import ReaderTuning
+from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
 from anpr_detect.domain.boxes import Box, intersection_over_union
 
 __all__ = [

@@ -14,8 +14,9 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from anpr_detect.adapters.ocr import DetectedPlate, PlateReader, RapidOcrPlateReader, ReaderTuning
+from anpr_detect.adapters.ocr import RapidOcrPlateReader, ReaderTuning
 from anpr_detect.adapters.plate_detector import OnnxPlateDetector, PlateBox
+from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
 
 __all__ = [
     "DEFAULT_READER_KIND",
