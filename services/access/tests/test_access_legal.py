@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anpr_access.domain.legal import LegalPolicy, LegalTier, Purpose, SearchRefused
+from anpr_access.domain.legal import LegalPolicy, LegalTier, OutOfReach, Purpose, SearchRefused
 
 NOW = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
 POLICY = LegalPolicy()
@@ -123,3 +124,20 @@ def test_administrative_purpose_reaches_exactly_the_first_tier(age_s: int) -> No
         assert search(age, purpose=Purpose.JUDICIAL, prosecutor_decision="PR/1") is POLICY.tier_of(
             NOW - age, NOW
         )
+
+
+def test_out_of_reach_is_its_own_kind_of_refusal_and_incompleteness_is_not() -> None:
+    # The entrypoint answers 403 for OutOfReach and 422 for the rest, by type, not by the message.
+    with pytest.raises(OutOfReach):
+        search(timedelta(days=31))
+    with pytest.raises(OutOfReach):
+        search(timedelta(days=90), purpose=Purpose.JUDICIAL)
+    incomplete: list[Callable[[], LegalTier]] = [
+        lambda: search(DAY, case_reference=""),
+        lambda: search(DAY, legal_basis=""),
+        lambda: search(DAY, end_age=2 * DAY),
+    ]
+    for attempt in incomplete:
+        with pytest.raises(SearchRefused) as caught:
+            attempt()
+        assert not isinstance(caught.value, OutOfReach)

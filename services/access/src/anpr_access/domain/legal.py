@@ -32,6 +32,11 @@ class SearchRefused(Invalid):
     title = "Search refused"
 
 
+class OutOfReach(SearchRefused):
+    """The data asked for is older than the purpose, or the decision given, allows: forbidden, not
+    incomplete."""
+
+
 @dataclass(frozen=True)
 class Justification:
     """Why a person consults the data: asked of every search and every image view."""
@@ -74,7 +79,8 @@ class LegalPolicy:
         window_end: datetime,
         now: datetime,
     ) -> LegalTier:
-        """Returns the oldest tier the search reaches into, or raises SearchRefused saying why."""
+        """Returns the oldest tier the search reaches into, or raises SearchRefused saying why
+        (OutOfReach where the window reaches data the purpose or the missing decision keeps out of reach)."""
         if not case_reference.strip():
             raise SearchRefused("every search needs a case or PV number (case_reference)")
         if not legal_basis.strip():
@@ -85,11 +91,11 @@ class LegalPolicy:
         if tier is LegalTier.RECENT:
             return tier
         if purpose is not Purpose.JUDICIAL:
-            raise SearchRefused(
+            raise OutOfReach(
                 f"data older than {self.first_tier.days} days may only be consulted for judicial purposes"
             )
         if not prosecutor_decision.strip():
-            raise SearchRefused(
+            raise OutOfReach(
                 f"data older than {self.first_tier.days} days needs the reference of the prosecutor's "
                 "written decision (prosecutor_decision)"
             )

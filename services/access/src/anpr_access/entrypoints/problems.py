@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from anpr_access.domain.errors import Conflict, NotFound, Refused
-from anpr_access.domain.legal import SearchRefused
+from anpr_access.domain.legal import OutOfReach, SearchRefused
 from anpr_core.problems import Problem, problem_response
 
 SEARCH_REFUSED = "urn:schild:search-refused"
@@ -18,7 +18,7 @@ def problem_for(refusal: Refused) -> Problem:
         status = 404
     elif isinstance(refusal, Conflict):
         status = 409
-    elif isinstance(refusal, SearchRefused) and "older than" in refusal.detail:
+    elif isinstance(refusal, OutOfReach):
         # Asking for data the law keeps out of reach is forbidden; an incomplete request is invalid.
         status = 403
     problem_type = SEARCH_REFUSED if isinstance(refusal, SearchRefused) else "about:blank"
