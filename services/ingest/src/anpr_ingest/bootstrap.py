@@ -26,9 +26,9 @@ from anpr_ingest.adapters.dedupe import IntakeDedupe, intake_engine_of
 from anpr_ingest.adapters.images import ImageChecker
 from anpr_ingest.adapters.publish_once import IntakeBatcher
 from anpr_ingest.adapters.tables import SCHEMA, add_missing_columns, metadata
-from anpr_ingest.api import build_router
 from anpr_ingest.domain.cameras import CameraStatus, is_silent
-from anpr_ingest.fast_path import RawFrameFastPath
+from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
+from anpr_ingest.entrypoints.http import build_router
 from anpr_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ POST /v1/frames with the image as the body is what every frame camera sends, hun
 second. Through FastAPI each one paid for routing, dependency solving, header models and the
 exception layers: about a third of ingest's CPU per frame under load (py-spy), for a request whose
 whole handling is the intake below. This middleware hands those requests to the same intake the
-route uses (anpr_ingest.api.IngestRoutes.raw_frame), with the same checks and the same answers
+route uses (anpr_ingest.entrypoints.http.IngestRoutes.raw_frame), with the same checks and the same answers
 (202 JSON, or application/problem+json); everything else, the multipart form included, goes on to
 FastAPI untouched.
 """
@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anpr_core.problems import PROBLEM_JSON, Problem, dependency_problem, validation_problem
-from anpr_ingest.api import RAW_IMAGE_TYPES, RawFrameIntake
+from anpr_ingest.entrypoints.http import RAW_IMAGE_TYPES, RawFrameIntake
 
 __all__ = ["FRAMES_PATH", "RawFrameFastPath"]
 

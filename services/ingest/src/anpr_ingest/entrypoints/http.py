@@ -265,7 +265,7 @@ RawFrameIntake = Callable[[Mapping[str, str], AsyncIterator[bytes], float], Awai
 class IngestRoutes:
     router: APIRouter
     # The intake behind POST /v1/frames for a raw image body, shared by the route and the ASGI fast
-    # path (anpr_ingest.fast_path) that serves it without FastAPI's routing.
+    # path (anpr_ingest.entrypoints.fast_path) that serves it without FastAPI's routing.
     raw_frame: RawFrameIntake
 
 

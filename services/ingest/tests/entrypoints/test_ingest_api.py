@@ -24,9 +24,9 @@ from anpr_core.bus.memory import MemoryConsumer
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.testing import read_topic
-from anpr_ingest.api import frame_record
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.domain.cameras import hash_api_key
+from anpr_ingest.entrypoints.http import frame_record
 from anpr_ingest.settings import IngestSettings
 
 TOPICS = Topics()

@@ -14,8 +14,8 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 
 from anpr_core.problems import Problem
-from anpr_ingest.api import FrameAccepted
-from anpr_ingest.fast_path import RawFrameFastPath
+from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
+from anpr_ingest.entrypoints.http import FrameAccepted
 
 
 class Downstream:
