@@ -16,15 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import audit_pb2, common_pb2, frame_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import BusUnavailable, MemoryBus, OutgoingRecord
 from anpr_core.bus.memory import MemoryConsumer
-from anpr_core.db import make_engine
+from anpr_core.db import make_engine, session_factory
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.testing import read_topic
-from anpr_ingest.bootstrap import build_app
+from anpr_ingest.adapters.camera_register import CameraRegister
+from anpr_ingest.adapters.dedupe import IntakeDedupe
+from anpr_ingest.bootstrap import CameraHealth, build_app
 from anpr_ingest.domain.cameras import hash_api_key
 from anpr_ingest.entrypoints.http import frame_record
 from anpr_ingest.settings import IngestSettings
@@ -84,6 +87,7 @@ class Ingest:
     client: httpx.AsyncClient
     bus: MemoryBus
     issuer: DevIssuer
+    engine: AsyncEngine  # the database the service was given
 
     def auth(self, role: Role, subject: str = "root") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.issuer.issue(subject, role)}"}
@@ -127,7 +131,7 @@ async def running(tmp_path: Path, bus: Any = None, **settings: Any) -> AsyncIter
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
         ):
-            yield Ingest(client, memory, issuer)
+            yield Ingest(client, memory, issuer, engine)
     finally:
         await engine.dispose()
 
@@ -786,8 +790,7 @@ async def test_dedupe_entries_older_than_the_window_are_forgotten(tmp_path: Path
         api_key = await ingest.register("cam-1")
         form = frame_form()
         await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
-        app_state = ingest.client._transport.app.state  # type: ignore[attr-defined]
-        dedupe = app_state.intake_dedupe
+        dedupe = IntakeDedupe(ingest.engine)  # the service's dedupe table (SQLite: one engine)
         assert await dedupe.forget_before(datetime.now(UTC) - timedelta(minutes=15)) == 0
         assert await dedupe.forget_before(datetime.now(UTC) + timedelta(seconds=1)) == 1
         again = await ingest.client.post("/v1/frames", headers={"X-Camera-Key": api_key}, **form)
@@ -923,7 +926,7 @@ async def test_heartbeat_keeps_a_camera_from_being_silent(tmp_path: Path) -> Non
             datetime.now(UTC).timestamp(), abs=5
         )
 
-        health = ingest.client._transport.app.state.camera_health  # type: ignore[attr-defined]
+        health = CameraHealth(CameraRegister(session_factory(ingest.engine)), timedelta(seconds=0.3))
         assert await health.check() == {"cam-hb-alive": False, "cam-hb-quiet": True}
         assert metric("anpr_camera_silent", "cam-hb-quiet") == 1
         assert metric("anpr_camera_silent", "cam-hb-alive") == 0

@@ -84,7 +84,9 @@ def via(database_url: str, port: int) -> str:
 
 
 @asynccontextmanager
-async def ingest_on(database_url: str, tmp_path: Path, *, lifespan: bool = True) -> AsyncIterator[Any]:
+async def ingest_on(
+    database_url: str, tmp_path: Path, *, lifespan: bool = True
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     engine = make_engine(database_url, "ingest", tmp_path)
     issuer = DevIssuer(tmp_path / "key.pem")
     settings = IngestSettings(
@@ -95,7 +97,7 @@ async def ingest_on(database_url: str, tmp_path: Path, *, lifespan: bool = True)
         last_seen_write_interval_s=0,
     )
     app = build_app(settings, MemoryBus(), engine, issuer)
-    app.state.admin = {"Authorization": f"Bearer {issuer.issue('root', Role.ADMIN)}"}
+    admin = {"Authorization": f"Bearer {issuer.issue('root', Role.ADMIN)}"}
     try:
         async with contextlib.AsyncExitStack() as stack:
             if lifespan:
@@ -103,7 +105,7 @@ async def ingest_on(database_url: str, tmp_path: Path, *, lifespan: bool = True)
             client = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
             )
-            yield app, client
+            yield client, admin
     finally:
         await engine.dispose()
 
@@ -192,8 +194,7 @@ async def test_database_away_gives_503_with_retry_after_on_every_route_then_reco
     target = urlsplit(database_url)
     relay = Relay(target.hostname or "127.0.0.1", target.port or 5432)
     await relay.start()
-    async with ingest_on(via(database_url, relay.port), tmp_path) as (app, client):
-        admin = app.state.admin
+    async with ingest_on(via(database_url, relay.port), tmp_path) as (client, admin):
         keys = {}
         for camera_id, kind in (("cam-1", "frame"), ("cam-smart", "smart")):
             created = await client.post(
@@ -230,6 +231,6 @@ async def test_database_never_there_gives_503_not_500(database_url: str, tmp_pat
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]  # nothing listens once the probe is closed
-    async with ingest_on(via(database_url, closed_port), tmp_path, lifespan=False) as (app, client):
-        for name, request in calls(app.state.admin, "cam_some-key", "cam_other-key", seed=1):
+    async with ingest_on(via(database_url, closed_port), tmp_path, lifespan=False) as (client, admin):
+        for name, request in calls(admin, "cam_some-key", "cam_other-key", seed=1):
             assert_unavailable(name, await client.request(**request))
