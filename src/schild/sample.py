@@ -195,6 +195,5 @@ async def replay_sample(
         await watcher.passages_out(DetectSettings().passage_window_s + 2.0)
     finally:
         await watcher.worker.stop()
-    audit_log: AuditLog = platform.services["audit"].state.audit_log
-    summary.audit_rows = await audit_log.count()
+    summary.audit_rows = await AuditLog(platform.engines["audit"]).count()
     return summary

@@ -15,8 +15,9 @@ from anpr_audit.adapters.anchors import AnchorStore
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.signing import load_signing_key
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.api import build_router
 from anpr_audit.domain.actions import is_known
+from anpr_audit.entrypoints.http import router
+from anpr_audit.handlers.auditor import AuditPorts
 from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_audit.settings import AuditSettings
 from anpr_core.auditing import AuditTrail
@@ -110,8 +111,7 @@ def build_app(
         token_verifier=verifier or build_verifier(settings),
         description="Append-only, hash-chained audit log with signed checkpoints.",
     )
-    app.state.audit_log = log
-    app.state.chain_watch = watch
+    app.state.audit_ports = AuditPorts(log, watch, audit, settings.zone_id, publish)
     app.state.refusal_recorder = audit
-    app.include_router(build_router(log, audit, watch, settings.zone_id, publish))
+    app.include_router(router)
     return app

@@ -13,8 +13,9 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -54,6 +55,11 @@ CSV_COLUMNS = [
     "key_id",
     "signature_b64",
 ]
+
+
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
 
 
 def decoded(content: bytes) -> dict[str, Any]:
@@ -185,3 +191,22 @@ def csv_record(record: dict[str, Any]) -> str:
             "row_hash": record["row_hash"],
         }
     return csv_line([cells.get(column, "") for column in CSV_COLUMNS])
+
+
+async def export_lines(
+    header: dict[str, Any],
+    checkpoints: Sequence[Checkpoint],
+    batches: AsyncIterator[Sequence[StoredRow]] | None,
+    export_format: ExportFormat,
+) -> AsyncIterator[str]:
+    """The export, line by line: the header, the checkpoints, then the rows batch by batch."""
+    emit = jsonl if export_format is ExportFormat.JSONL else csv_record
+    if export_format is ExportFormat.CSV:
+        yield csv_header_line()
+    yield emit(header)
+    for checkpoint in checkpoints:
+        yield emit(checkpoint_record(checkpoint))
+    if batches is None:
+        return
+    async for rows in batches:
+        yield "".join(emit(row_record(row)) for row in rows)

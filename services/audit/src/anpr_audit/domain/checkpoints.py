@@ -62,3 +62,15 @@ def newest(checkpoints: Iterable[Checkpoint | None]) -> Checkpoint | None:
     """The checkpoint with the highest seq (the latest signed, on a tie)."""
     found = [c for c in checkpoints if c is not None]
     return max(found, key=lambda c: (c.seq, c.created_us)) if found else None
+
+
+class NothingSigned(Exception):
+    """No checkpoint was signed on request; the message says why."""
+
+
+class ChainBroken(NothingSigned):
+    """The chain does not verify: no checkpoint is ever signed over a broken chain."""
+
+
+class EmptyLog(NothingSigned):
+    """The log holds no rows yet: there is no head to sign."""
