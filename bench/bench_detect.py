@@ -18,12 +18,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from anpr_detect.adapters.frame_reader import FrameReader
 from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.ocr import RapidOcrPlateReader
 from anpr_detect.adapters.plate_detector import OnnxPlateDetector
 from anpr_detect.adapters.plate_reading import PlateReader
 from anpr_detect.adapters.readers import DEFAULT_READER_KIND, DetectorPlateReader, build_reader
-from anpr_detect.pipeline import FrameReader
 from anpr_detect_training.synthetic import render_scene
 from bench.common import percentile, write_result
 

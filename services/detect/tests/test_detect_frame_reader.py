@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
+from anpr_detect.adapters.frame_reader import FrameReader
 from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.bootstrap import threads_per_reader
-from anpr_detect.pipeline import FrameReader
 from anpr_detect.settings import DetectSettings
 
 IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from anpr.v1 import common_pb2, read_pb2
 from anpr_core.events import new_meta, to_timestamp
 from anpr_core.ids import new_event_id
+from anpr_detect.adapters.passage_feed import PassageFeed
+from anpr_detect.adapters.wire import derived_event_id
 from anpr_detect.domain.passages import LivePassages, PassageTracker, Sighting
-from anpr_detect.pipeline import PassageFeed, derived_event_id
 
 START = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anpr.v1 import common_pb2, read_pb2
+from anpr_detect.adapters.wire import sightings_of
 from anpr_detect.domain.passages import (
     PassageTracker,
     Sighting,
@@ -17,7 +18,6 @@ from anpr_detect.domain.passages import (
     passages_for,
     same_vehicle_text,
 )
-from anpr_detect.pipeline import sightings_of
 
 texts = st.text(alphabet="ABCDEFGHJKLMNPRSTXYZ0123456789", min_size=1, max_size=8)
 confidences = st.floats(min_value=0.05, max_value=1.0)

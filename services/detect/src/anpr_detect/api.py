@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from anpr_core.auth import Action, Principal, require
 from anpr_core.problems import Problem
+from anpr_detect.adapters.frame_reader import FrameReader
 from anpr_detect.adapters.images import DEFAULT_MAX_IMAGE_PIXELS, ImageTooLarge, decode_image
-from anpr_detect.pipeline import FrameReader
 
 # Dependency aliases live at module level: FastAPI resolves string annotations there.
 ReaderUser = Annotated[Principal, Depends(require(Action.TRY_READER))]

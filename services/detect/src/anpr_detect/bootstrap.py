@@ -21,10 +21,12 @@ from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.events import Topics
 from anpr_core.metrics import PASSAGES, READS
 from anpr_core.service import create_service_app
+from anpr_detect.adapters.frame_reader import FrameReader
+from anpr_detect.adapters.passage_feed import PassageFeed
 from anpr_detect.adapters.plate_reading import PlateReader
 from anpr_detect.adapters.readers import READER_NAMES
+from anpr_detect.adapters.wire import decode_frame_image, reads_for_frame
 from anpr_detect.api import ReaderSlot, build_read_router
-from anpr_detect.pipeline import FrameReader, PassageFeed, decode_frame_image, reads_for_frame
 from anpr_detect.settings import DetectSettings
 
 ReaderFactory = Callable[[DetectSettings], PlateReader]
