@@ -29,14 +29,15 @@ from anpr_access.adapters.partitions import create_access_schema, ensure_partiti
 from anpr_access.adapters.retention import run_retention
 from anpr_access.adapters.tables import SCHEMA, reads
 from anpr_access.domain.retention import Month
-from anpr_access.plates import plate_key
 from anpr_core.db import make_engine
+from anpr_core.plates import Confusables
 from bench.common import percentile, write_result
 
 DEFAULT_ROWS = 10_000_000
 ROWS = int(os.environ.get("BENCH_ACCESS_ROWS", str(DEFAULT_ROWS)))
 CAMERAS = 60
 PLATES = max(1000, ROWS // 10)
+plate_key = Confusables().key
 LOOKUPS = 300
 BASELINE_LOOKUPS = 10
 REPO = Path(__file__).resolve().parent.parent

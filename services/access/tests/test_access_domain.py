@@ -14,9 +14,12 @@ from anpr_access.adapters.images import blur_boxes, blur_whole
 from anpr_access.domain.dpo import Decision, RequestState, StepRefused, check_step, is_overdue
 from anpr_access.domain.retention import Month, months_ahead, plan_retention
 from anpr_access.domain.stats import Bucket, as_csv, traffic
-from anpr_access.plates import normalise, plate_key
+from anpr_core.plates import Confusables, normalise_plate
 
 # --- plates -------------------------------------------------------------------------------------
+
+# Access keys plates with the zone's classes (anpr_core.plates); these are the default ones.
+plate_key = Confusables().key
 
 
 def test_confusable_plates_share_a_key_and_others_do_not() -> None:
@@ -30,7 +33,7 @@ def test_confusable_plates_share_a_key_and_others_do_not() -> None:
 def test_plate_key_is_idempotent_and_length_preserving(raw: str) -> None:
     key = plate_key(raw)
     assert plate_key(key) == key
-    assert len(key) == len(normalise(raw))
+    assert len(key) == len(normalise_plate(raw))
 
 
 # --- months and the retention plan --------------------------------------------------------------

@@ -33,6 +33,7 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import is_postgres, make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.plates import Confusables
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
@@ -115,7 +116,9 @@ class Access:
 
     async def store(self, read: read_pb2.PlateRead, **overrides: Any) -> str:
         """Writes a read straight into the table: for data older than the consumer would accept."""
-        await IntakeStore(self.engine, self.engine).add_read(replace(read_record(read), **overrides))
+        await IntakeStore(self.engine, self.engine).add_read(
+            replace(read_record(read, Confusables()), **overrides)
+        )
         return read.meta.event_id
 
     async def stored_ids(self) -> set[str]:

@@ -15,6 +15,7 @@ from anpr_access.adapters.dpo import DpoStore
 from anpr_access.adapters.holds import HoldStore
 from anpr_access.adapters.intake import IntakeStore
 from anpr_access.adapters.partitions import create_access_schema
+from anpr_access.adapters.plate_keys import rekey_plates
 from anpr_access.adapters.retention import RetentionStore
 from anpr_access.adapters.search import SearchStore
 from anpr_access.adapters.tables import SCHEMA
@@ -48,6 +49,8 @@ class _Lifespan:
     async def __call__(self, _app: FastAPI) -> AsyncIterator[None]:
         await check_role_split(self.owner, self.engine, SCHEMA)
         await create_access_schema(self.owner, utcnow(), self.settings.partitions_ahead)
+        # Before any consumer stores a key or any search looks one up: keys of the zone's classes.
+        await rekey_plates(self.owner, self.settings.confusables, utcnow())
         await grant_runtime_rights(self.owner, self.engine, SCHEMA)
         for worker in self.workers:
             worker.start()
@@ -70,9 +73,11 @@ def build_ports(
     return AccessPorts(
         # Partitions are DDL: making them, and the retention job that drops them, is the owner role's.
         intake=IntakePorts(IntakeStore(engine, owner), policy),
-        search=SearchPorts(SearchStore(engine), audit, policy),
+        search=SearchPorts(SearchStore(engine), audit, policy, settings.confusables),
         holds=HoldPorts(HoldStore(engine), audit),
-        dpo=DpoPorts(DpoStore(engine), audit, timedelta(days=settings.dpo_deadline_days)),
+        dpo=DpoPorts(
+            DpoStore(engine), audit, timedelta(days=settings.dpo_deadline_days), settings.confusables
+        ),
         retention=RetentionPorts(RetentionStore(owner), audit, policy, settings.partitions_ahead),
     )
 
@@ -85,7 +90,7 @@ def build_app(
     owner = owner_engine(engine, settings.database_owner_url)
     ports = build_ports(settings, audit, engine, owner)
     workers = AccessConsumers(
-        ServiceConsumers(bus, topics, "access", settings.zone_id), ports.intake
+        ServiceConsumers(bus, topics, "access", settings.zone_id), ports.intake, settings.confusables
     ).workers()
     schedule = RetentionSchedule(ports.retention, settings.retention_interval_s)
 

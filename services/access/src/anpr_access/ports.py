@@ -15,6 +15,7 @@ from anpr_access.domain.retention import Month
 from anpr_access.domain.search import ReadCriteria
 from anpr_access.domain.stats import Bucket
 from anpr_core.auth import Principal
+from anpr_core.plates import Confusables
 
 
 class AuditLog(Protocol):
@@ -81,6 +82,8 @@ class SearchPorts:
     store: SearchStore
     audit: AuditLog
     policy: LegalPolicy
+    # The zone's classes: fuzzy search and match's fuzzy matching use the same ones.
+    confusables: Confusables
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class DpoPorts:
     store: DpoStore
     audit: AuditLog
     deadline: timedelta
+    confusables: Confusables
 
 
 @dataclass(frozen=True)

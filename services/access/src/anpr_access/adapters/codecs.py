@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from anpr.v1 import common_pb2, hit_pb2, read_pb2
 from anpr_access.domain.records import HitRecord, ReadRecord
-from anpr_access.plates import plate_key
 from anpr_core.consume import PoisonMessage
 from anpr_core.events import from_timestamp
+from anpr_core.plates import Confusables
 
 _DIRECTION_NAMES = {
     common_pb2.DIRECTION_IN: "in",
@@ -15,16 +15,17 @@ _DIRECTION_NAMES = {
 }
 
 
-def decode_read(value: bytes) -> ReadRecord:
-    """A read from the reads topic; PoisonMessage when it names no event or camera."""
+def decode_read(value: bytes, confusables: Confusables) -> ReadRecord:
+    """A read from the reads topic, keyed with the zone's confusable classes; PoisonMessage when it
+    names no event or camera."""
     read = read_pb2.PlateRead()
     read.ParseFromString(value)
     if not read.meta.event_id or not read.camera_id:
         raise PoisonMessage("read without event_id or camera_id")
-    return read_record(read)
+    return read_record(read, confusables)
 
 
-def read_record(read: read_pb2.PlateRead) -> ReadRecord:
+def read_record(read: read_pb2.PlateRead, confusables: Confusables) -> ReadRecord:
     return ReadRecord(
         event_id=read.meta.event_id,
         zone_id=read.meta.zone_id,
@@ -32,7 +33,7 @@ def read_record(read: read_pb2.PlateRead) -> ReadRecord:
         captured_at=from_timestamp(read.captured_at),
         direction=_DIRECTION_NAMES.get(read.direction, "unknown"),
         plate=read.plate,
-        plate_key=plate_key(read.plate),
+        plate_key=confusables.key(read.plate),
         formatted=read.formatted,
         country=read.country,
         format_valid=read.format_valid,

@@ -43,7 +43,8 @@ reads = Table(
     Column("camera_id", String(64), nullable=False),
     Column("direction", String(8), nullable=False),
     Column("plate", String(16), nullable=False),
-    # Each character replaced by its OCR-confusable class representative (plates.plate_key).
+    # The plate with each character replaced by its confusable class representative
+    # (anpr_core.plates.Confusables.key, the zone's classes): fuzzy search is an indexed lookup.
     Column("plate_key", String(16), nullable=False),
     Column("formatted", String(32), nullable=False),
     Column("country", String(2), nullable=False),
@@ -119,6 +120,17 @@ dpo_requests = Table(
     Column("decided_ids", JSON, nullable=True),
     Column("outcome", Text, nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+
+# The confusable classes the stored plate keys were made with (one row): a zone that changes its
+# classes gets its keys made again at start (adapters/plate_keys.py), never stale keys.
+plate_key_classes = Table(
+    "plate_key_classes",
+    metadata,
+    Column("singleton", Integer, primary_key=True),
+    Column("classes", JSON, nullable=False),
+    Column("keyed_at", UtcDateTime(), nullable=False),
 )
 
 

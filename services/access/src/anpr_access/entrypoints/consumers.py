@@ -17,15 +17,17 @@ from anpr_access.ports import IntakePorts
 from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker, ServiceConsumers
 from anpr_core.events import utcnow
+from anpr_core.plates import Confusables
 
 
 class AccessConsumers:
-    def __init__(self, consumers: ServiceConsumers, ports: IntakePorts) -> None:
+    def __init__(self, consumers: ServiceConsumers, ports: IntakePorts, confusables: Confusables) -> None:
         self._consumers = consumers
         self._ports = ports
+        self._confusables = confusables
 
     async def on_read(self, record: Record) -> None:
-        await intake.on_read(self._ports, decode_read(record.value), utcnow())
+        await intake.on_read(self._ports, decode_read(record.value, self._confusables), utcnow())
 
     async def on_hit(self, record: Record) -> None:
         await intake.on_hit(self._ports, decode_hit(record.value))

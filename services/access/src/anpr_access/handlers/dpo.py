@@ -8,10 +8,10 @@ from datetime import datetime
 from anpr_access.domain.dpo import Decision, RequestKind, RequestState, StepRefused, check_step
 from anpr_access.domain.errors import Conflict, Invalid, NotFound
 from anpr_access.domain.records import DpoRequest
-from anpr_access.plates import normalise, plate_key
 from anpr_access.ports import DpoPorts
 from anpr_core.auth import Principal
 from anpr_core.ids import uuid7
+from anpr_core.plates import normalise_plate
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,9 @@ async def register_request(
         raise Invalid("since and until need a timezone offset")
     if new.until <= new.since:
         raise Invalid("the date range is empty: `until` must be after `since`")
-    if not normalise(new.plate):
+    if not normalise_plate(new.plate):
         raise Invalid("the plate has no letters or digits")
-    corrected = normalise(new.corrected_plate or "")
+    corrected = normalise_plate(new.corrected_plate or "")
     if (new.kind is RequestKind.RECTIFICATION) != bool(corrected):
         raise Invalid("a rectification needs corrected_plate, and only a rectification takes one")
     request = DpoRequest(
@@ -80,7 +80,7 @@ async def register_request(
         kind=new.kind,
         state=RequestState.REGISTERED,
         requester=new.requester,
-        plate=normalise(new.plate),
+        plate=normalise_plate(new.plate),
         since=new.since,
         until=new.until,
         camera_id=new.camera_id,
@@ -122,7 +122,7 @@ async def locate_records(ports: DpoPorts, principal: Principal, request_id: str,
     await _step(ports, principal, request, "locate")
     # The subject's own plate, and reads OCR may have confused with it, so a misread is found too.
     found = await ports.store.locate(
-        request.plate, plate_key(request.plate), request.since, request.until, request.camera_id
+        request.plate, ports.confusables.key(request.plate), request.since, request.until, request.camera_id
     )
     await ports.audit.record(
         principal,
@@ -201,7 +201,7 @@ async def execute_request(
         return Export(request_id, archive)
     if request.kind is RequestKind.RECTIFICATION:
         corrected = str(request.corrected_plate)
-        originals = await ports.store.rectify(ids, corrected, plate_key(corrected))
+        originals = await ports.store.rectify(ids, corrected, ports.confusables.key(corrected))
         # The audit keeps what the records said before: the rectification is reversible on paper.
         await ports.audit.record(
             principal,

@@ -7,16 +7,16 @@ from datetime import datetime
 
 from anpr_access.domain.errors import Conflict, Invalid, NotFound
 from anpr_access.domain.records import Hold
-from anpr_access.plates import normalise
 from anpr_access.ports import HoldPorts
 from anpr_core.auth import Principal
 from anpr_core.ids import uuid7
+from anpr_core.plates import normalise_plate
 
 
 def _checked_bounds(
     plate: str | None, since: datetime | None, until: datetime | None
 ) -> tuple[str | None, datetime | None, datetime | None]:
-    plate = normalise(plate) if plate else None
+    plate = normalise_plate(plate) if plate else None
     if not plate and since is None and until is None:
         raise Invalid("a hold must name a plate, a time range, or both", title="Invalid hold")
     for moment in (since, until):

@@ -12,9 +12,9 @@ from anpr_access.domain.legal import Justification, LegalTier, SearchRefused
 from anpr_access.domain.records import HitRecord, ReadSummary
 from anpr_access.domain.search import ReadCriteria, SearchRequest
 from anpr_access.domain.stats import Bucket, TrafficRow, traffic
-from anpr_access.plates import normalise, plate_key
 from anpr_access.ports import SearchPorts
 from anpr_core.auth import Principal
+from anpr_core.plates import normalise_plate
 
 MAX_STATS_SPAN = timedelta(days=366)
 
@@ -68,7 +68,7 @@ async def search_passages(
         )
         return SearchRefused(reason)
 
-    if why.purpose is not None and not (asked.plate and normalise(asked.plate)) and not asked.camera_id:
+    if why.purpose is not None and not (asked.plate and normalise_plate(asked.plate)) and not asked.camera_id:
         raise await refuse("give a plate or a camera_id to search by")
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise await refuse("since and until need a timezone offset, e.g. 2026-11-01T00:00:00Z")
@@ -76,8 +76,8 @@ async def search_passages(
     criteria = ReadCriteria(
         window_start=max(window_start, now - ports.policy.retention),
         window_end=window_end,
-        plate=normalise(asked.plate) if asked.plate and not asked.fuzzy else None,
-        plate_key=plate_key(asked.plate) if asked.plate and asked.fuzzy else None,
+        plate=normalise_plate(asked.plate) if asked.plate and not asked.fuzzy else None,
+        plate_key=ports.confusables.key(asked.plate) if asked.plate and asked.fuzzy else None,
         camera_id=asked.camera_id,
         direction=asked.direction,
         offset=asked.offset,
