@@ -30,9 +30,9 @@ from anpr_audit.adapters.anchor_file import AnchorFile
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.columns import canonical_bytes, occurred_us, row_columns
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
+from anpr_audit.entrypoints.consumers import decode_audit_event
 from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from anpr_audit.adapters.anchor_topic import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
-from anpr_audit.bootstrap import decode_audit_event
 from anpr_audit.domain.chain import StoredRow
+from anpr_audit.entrypoints.consumers import decode_audit_event
 from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role
