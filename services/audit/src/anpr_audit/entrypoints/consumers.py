@@ -20,8 +20,16 @@ def decode_audit_event(record: Record) -> audit_pb2.AuditEvent:
 
 
 async def on_audit_batch(appender: AuditAppender, records: list[Record]) -> None:
-    # One transaction per poll; a poison record fails the batch, and the worker then
-    # retries record by record so that one alone goes to the DLQ.
+    """A polled batch, appended; the worker (anpr_core.consume) commits its offsets once this returns."""
+    # What is made durable before the offsets are committed, in order:
+    # 1. append the batch in one transaction (one lock, one COPY): the chain holds every row of the
+    #    batch, linked, or none of them; idempotent on event_id, so a batch delivered again after a
+    #    crash before step 2 adds nothing and breaks no link;
+    # 2. commit the offsets (the worker, once this returns): no offset is committed whose event
+    #    the chain does not hold.
+    # A poison record (undecodable, or without an event id) fails the batch before step 1; the
+    # worker then retries record by record, so that one alone goes to the DLQ (acknowledged before
+    # the commit). The database away: nothing is committed, and the batch comes again.
     await append_events(appender, [decode_audit_event(record) for record in records])
 
 
