@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from anpr.v1 import common_pb2, hit_pb2, read_pb2
 from anpr_access.domain.records import HitRecord, ReadRecord
+from anpr_access.domain.search import search_key
 from anpr_core.consume import PoisonMessage
 from anpr_core.events import from_timestamp
 from anpr_core.plates import Confusables
@@ -33,7 +34,7 @@ def read_record(read: read_pb2.PlateRead, confusables: Confusables) -> ReadRecor
         captured_at=from_timestamp(read.captured_at),
         direction=_DIRECTION_NAMES.get(read.direction, "unknown"),
         plate=read.plate,
-        plate_key=confusables.key(read.plate),
+        plate_key=search_key(read.plate, confusables),
         formatted=read.formatted,
         country=read.country,
         format_valid=read.format_valid,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from anpr_core.plates import Confusables
+
 
 @dataclass(frozen=True)
 class SearchRequest:
@@ -50,3 +52,15 @@ class ReadCriteria:
     direction: str | None
     offset: int
     limit: int
+
+
+def search_key(plate: str, confusables: Confusables) -> str:
+    """The key a read is stored under and a fuzzy search looks up: the plate normalised, each
+    character replaced by its confusable class's representative (the zone's classes)."""
+    return confusables.key(plate)
+
+
+def fuzzy_search_finds(asked: str, plate: str, confusables: Confusables) -> bool:
+    """Whether a fuzzy search for `asked` finds a read of `plate`: every position holds characters
+    of one class, none added or dropped (match's fuzzy matching with unlimited substitutions)."""
+    return search_key(asked, confusables) == search_key(plate, confusables)

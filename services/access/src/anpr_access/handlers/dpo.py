@@ -8,6 +8,7 @@ from datetime import datetime
 from anpr_access.domain.dpo import Decision, RequestKind, RequestState, StepRefused, check_step
 from anpr_access.domain.errors import Conflict, Invalid, NotFound
 from anpr_access.domain.records import DpoRequest
+from anpr_access.domain.search import search_key
 from anpr_access.ports import DpoPorts
 from anpr_core.auth import Principal
 from anpr_core.ids import uuid7
@@ -122,7 +123,11 @@ async def locate_records(ports: DpoPorts, principal: Principal, request_id: str,
     await _step(ports, principal, request, "locate")
     # The subject's own plate, and reads OCR may have confused with it, so a misread is found too.
     found = await ports.store.locate(
-        request.plate, ports.confusables.key(request.plate), request.since, request.until, request.camera_id
+        request.plate,
+        search_key(request.plate, ports.confusables),
+        request.since,
+        request.until,
+        request.camera_id,
     )
     await ports.audit.record(
         principal,
@@ -201,7 +206,7 @@ async def execute_request(
         return Export(request_id, archive)
     if request.kind is RequestKind.RECTIFICATION:
         corrected = str(request.corrected_plate)
-        originals = await ports.store.rectify(ids, corrected, ports.confusables.key(corrected))
+        originals = await ports.store.rectify(ids, corrected, search_key(corrected, ports.confusables))
         # The audit keeps what the records said before: the rectification is reversible on paper.
         await ports.audit.record(
             principal,

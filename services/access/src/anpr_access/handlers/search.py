@@ -10,7 +10,7 @@ from typing import Any
 from anpr_access.domain.errors import Invalid, NotFound
 from anpr_access.domain.legal import Justification, LegalTier, SearchRefused
 from anpr_access.domain.records import HitRecord, ReadSummary
-from anpr_access.domain.search import ReadCriteria, SearchRequest
+from anpr_access.domain.search import ReadCriteria, SearchRequest, search_key
 from anpr_access.domain.stats import Bucket, TrafficRow, traffic
 from anpr_access.ports import SearchPorts
 from anpr_core.auth import Principal
@@ -77,7 +77,7 @@ async def search_passages(
         window_start=max(window_start, now - ports.policy.retention),
         window_end=window_end,
         plate=normalise_plate(asked.plate) if asked.plate and not asked.fuzzy else None,
-        plate_key=ports.confusables.key(asked.plate) if asked.plate and asked.fuzzy else None,
+        plate_key=search_key(asked.plate, ports.confusables) if asked.plate and asked.fuzzy else None,
         camera_id=asked.camera_id,
         direction=asked.direction,
         offset=asked.offset,
