@@ -21,12 +21,13 @@ from anpr_core.consume import PoisonMessage, ServiceConsumers
 from anpr_core.events import Topics
 from anpr_core.metrics import PASSAGES, READS
 from anpr_core.service import create_service_app
-from anpr_detect.adapters.frame_reader import FrameReader
+from anpr_detect.adapters.frame_reader import FrameReader, ReaderSlot
 from anpr_detect.adapters.passage_feed import PassageFeed
 from anpr_detect.adapters.plate_reading import PlateReader
 from anpr_detect.adapters.readers import READER_NAMES
 from anpr_detect.adapters.wire import decode_frame_image, reads_for_frame
-from anpr_detect.api import ReaderSlot, build_read_router
+from anpr_detect.entrypoints import http
+from anpr_detect.handlers import ReadPorts
 from anpr_detect.settings import DetectSettings
 
 ReaderFactory = Callable[[DetectSettings], PlateReader]
@@ -162,5 +163,6 @@ def build_app(
         description="Plate detection and recognition.",
     )
     app.state.refusal_recorder = audit
-    app.include_router(build_read_router(slot, settings.max_upload_bytes, settings.max_image_pixels))
+    app.state.read_ports = ReadPorts(slot, settings.max_upload_bytes, settings.max_image_pixels)
+    app.include_router(http.router)
     return app

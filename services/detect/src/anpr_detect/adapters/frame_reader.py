@@ -1,4 +1,5 @@
-"""Runs the blocking plate readers off the event loop: one worker thread per reader, bounded."""
+"""Runs the blocking plate readers off the event loop: one worker thread per reader, bounded; and the
+slot that holds them once their models are loaded."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 from anpr_core.metrics import DETECT_LATENCY
 from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
 
-__all__ = ["FrameReader"]
+__all__ = ["FrameReader", "ReaderLoading", "ReaderSlot"]
 
 
 class FrameReader:
@@ -77,3 +78,29 @@ class FrameReader:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ReaderLoading(RuntimeError):
+    """The models are still loading: no frame or image can be read yet."""
+
+
+class ReaderSlot:
+    """Holds the FrameReader once the models are loaded at start-up."""
+
+    def __init__(self) -> None:
+        self._reader: FrameReader | None = None
+
+    def set(self, reader: FrameReader | None) -> None:
+        self._reader = reader
+
+    def get(self) -> FrameReader:
+        if self._reader is None:
+            raise ReaderLoading("the plate reader is still loading")
+        return self._reader
+
+    def ready(self) -> bool:
+        return self._reader is not None
+
+    async def loaded(self) -> bool:
+        """For readiness: whether the models are loaded."""
+        return self.ready()

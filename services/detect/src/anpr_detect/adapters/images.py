@@ -11,11 +11,15 @@ from PIL import Image, UnidentifiedImageError
 
 from anpr_detect.domain.limits import DEFAULT_MAX_IMAGE_PIXELS
 
-__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "ImageTooLarge", "decode_image", "image_size"]
+__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "ImageTooLarge", "NotAnImage", "decode_image", "image_size"]
 
 
 class ImageTooLarge(ValueError):
     """The image declares more pixels than are decoded; refused from its header, before decoding."""
+
+
+class NotAnImage(ValueError):
+    """The bytes are no JPEG or PNG that decodes."""
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -24,7 +28,7 @@ def image_size(data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data), formats=["JPEG", "PNG"]) as image:
             width, height = image.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ValueError("not a decodable JPEG/PNG image") from error
+        raise NotAnImage("not a decodable JPEG/PNG image") from error
     return width, height
 
 
@@ -33,7 +37,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> npt
     pixels is refused (ImageTooLarge) from its header, so a decompression bomb (a few hundred
     kilobytes declaring 8192x8192 16-bit RGBA) never gets its gigabyte allocated."""
     if not data:
-        raise ValueError("not a decodable JPEG/PNG image")
+        raise NotAnImage("not a decodable JPEG/PNG image")
     width, height = image_size(data)
     if width * height > max_pixels:
         raise ImageTooLarge(
@@ -43,7 +47,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> npt
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     except cv2.error as error:
-        raise ValueError("not a decodable JPEG/PNG image") from error
+        raise NotAnImage("not a decodable JPEG/PNG image") from error
     if image is None or image.size == 0:
-        raise ValueError("not a decodable JPEG/PNG image")
+        raise NotAnImage("not a decodable JPEG/PNG image")
     return np.ascontiguousarray(image, dtype=np.uint8)
