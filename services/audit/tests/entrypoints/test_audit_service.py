@@ -242,6 +242,32 @@ async def test_verifying_and_reading_checkpoints_are_audited_with_who_and_why(au
     assert [(r["action"], r["outcome"]) for r in refused] == [("verify_audit", "refused")]
 
 
+async def test_no_checkpoint_is_signed_over_an_empty_log_or_a_broken_chain(audit: Audit) -> None:
+    empty = await audit.client.post("/v1/checkpoints", headers=audit.auth())
+    assert (empty.status_code, empty.headers["content-type"]) == (409, PROBLEM_JSON)
+    assert empty.json()["title"] == "Empty log"
+    assert empty.json()["detail"] == "the log holds no rows yet; there is no head to sign"
+    for n in range(3):
+        await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
+    await audit.rows(4)  # the refused request is a row of the log too
+    async with audit.engine.begin() as conn:
+        forged = (
+            await conn.execute(select(audit_log.c.seq).where(audit_log.c.case_reference == "PV/1"))
+        ).scalar_one()
+        await conn.execute(update(audit_log).where(audit_log.c.seq == forged).values(content=b"forged"))
+    broken = await audit.client.post("/v1/checkpoints", headers=audit.auth())
+    assert (broken.status_code, broken.headers["content-type"]) == (409, PROBLEM_JSON)
+    assert broken.json()["title"] == "Chain broken"
+    assert broken.json()["detail"].startswith(f"the chain does not verify (row {forged}: ")
+    assert broken.json()["detail"].endswith("no checkpoint is signed over a broken chain")
+    # Each refusal is audited with why, and nothing was signed.
+    await audit.rows(5)
+    refusals = await audit.events(action="audit_checkpoint")
+    details = [(await _content(audit, row["event_id"])).detail for row in refusals]
+    assert details == [f"none signed: {empty.json()['detail']}", f"none signed: {broken.json()['detail']}"]
+    assert (await audit.client.get("/v1/checkpoints", headers=audit.auth())).json() == []
+
+
 async def test_a_wiped_embedded_log_is_reported_by_the_anchor_file(audit: Audit, tmp_path: Path) -> None:
     for n in range(3):
         await audit.trail.record(ALICE, "search", case_reference=f"PV/{n}")
