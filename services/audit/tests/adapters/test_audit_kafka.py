@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from anpr_audit.adapters.anchor_topic import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
 from anpr_audit.domain.chain import StoredRow
-from anpr_audit.entrypoints.consumers import decode_audit_event
+from anpr_audit.entrypoints.consumers import on_audit_batch
 from anpr_audit.handlers.chain_watch import ChainWatch
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import Principal, Role
@@ -101,14 +102,12 @@ async def kafka(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[KafkaB
 
 
 def audit_worker(bus: Bus, log: AuditLog, topics: Topics) -> ConsumerWorker:
-    async def on_batch(records: list[Record]) -> None:
-        await log.append_batch([decode_audit_event(record) for record in records])
-
+    # The service's own consumer, on a worker that backs off faster than the service's.
     return ConsumerWorker(
         bus,
         topics=[topics.audit],
         group_id=topics.group("audit"),
-        batch_handler=on_batch,
+        batch_handler=partial(on_audit_batch, log),
         dlq_topic=topics.dlq,
         service="audit",
         zone_id="5344",
