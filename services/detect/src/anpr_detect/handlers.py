@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from anpr.v1 import frame_pb2, passage_pb2
+from anpr_core.bus import Bus, OutgoingRecord
+from anpr_core.metrics import PASSAGES, READS
 from anpr_detect.adapters.frame_reader import ReaderSlot
 from anpr_detect.adapters.images import decode_image
+from anpr_detect.adapters.passage_feed import PassageFeed
 from anpr_detect.adapters.plate_reading import DetectedPlate
+from anpr_detect.adapters.wire import reads_for_frame
 
-__all__ = ["ImageReading", "ReadPorts", "read_image"]
+__all__ = [
+    "FramePorts",
+    "ImageReading",
+    "PassagePorts",
+    "ReadPorts",
+    "publish_due_passages",
+    "publish_open_passages",
+    "read_frames",
+    "read_image",
+]
 
 
 @dataclass(frozen=True)
@@ -37,3 +54,75 @@ async def read_image(data: bytes, ports: ReadPorts) -> ImageReading:
     started = time.perf_counter()
     plates = await ports.reader.get().read(decoded)
     return ImageReading(plates, round((time.perf_counter() - started) * 1000, 1))
+
+
+@dataclass(frozen=True)
+class FramePorts:
+    """What reading the frames of the frames topic needs."""
+
+    reader: ReaderSlot
+    bus: Bus
+    reads_topic: str
+    passages: PassageFeed
+    zone_id: str
+    reader_name: str  # what each read records as its reader (PlateRead.reader)
+    with_overview: bool  # each read carries its frame as the overview image
+
+
+async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], ports: FramePorts) -> None:
+    """Reads the frames of one polled batch, spread over the readers; joins each read to its passage
+    and publishes the reads (acknowledged by the broker when this returns)."""
+    plates_per_frame = await ports.reader.get().read_many([image for _, image in frames])
+    outgoing: list[OutgoingRecord] = []
+    for (frame, image), plates in zip(frames, plates_per_frame, strict=True):
+        reads = reads_for_frame(
+            frame,
+            image,
+            plates,
+            ports.zone_id,
+            with_overview=ports.with_overview,
+            reader_name=ports.reader_name,
+        )
+        ports.passages.join(reads)  # in the frames' order; a read id already held is not joined again
+        outgoing.extend(
+            OutgoingRecord(ports.reads_topic, frame.camera_id.encode(), read.SerializeToString())
+            for read in reads
+        )
+    if outgoing:
+        await ports.bus.publish_many(outgoing)
+        READS.labels("detect").inc(len(outgoing))
+
+
+@dataclass(frozen=True)
+class PassagePorts:
+    """Where closed passages go, and the feeds they close in."""
+
+    bus: Bus
+    topic: str
+    feeds: tuple[PassageFeed, ...]
+    # Closed, not yet on the bus: a failed publish keeps them for the next round.
+    unsent: list[passage_pb2.Passage] = field(default_factory=list)
+
+
+async def publish_due_passages(ports: PassagePorts) -> None:
+    """Publishes the passages no read joined for the window (and any a failed round left unsent)."""
+    for feed in ports.feeds:
+        ports.unsent.extend(feed.due())
+    await _publish_unsent(ports)
+
+
+async def publish_open_passages(ports: PassagePorts) -> None:
+    """At shutdown, once no read can join any more: closes every open passage and publishes it."""
+    for feed in ports.feeds:
+        ports.unsent.extend(feed.close_all())
+    await _publish_unsent(ports)
+
+
+async def _publish_unsent(ports: PassagePorts) -> None:
+    if not ports.unsent:
+        return
+    await ports.bus.publish_many(
+        [OutgoingRecord(ports.topic, p.camera_id.encode(), p.SerializeToString()) for p in ports.unsent]
+    )
+    PASSAGES.inc(len(ports.unsent))
+    ports.unsent.clear()
