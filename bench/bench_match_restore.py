@@ -24,11 +24,12 @@ from anpr.v1 import common_pb2, read_pb2
 from anpr_core.bus import OutgoingRecord
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_match.adapters.codecs import seen_read_from
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.recent import RecentReads
-from anpr_match.events import seen_read_from
-from anpr_match.pipeline import MatchPipeline, restore_recent_reads
+from anpr_match.handlers.matching import MatchPipeline
+from anpr_match.handlers.restore import restore_recent_reads
 from bench.common import delete_topics, write_result
 
 READS = int(os.environ.get("BENCH_MATCH_RESTORE_READS", "100000"))
@@ -82,10 +83,7 @@ def pipeline(capacity: int) -> MatchPipeline:
         index=HotlistIndex(lookback=timedelta(hours=4)),
         recent=RecentReads(capacity),
         dedup=HitDeduplicator(60, 900),
-        sessions=None,  # type: ignore[arg-type]  # no entry, no hit: never used
-        bus=None,  # type: ignore[arg-type]
-        topics=Topics(),
-        zone_id="5344",
+        hits=None,  # type: ignore[arg-type]  # no entry, no hit: never used
         late=timedelta(seconds=900),
     )
 

@@ -5,7 +5,6 @@ captured before an entry hit it once on either replica, whenever they arrive."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from anpr.v1 import hit_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
@@ -23,18 +21,11 @@ from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
-from anpr_match.bootstrap import build_app
+from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import hit_event_id
 from anpr_match.settings import MatchSettings
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_anpr_environment")]
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
@@ -62,8 +53,8 @@ async def replica(
     tmp_path: Path,
     name: str,
     options: MatchSettings | None = None,
-) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
-    """`instance`, with the app itself, for a look at the replica's state."""
+) -> AsyncIterator[tuple[httpx.AsyncClient, MatchService]]:
+    """`instance`, with the replica as built, for a look at its state."""
     topics = Topics(topic_prefix)
     bus = KafkaBus(
         kafka_bootstrap, client_id=f"match-{name}", topics=topics.all(), compacted=topics.compacted()
@@ -75,16 +66,17 @@ async def replica(
         topic_prefix=topic_prefix,
         data_dir=tmp_path,
     )
-    app = build_app(
+    service = build_service(
         settings, bus, engine, DevIssuer(tmp_path / "key.pem"), options or MatchSettings(lookback_hours=0)
     )
+    app = service.app
     await bus.start()
     try:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
         ):
-            yield client, app
+            yield client, service
     finally:
         await bus.stop()
         await engine.dispose()
@@ -226,12 +218,12 @@ async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_when
         apps = (first_app, second_app)
 
         async def consumed(count: int) -> bool:
-            return sum(len(app.state.match_pipeline.recent) for app in apps) >= count
+            return sum(len(app.pipeline.recent) for app in apps) >= count
 
         async def both_consuming() -> bool:
             # Unlisted plates, until the group has given each replica its share of the partitions.
             await arrive("", [datetime.now(UTC)] * 6, plate="9XYZ999")
-            return all(len(app.state.match_pipeline.recent) for app in apps)
+            return all(len(app.pipeline.recent) for app in apps)
 
         await camera_bus.start()
         try:
@@ -240,7 +232,7 @@ async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_when
             )
             assert made.status_code == 201, made.text
             await eventually(both_consuming)
-            warm_up = sum(len(app.state.match_pipeline.recent) for app in apps)
+            warm_up = sum(len(app.pipeline.recent) for app in apps)
             before = datetime.now(UTC)
             # 1. Captured and consumed before the entry exists: the look-back's.
             await arrive("before", [before - timedelta(seconds=s) for s in (1, 30, 299)] * 4)
@@ -279,8 +271,7 @@ async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_when
         await eventually(all_hit)
         await asyncio.sleep(2)  # time for a wrong second hit to show
         rings = [
-            {read.event_id for read in app.state.match_pipeline.recent.since(before - timedelta(hours=1))}
-            for app in apps
+            {read.event_id for read in app.pipeline.recent.since(before - timedelta(hours=1))} for app in apps
         ]
         assert all(ring & set(sent) for ring in rings), "both replicas consumed reads of the entry's plate"
         found = (await first.get("/v1/hits", params={"limit": 500}, headers=supervisor)).json()
@@ -333,7 +324,7 @@ async def test_after_a_restart_an_entry_hits_a_car_read_before_it_once(
             await camera_bus.stop()
 
         async def consumed() -> bool:
-            return len(app.state.match_pipeline.recent) == len(sent)
+            return len(app.pipeline.recent) == len(sent)
 
         await eventually(consumed)
     # Stopped: its reads are committed, its memory gone. Its successor starts on the same topics.
@@ -343,7 +334,7 @@ async def test_after_a_restart_an_entry_hits_a_car_read_before_it_once(
             return (await client.get("/readyz")).status_code == 200
 
         await eventually(ready)
-        pipeline = app.state.match_pipeline
+        pipeline = app.pipeline
         assert {r.event_id for r in pipeline.recent.since(datetime.now(UTC) - timedelta(hours=1))} == set(
             sent
         )
@@ -389,7 +380,7 @@ async def test_a_replica_started_after_the_reads_has_them_and_either_look_back_g
             )
 
             async def consumed() -> bool:
-                return len(first_app.state.match_pipeline.recent) == len(sent)
+                return len(first_app.pipeline.recent) == len(sent)
 
             await eventually(consumed)
             async with replica(kafka_bootstrap, topic_prefix, database_url, tmp_path, "b", options) as (
@@ -403,7 +394,7 @@ async def test_a_replica_started_after_the_reads_has_them_and_either_look_back_g
                 await eventually(ready)
                 moment = datetime.now(UTC) - timedelta(hours=1)
                 for app in (first_app, second_app):
-                    assert {r.event_id for r in app.state.match_pipeline.recent.since(moment)} == set(sent)
+                    assert {r.event_id for r in app.pipeline.recent.since(moment)} == set(sent)
                 body = {
                     "plate": "1ABC234",
                     "list_name": "stolen",

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 PLATE_PATTERN = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -90,6 +91,22 @@ class ListRules:
         return True
 
 
+def rules_fields(rules: ListRules) -> dict[str, Any]:
+    """A list's rules as flat text fields: how they are stored, and audited with each change."""
+    return {
+        "name": rules.name,
+        "category": rules.category.value,
+        "max_substitutions": rules.max_substitutions,
+        "allow_edit": rules.allow_edit,
+        "directions": ",".join(sorted(d.value for d in rules.directions)),
+        "active_from": rules.active_from.strftime("%H:%M") if rules.active_from else None,
+        "active_until": rules.active_until.strftime("%H:%M") if rules.active_until else None,
+        "timezone": rules.timezone,
+        "camera_ids": ",".join(sorted(rules.camera_ids)),
+        "description": rules.description,
+    }
+
+
 @dataclass(frozen=True)
 class HotlistEntry:
     entry_id: str
@@ -151,6 +168,13 @@ def wanted_from(entry: HotlistEntry, lookback: timedelta) -> datetime:
     if entry.valid_from > entered:
         return entry.valid_from
     return min(entry.valid_from, entered - lookback)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """An entry taken off its list: no read matches it any more."""
+
+    entry_id: str
 
 
 @dataclass(frozen=True, slots=True)

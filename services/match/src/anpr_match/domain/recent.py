@@ -125,3 +125,19 @@ def look_back_in(
     ]
     found.sort(key=lambda pair: _capture_order(pair[0]))
     return found
+
+
+def restore_windows(started_ms: int, reach_ms: int, first_ms: int) -> list[tuple[int, int | None]]:
+    """The time windows a restore reads, newest first: the last `first_ms` before the start (up
+    to the topic's end), then each window reaching twice as far back as the one before, until
+    `reach_ms` back."""
+    oldest = started_ms - reach_ms
+    windows: list[tuple[int, int | None]] = []
+    until: int | None = None
+    length = max(1, first_ms)
+    while True:
+        since = max(oldest, started_ms - length)
+        windows.append((since, until))
+        if since <= oldest:
+            return windows
+        until, length = since, length * 2

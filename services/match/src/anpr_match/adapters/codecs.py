@@ -1,9 +1,10 @@
-"""Conversions between match's domain objects and the wire events."""
+"""Conversions between match's domain objects and the wire events (protobuf), and a hit's stored row."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, time
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -11,7 +12,16 @@ from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
 from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
 from anpr_core.ids import event_ids
 from anpr_match.domain.dedupe import hit_event_id
-from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, Match, MatchKind, SeenRead
+from anpr_match.domain.entries import (
+    Category,
+    Direction,
+    HotlistEntry,
+    ListRules,
+    Match,
+    MatchKind,
+    SeenRead,
+    Withdrawal,
+)
 
 # Records on the hotlist topic that carry a list's rules rather than an entry.
 KIND_HEADER = "schild-kind"
@@ -27,6 +37,8 @@ _KINDS = {
 }
 _DIRECTIONS = {common_pb2.DIRECTION_IN: Direction.IN, common_pb2.DIRECTION_OUT: Direction.OUT}
 _WIRE_DIRECTIONS = {Direction.IN: common_pb2.DIRECTION_IN, Direction.OUT: common_pb2.DIRECTION_OUT}
+_ROW_DIRECTIONS = {1: "in", 2: "out"}
+_ROW_KINDS = {hit_pb2.MATCH_KIND_EXACT: "exact", hit_pb2.MATCH_KIND_CONFUSABLE: "confusable", 3: "edit"}
 
 
 def list_key(name: str) -> bytes:
@@ -208,3 +220,54 @@ def hit_for(read: SeenRead, match: Match, zone_id: str, *, from_lookback: bool =
         from_lookback=from_lookback,
         country_listed=match.entry.country,
     )
+
+
+def hotlist_change_of(
+    headers: Sequence[tuple[str, bytes]], value: bytes
+) -> ListRules | HotlistEntry | Withdrawal:
+    """A hotlist record: a list's rules, an entry as entered or changed, or an entry withdrawn.
+
+    Raises DecodeError for bytes that are no such record, ValueError for one with invalid fields.
+    """
+    if (KIND_HEADER, LIST_KIND) in headers:
+        rules = hotlist_pb2.HotlistRules()
+        rules.ParseFromString(value)
+        return rules_from_event(rules)
+    event = hotlist_pb2.HotlistEntry()
+    event.ParseFromString(value)
+    if event.deleted:
+        return Withdrawal(event.entry_id)
+    return entry_from_event(event)
+
+
+def hit_row(hit: hit_pb2.Hit) -> dict[str, Any]:
+    return {
+        "hit_id": hit.meta.event_id,
+        "read_event_id": hit.read_event_id,
+        "entry_id": hit.hotlist_entry_id,
+        "camera_id": hit.camera_id,
+        "captured_at": from_timestamp(hit.captured_at),
+        "plate_read": hit.plate_read,
+        "plate_listed": hit.plate_listed,
+        "match_kind": _ROW_KINDS.get(hit.match_kind, "exact"),
+        "differing_positions": ",".join(str(p) for p in hit.differing_positions),
+        "score": hit.score,
+        "list_name": hit.list_name,
+        "category": hit.category,
+        "priority": hit.priority,
+        "action": hit.action,
+        "direction": _ROW_DIRECTIONS.get(hit.direction, "unknown"),
+        "from_lookback": hit.from_lookback,
+        "created_at": utcnow(),
+    }
+
+
+def hit_view(value: bytes) -> dict[str, Any]:
+    """A hit record as the live stream shows it: its row, JSON-ready, without the row's own time."""
+    hit = hit_pb2.Hit()
+    hit.ParseFromString(value)
+    row = hit_row(hit)
+    row.pop("created_at")
+    row["differing_positions"] = list(hit.differing_positions)
+    row["captured_at"] = row["captured_at"].isoformat()
+    return row

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -34,7 +32,9 @@ from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
-from anpr_match.bootstrap import build_app
+from anpr_match.adapters.hit_store import HitRecorder, HitStore
+from anpr_match.adapters.tables import SCHEMA, hits, metadata
+from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import HitDeduplicator, hit_event_id
 from anpr_match.domain.entries import (
     Category,
@@ -48,9 +48,9 @@ from anpr_match.domain.entries import (
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.plates import Confusables
 from anpr_match.domain.recent import RecentReads, look_back
-from anpr_match.pipeline import HitStream, MatchPipeline
+from anpr_match.entrypoints.stream import HitStream
+from anpr_match.handlers.matching import MatchPipeline
 from anpr_match.settings import MatchSettings
-from anpr_match.storage import SCHEMA, hits, metadata
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Every time here is relative to the moment the tests run: nothing expires.
@@ -58,6 +58,8 @@ BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 LATE = timedelta(seconds=900)
 RULES = ListRules("stolen", Category.STOLEN_VEHICLE)
 TOPICS = Topics()
+
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 def uuid7_at(moment: datetime, serial: int = 0) -> str:
@@ -203,10 +205,7 @@ def pipeline_on(bus: MemoryBus, sessions: object, lookback: timedelta) -> MatchP
         index=index,
         recent=RecentReads(10_000),
         dedup=HitDeduplicator(60, LATE.total_seconds()),
-        sessions=sessions,  # type: ignore[arg-type]
-        bus=bus,
-        topics=TOPICS,
-        zone_id="5344",
+        hits=HitRecorder(HitStore(sessions), bus, TOPICS.hits, "5344"),  # type: ignore[arg-type]
         late=LATE,
     )
 
@@ -405,23 +404,16 @@ async def _interleave(
 # --- through the service: two replicas, REST and CSV entries ------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
-
-
 @dataclass
 class Replicas:
-    first: FastAPI
-    second: FastAPI
+    first: MatchService
+    second: MatchService
     client: httpx.AsyncClient  # the first replica's REST surface
     bus: MemoryBus
     supervisor: dict[str, str]
 
     @property
-    def both(self) -> tuple[FastAPI, FastAPI]:
+    def both(self) -> tuple[MatchService, MatchService]:
         return self.first, self.second
 
     async def idle(self) -> None:
@@ -432,11 +424,11 @@ class Replicas:
 
     async def look_back(self) -> None:
         for app in self.both:
-            await app.state.match_pipeline.look_back_now()
+            await app.pipeline.look_back_now()
 
     async def indexed_everywhere(self, entry_id: str) -> None:
         async def indexed() -> bool:
-            return all(entry_id in app.state.hotlist_index for app in self.both)
+            return all(entry_id in app.pipeline.index for app in self.both)
 
         await eventually(indexed)
 
@@ -465,17 +457,17 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
     issuer = DevIssuer(tmp_path / "key.pem")
     options = MatchSettings(lookback_hours=4, lookback_interval_s=60)
 
-    def replica() -> FastAPI:
-        return build_app(
+    def replica() -> MatchService:
+        return build_service(
             CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer, options
         )
 
     first, second = replica(), replica()
     supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
     async with (
-        first.router.lifespan_context(first),
-        second.router.lifespan_context(second),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://test") as client,
+        first.app.router.lifespan_context(first.app),
+        second.app.router.lifespan_context(second.app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=first.app), base_url="http://test") as client,
     ):
         made = await client.post(
             "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
@@ -521,7 +513,7 @@ async def test_reads_captured_before_an_entry_hit_once_whenever_they_arrive(
     await replicas.look_back()
     await replicas.idle()
 
-    assert all(len(app.state.match_pipeline.recent) for app in replicas.both), "both replicas got reads"
+    assert all(len(app.pipeline.recent) for app in replicas.both), "both replicas got reads"
     published: dict[str, set[str]] = {}
     for record in await read_topic(replicas.bus, TOPICS.hits):
         hit = hit_pb2.Hit.FromString(record.value)

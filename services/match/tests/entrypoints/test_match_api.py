@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,11 +26,7 @@ TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 @dataclass

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from anpr.v1 import hit_pb2, read_pb2
@@ -27,14 +26,15 @@ from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
-from anpr_match.bootstrap import build_app
+from anpr_match.adapters.hit_store import HitRecorder, HitStore
+from anpr_match.adapters.tables import SCHEMA, hits, metadata
+from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import HitDeduplicator, hit_event_id
 from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, SeenRead
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.recent import RecentReads
-from anpr_match.pipeline import RESTART_OVERLAP, MatchPipeline, restore_windows
+from anpr_match.domain.recent import RecentReads, restore_windows
+from anpr_match.handlers.matching import RESTART_OVERLAP, MatchPipeline
 from anpr_match.settings import MatchSettings
-from anpr_match.storage import SCHEMA, hits, metadata
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -148,10 +148,7 @@ def pipeline_on(bus: MemoryBus, sessions: object, lookback: timedelta) -> MatchP
         index=index,
         recent=RecentReads(10_000),
         dedup=HitDeduplicator(60, LATE.total_seconds()),
-        sessions=sessions,  # type: ignore[arg-type]
-        bus=bus,
-        topics=TOPICS,
-        zone_id="5344",
+        hits=HitRecorder(HitStore(sessions), bus, TOPICS.hits, "5344"),  # type: ignore[arg-type]
         late=LATE,
     )
 
@@ -308,20 +305,21 @@ class Site:
         self.supervisor = {"Authorization": f"Bearer {self.issuer.issue('sue', Role.SUPERVISOR)}"}
 
     @asynccontextmanager
-    async def replica(self) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async def replica(self) -> AsyncIterator[tuple[MatchService, httpx.AsyncClient]]:
         options = MatchSettings(lookback_hours=4, lookback_interval_s=60)
         engine = make_engine(None, "match", self.tmp_path)
-        app = build_app(CoreSettings(data_dir=self.tmp_path), self.bus, engine, self.issuer, options)
+        service = build_service(CoreSettings(data_dir=self.tmp_path), self.bus, engine, self.issuer, options)
+        app = service.app
         try:
             async with (
                 app.router.lifespan_context(app),
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
             ):
-                yield app, client
+                yield service, client
         finally:
             await engine.dispose()
 
-    async def start(self) -> tuple[FastAPI, httpx.AsyncClient]:
+    async def start(self) -> tuple[MatchService, httpx.AsyncClient]:
         return await self.stack.enter_async_context(self.replica())
 
     async def read(self, cameras: Sequence[str], captured: datetime) -> list[str]:
@@ -382,13 +380,13 @@ async def test_an_entry_made_after_a_restart_hits_a_car_read_before_it_once(site
         sent = await site.read(CAMERAS, datetime.now(UTC) - timedelta(minutes=10))
 
         async def consumed() -> bool:
-            return site.bus.pending() == 0 and len(before.state.match_pipeline.recent) == len(sent)
+            return site.bus.pending() == 0 and len(before.pipeline.recent) == len(sent)
 
         await eventually(consumed)
     # Stopped (a deploy, a crash): its reads are committed and its memory is gone.
     after, client = await site.start()
     await eventually(lambda: ready(client))
-    pipeline = after.state.match_pipeline
+    pipeline = after.pipeline
     assert pipeline.recent.consumed == 0, "nothing was delivered again: the reads came from the restore"
     assert {r.event_id for r in pipeline.recent.since(datetime.now(UTC) - timedelta(hours=1))} == set(sent)
     entry_id = await site.enter(client)
@@ -420,15 +418,15 @@ async def test_a_replica_started_after_the_reads_has_them_and_either_look_back_g
     await eventually(lambda: ready(second_client))
     moment = datetime.now(UTC) - timedelta(hours=1)
     for app in (first, second):
-        assert {r.event_id for r in app.state.match_pipeline.recent.since(moment)} == set(sent)
+        assert {r.event_id for r in app.pipeline.recent.since(moment)} == set(sent)
     entry_id = await site.enter(client)
 
     async def indexed_on_both() -> bool:
-        return all(entry_id in app.state.hotlist_index for app in (first, second))
+        return all(entry_id in app.pipeline.index for app in (first, second))
 
     await eventually(indexed_on_both)
-    assert await first.state.match_pipeline.look_back_now() == len(sent)
-    assert await second.state.match_pipeline.look_back_now() == len(sent), "the same hits, again"
+    assert await first.pipeline.look_back_now() == len(sent)
+    assert await second.pipeline.look_back_now() == len(sent), "the same hits, again"
     found = await site.hits(client)
     assert sorted(str(h["read_event_id"]) for h in found) == sorted(sent)
     assert await site.published() == {read_id: {hit_event_id(read_id, entry_id)} for read_id in sent}
@@ -450,7 +448,7 @@ async def test_readiness_waits_for_the_newest_reads_and_an_entry_made_meanwhile_
         await eventually(consumed)
     site.bus.gate.clear()
     after, client = await site.start()
-    pipeline = after.state.match_pipeline
+    pipeline = after.pipeline
     answer = await client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["checks"] == {"bus": True, "database": True, "recent_reads": False}
@@ -478,13 +476,13 @@ async def test_a_restart_just_after_an_entry_raises_no_second_hit_for_it(site: S
 
         await eventually(consumed)
         entry_id = await site.enter(client)
-        assert await before.state.match_pipeline.look_back_now() == 3
+        assert await before.pipeline.look_back_now() == 3
     hits_before = await site.published()
     after, client = await site.start()
     await eventually(lambda: ready(client))
     # The entry was made seconds ago, within the overlap: looked back again over the restored
     # reads, it gives the same hits (same ids), stored once.
-    await after.state.match_pipeline.look_back_now()
+    await after.pipeline.look_back_now()
     assert await site.published() == hits_before == {r: {hit_event_id(r, entry_id)} for r in sent}
     assert len(await site.hits(client)) == 3
 
@@ -499,7 +497,7 @@ async def test_readiness_waits_for_the_newest_window_only_and_the_older_ones_fol
     site.bus.windows.clear()
     after, client = await site.start()
     await eventually(lambda: ready(client))
-    pipeline = after.state.match_pipeline
+    pipeline = after.pipeline
     assert pipeline.restoring, "ready while the older windows are still to come"
     assert [until for _, until in site.bus.windows] == [None, site.bus.windows[0][0]]
     site.bus.older.set()

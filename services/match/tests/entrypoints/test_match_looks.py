@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from anpr.v1 import audit_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
@@ -23,7 +21,7 @@ from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
-from anpr_match.bootstrap import build_app
+from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import hit_event_id
 
 TOPICS = Topics()
@@ -32,11 +30,7 @@ ZONE = "5344"
 NEIGHBOUR = "5341"
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 class AuditLogDown(MemoryBus):
@@ -52,7 +46,7 @@ class AuditLogDown(MemoryBus):
 
 @dataclass
 class Looks:
-    app: FastAPI
+    match: MatchService
     client: httpx.AsyncClient
     bus: AuditLogDown
     issuer: DevIssuer
@@ -79,12 +73,13 @@ async def looks(tmp_path: Path) -> AsyncIterator[Looks]:
     """Match with one list, one entry and one hit on it; the audit topic read empty."""
     bus = AuditLogDown()
     issuer = DevIssuer(tmp_path / "key.pem")
-    app = build_app(CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
+    match = build_service(CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
+    app = match.app
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
-        service = Looks(app, client, bus, issuer)
+        service = Looks(match, client, bus, issuer)
         supervisor = service.auth(Role.SUPERVISOR, "sue")
         made = await client.post(
             "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
@@ -99,30 +94,24 @@ async def looks(tmp_path: Path) -> AsyncIterator[Looks]:
         entered = await client.post("/v1/hotlist", json=body, headers=supervisor)
         assert entered.status_code == 201, entered.text
         service.entry_id = entered.json()["entry_id"]
-        await eventually(lambda: _indexed(app, service.entry_id))
+        await eventually(lambda: _indexed(match, service.entry_id))
         await publish_read(bus, "1ABC234")
 
         async def one_hit() -> bool:
-            return len(await _stored_hits(app)) == 1
+            return len(await _stored_hits(match)) == 1
 
         await eventually(one_hit)
-        [service.hit_id] = await _stored_hits(app)
+        [service.hit_id] = await _stored_hits(match)
         service.earlier = frozenset(e.meta.event_id for e in await service.audit())
         yield service
 
 
-async def _indexed(app: FastAPI, entry_id: str) -> bool:
-    return entry_id in app.state.hotlist_index
+async def _indexed(match: MatchService, entry_id: str) -> bool:
+    return entry_id in match.pipeline.index
 
 
-async def _stored_hits(app: FastAPI) -> list[str]:
-    from sqlalchemy import select
-
-    from anpr_match.storage import hits
-
-    sessions = app.state.match_pipeline._sessions
-    async with sessions() as session:
-        return [row[0] for row in (await session.execute(select(hits.c.hit_id))).all()]
+async def _stored_hits(match: MatchService) -> list[str]:
+    return [hit["hit_id"] for hit in await match.hits.latest(limit=10_000)]
 
 
 async def publish_read(bus: MemoryBus, plate: str, camera: str = "cam-1") -> read_pb2.PlateRead:
@@ -367,7 +356,7 @@ def calls(looks: Looks) -> dict[tuple[str, str], dict[str, Any]]:
 async def test_a_token_of_another_zone_gets_a_403_on_every_data_endpoint_and_is_audited(looks: Looks) -> None:
     routes = {
         (method.upper(), path)
-        for path, operations in looks.app.openapi()["paths"].items()
+        for path, operations in looks.match.app.openapi()["paths"].items()
         if path.startswith("/v1/")
         for method in operations
     }
@@ -392,4 +381,4 @@ async def test_a_token_of_another_zone_gets_a_403_on_every_data_endpoint_and_is_
     # Nothing of ours changed for it.
     unchanged = await looks.client.get(f"/v1/hotlist/{looks.entry_id}", headers=looks.auth())
     assert unchanged.json()["priority"] == 1 and unchanged.json()["valid_until"] is None
-    assert len(await _stored_hits(looks.app)) == 1
+    assert len(await _stored_hits(looks.match)) == 1

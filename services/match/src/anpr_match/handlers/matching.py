@@ -1,102 +1,27 @@
-"""From a read (or a new entry's look-back) to stored, published, streamed hits."""
+"""Matching, the events' handlers: a read against the index, a hotlist change into it, and each new
+entry's look-back over the reads consumed before it; the hits they raise are stored and published."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from anpr.v1 import hit_pb2
-from anpr_core.bus import Bus, BusUnavailable, OutgoingRecord, Replayable
-from anpr_core.db import insert_ignoring_duplicates
-from anpr_core.events import Topics, from_timestamp, utcnow
 from anpr_core.metrics import HITS, HITS_SUPPRESSED
 from anpr_match.domain.dedupe import HitDeduplicator
-from anpr_match.domain.entries import HotlistEntry, Match, SeenRead
+from anpr_match.domain.entries import HotlistEntry, ListRules, Match, SeenRead, Withdrawal
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.recent import RecentReads, look_back, look_back_in, newest
-from anpr_match.events import hit_for
-from anpr_match.storage import hits
+from anpr_match.domain.recent import RecentReads, look_back, look_back_in
+from anpr_match.handlers.ports import HitSink
 
 log = logging.getLogger(__name__)
 
-_DIRECTIONS = {1: "in", 2: "out"}
 # A hotlist change published this long before a replica started may not have been looked back
 # by the replica that stopped (its look-backs run every ANPR_MATCH_LOOKBACK_INTERVAL_S, and wait
 # while the database is away): it is looked back over the reads restored at the start too.
 RESTART_OVERLAP = timedelta(seconds=60)
-_KINDS = {hit_pb2.MATCH_KIND_EXACT: "exact", hit_pb2.MATCH_KIND_CONFUSABLE: "confusable", 3: "edit"}
-
-
-def hit_row(hit: hit_pb2.Hit) -> dict[str, Any]:
-    return {
-        "hit_id": hit.meta.event_id,
-        "read_event_id": hit.read_event_id,
-        "entry_id": hit.hotlist_entry_id,
-        "camera_id": hit.camera_id,
-        "captured_at": from_timestamp(hit.captured_at),
-        "plate_read": hit.plate_read,
-        "plate_listed": hit.plate_listed,
-        "match_kind": _KINDS.get(hit.match_kind, "exact"),
-        "differing_positions": ",".join(str(p) for p in hit.differing_positions),
-        "score": hit.score,
-        "list_name": hit.list_name,
-        "category": hit.category,
-        "priority": hit.priority,
-        "action": hit.action,
-        "direction": _DIRECTIONS.get(hit.direction, "unknown"),
-        "from_lookback": hit.from_lookback,
-        "created_at": utcnow(),
-    }
-
-
-class HitStream:
-    """Fans hits out to this replica's Server-Sent-Event subscribers.
-
-    Fed from the hits topic, so an operator sees every replica's hits. A subscriber that falls
-    `capacity` hits behind is told so (an `overflow` event) and dropped, never silently skipped.
-    A hit published again (a redelivered read, a read met by both the read path and a look-back)
-    has the same id and is shown once: the last `remembered` ids are kept.
-    """
-
-    def __init__(self, capacity: int = 1000, remembered: int = 10_000) -> None:
-        self._capacity = capacity
-        self._remembered = remembered
-        self._offered: OrderedDict[str, None] = OrderedDict()
-        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
-
-    def __len__(self) -> int:
-        return len(self._subscribers)
-
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[asyncio.Queue[dict[str, Any] | None]]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._capacity + 1)
-        self._subscribers.add(queue)
-        try:
-            yield queue
-        finally:
-            self._subscribers.discard(queue)
-
-    def offer(self, hit: dict[str, Any]) -> None:
-        hit_id = str(hit["hit_id"])
-        if hit_id in self._offered:
-            return
-        self._offered[hit_id] = None
-        if len(self._offered) > self._remembered:
-            self._offered.popitem(last=False)
-        for queue in list(self._subscribers):
-            if queue.qsize() >= self._capacity:
-                self._subscribers.discard(queue)
-                queue.put_nowait(None)  # the one slot kept back for this
-            else:
-                queue.put_nowait(hit)
 
 
 class MatchPipeline:
@@ -108,19 +33,13 @@ class MatchPipeline:
         index: HotlistIndex,
         recent: RecentReads,
         dedup: HitDeduplicator,
-        sessions: async_sessionmaker[AsyncSession],
-        bus: Bus,
-        topics: Topics,
-        zone_id: str,
+        hits: HitSink,
         late: timedelta = timedelta(0),
     ) -> None:
         self.index = index
         self.recent = recent
         self.dedup = dedup
-        self._sessions = sessions
-        self._bus = bus
-        self._topics = topics
-        self._zone_id = zone_id
+        self._hits = hits
         self._late = late
         # Entries waiting for their look-back, each with whether its change is fresh (see `fresh`).
         self._new_entries: list[tuple[HotlistEntry, bool]] = []
@@ -164,21 +83,11 @@ class MatchPipeline:
                 HITS_SUPPRESSED.labels(match.entry.list_name).inc()
         if not admitted:
             return 0
-        raised = [
-            hit_for(read, match, self._zone_id, from_lookback=from_lookback) for read, match in admitted
-        ]
         # 1. store the hits (idempotent on read and entry), 2. publish them, 3. the caller commits.
-        async with self._sessions.begin() as session:
-            await insert_ignoring_duplicates(session, hits, [hit_row(hit) for hit in raised])
-        await self._bus.publish_many(
-            [
-                OutgoingRecord(self._topics.hits, hit.hotlist_entry_id.encode(), hit.SerializeToString())
-                for hit in raised
-            ]
-        )
+        await self._hits.record(admitted, from_lookback=from_lookback)
         for _read, match in admitted:
             HITS.labels(match.entry.list_name, match.kind.value).inc()
-        return len(raised)
+        return len(admitted)
 
     def entry_changed(self, entry: HotlistEntry, *, fresh: bool = True) -> None:
         """Queues an indexed entry for the look-back; cheap, so the index consumer stays fast.
@@ -284,94 +193,24 @@ class MatchPipeline:
                 log.exception("look-back over recent reads failed; retrying")
 
 
-def restore_windows(started_ms: int, reach_ms: int, first_ms: int) -> list[tuple[int, int | None]]:
-    """The time windows a restore reads, newest first: the last `first_ms` before the start (up
-    to the topic's end), then each window reaching twice as far back as the one before, until
-    `reach_ms` back."""
-    oldest = started_ms - reach_ms
-    windows: list[tuple[int, int | None]] = []
-    until: int | None = None
-    length = max(1, first_ms)
-    while True:
-        since = max(oldest, started_ms - length)
-        windows.append((since, until))
-        if since <= oldest:
-            return windows
-        until, length = since, length * 2
+async def on_read(pipeline: MatchPipeline, read: SeenRead) -> int:
+    """A read from the reads topic: kept for later entries' look-back, matched against the index;
+    returns the hits raised (stored and published)."""
+    return await pipeline.on_read(read)
 
 
-async def restore_recent_reads(
-    pipeline: MatchPipeline,
-    bus: Replayable,
-    topic: str,
-    decode: Callable[[bytes], SeenRead | None],
-    *,
-    started_ms: int,
-    skew: timedelta,
-    retry_s: float = 2.0,
-) -> int:
-    """Rebuilds the pipeline's recent reads from the reads topic at a start; returns how many.
-
-    A later entry looks back over reads captured up to max(look-back, late) before it, and a
-    read may be published up to `skew` before its capture (a camera clock ahead): that is read
-    again, newest first, until the store is full. The restore ends (`end_restore`) when done.
-    """
-    reach = pipeline.reach + RESTART_OVERLAP
-    oldest_wanted = datetime.fromtimestamp(started_ms / 1000, UTC) - reach
-    # First the last minutes (`skew`: the reads of cars likely still near), then ever older ones.
-    windows = restore_windows(started_ms, _ms(reach + skew), _ms(max(skew, RESTART_OVERLAP)))
-    restored = 0
-    began = time.monotonic()
-    try:
-        for number, (since_ms, until_ms) in enumerate(windows):
-            if number and not pipeline.recent.room:
-                log.info("recent reads: the store is full (%d reads)", len(pipeline.recent))
-                break
-            while True:
-                try:
-                    reads = await _read_window(
-                        pipeline, bus, topic, decode, since_ms, until_ms, oldest_wanted
-                    )
-                    break
-                except BusUnavailable as error:
-                    log.warning("restoring recent reads: %s; retrying", error)
-                    await asyncio.sleep(retry_s)
-                except Exception:
-                    log.exception("restoring recent reads failed; retrying")
-                    await asyncio.sleep(retry_s)
-            await pipeline.restore_reads(reads)
-            restored += len(reads)
-            log.info(
-                "recent reads: %d restored, back to %s, in %.1f s",
-                restored,
-                datetime.fromtimestamp(since_ms / 1000, UTC).isoformat(timespec="seconds"),
-                time.monotonic() - began,
-            )
-    finally:
-        pipeline.end_restore()
-    return restored
-
-
-async def _read_window(
-    pipeline: MatchPipeline,
-    bus: Replayable,
-    topic: str,
-    decode: Callable[[bytes], SeenRead | None],
-    since_ms: int,
-    until_ms: int | None,
-    oldest_wanted: datetime,
-) -> list[SeenRead]:
-    kept: list[SeenRead] = []
-    async for records in bus.replay(topic, since_ms, until_ms, max_records=1000):
-        for record in records:
-            read = decode(record.value)
-            if read is not None and read.captured_at >= oldest_wanted:
-                kept.append(read)
-        # Only the newest the store has room for are kept: memory stays bounded by its size.
-        room = pipeline.recent.room
-        if len(kept) > 2 * room + 1000:
-            kept = newest(kept, room)
-    return kept
+def on_hotlist_change(
+    pipeline: MatchPipeline, change: ListRules | HotlistEntry | Withdrawal, *, published_ms: int
+) -> None:
+    """A record of the hotlist topic, published at `published_ms`: a list's rules, an entry (new or
+    changed: indexed, then queued for its look-back) or a withdrawal. Raises ValueError for an
+    entry the index cannot hold."""
+    if isinstance(change, ListRules):
+        pipeline.index.set_rules(change)
+    elif isinstance(change, Withdrawal):
+        pipeline.index.remove(change.entry_id)
+    else:
+        pipeline.on_entry(change, fresh=pipeline.fresh(published_ms))
 
 
 def _ms(span: timedelta) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator
@@ -24,8 +23,8 @@ from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
-from anpr_match.bootstrap import build_app
-from anpr_match.events import INDEXED_BY_HEADER
+from anpr_match.adapters.codecs import INDEXED_BY_HEADER
+from anpr_match.bootstrap import build_app, build_service
 from anpr_match.settings import MatchSettings
 
 TOPICS = Topics()
@@ -33,11 +32,7 @@ PROBLEM_JSON = "application/problem+json"
 HEADER = "plate,country,list_name,category,priority,action,valid_from,valid_until,reason,case_reference\n"
 
 
-@pytest.fixture(autouse=True)
-def _no_anpr_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("ANPR_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
 
 async def entries_on(bus: MemoryBus) -> list[Record]:
@@ -379,14 +374,14 @@ async def test_a_csv_imports_all_its_entries_which_match_and_export_again(servic
 async def test_an_imported_list_reaches_every_replica_marked_as_indexed_by_the_importer(
     service: Service, tmp_path: Path
 ) -> None:
-    other = build_app(
+    other = build_service(
         CoreSettings(data_dir=tmp_path / "b"),
         service.bus,
         make_engine(None, "match", tmp_path / "b"),
         service.issuer,
         MatchSettings(lookback_hours=0),
     )
-    async with other.router.lifespan_context(other):
+    async with other.app.router.lifespan_context(other.app):
         await service.new_list()
         lines = "".join(f"2XYZ{n:03d},BE,stolen,,1,stop,,,bulk,PV/{n}\n" for n in range(50))
         csv_headers = {**service.auth(), "Content-Type": "text/csv"}
@@ -399,7 +394,7 @@ async def test_an_imported_list_reaches_every_replica_marked_as_indexed_by_the_i
         assert len(published) == 50
         # Each record names the replica that already indexed it, so only the others decode it again.
         assert all(any(name == INDEXED_BY_HEADER for name, _ in r.headers) for r in published)
-        replica_index = other.state.match_pipeline.index
+        replica_index = other.pipeline.index
         assert all(r.key is not None and r.key.decode() in replica_index for r in published)
         listed = await service.client.get(
             "/v1/hotlist", params={"list_name": "stolen"}, headers=service.auth()

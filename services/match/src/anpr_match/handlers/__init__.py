@@ -1,0 +1,1 @@
+"""Match's handlers: one named function per command and per event, its ports passed in."""

@@ -1,0 +1,184 @@
+"""The hotlist in bulk: a CSV import (every line checked first, then all stored and announced in
+one transaction, or nothing) and an export (a disclosure: stated, audited)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from anpr_core.auth import Principal
+from anpr_core.bus import BusUnavailable
+from anpr_core.events import utcnow
+from anpr_core.ids import event_ids
+from anpr_match.domain.entries import HotlistEntry
+from anpr_match.domain.errors import Invalid, Unavailable
+from anpr_match.domain.hotlist_csv import parse_import
+from anpr_match.domain.operators import Justification
+from anpr_match.handlers.context import HotlistPorts
+from anpr_match.handlers.lists import NOT_PUBLISHED
+from anpr_match.handlers.looks import record_look
+
+# Entries announced at a time, so a bulk import never holds the event loop for long.
+ANNOUNCE_CHUNK = 5000
+# Entries indexed here at a time after the commit, between which requests and consumers run.
+INDEX_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class Imported:
+    count: int
+    lists: list[str]
+
+
+class _CollectorPause:
+    """Keeps Python's cycle collector off a bulk import's million long-lived entries.
+
+    Paused while they are built, then they are frozen (left out of collections) until the import
+    is done: each collection would otherwise walk every one of them again, some 6 s of a
+    million-line import. Reference counting frees as usual meanwhile, and cycles made elsewhere
+    are collected once the collector resumes. Imports at the same time nest.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._resume = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Callable[[], None]]:
+        if self._depth == 0:
+            self._resume = gc.isenabled()
+        gc.disable()
+        self._depth += 1
+        try:
+            yield self._built
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                gc.unfreeze()
+                if self._resume:
+                    gc.enable()
+
+    def _built(self) -> None:
+        """The long-lived objects exist: freeze them and let the collector see only newer ones."""
+        gc.freeze()
+        if self._resume and self._depth == 1:
+            gc.enable()
+
+
+_collector_paused = _CollectorPause()
+
+
+async def import_hotlist(ports: HotlistPorts, principal: Principal, text: str) -> Imported:
+    """All or nothing: every line is checked first; one bad line and nothing is imported."""
+    lists = {rules.name: rules for rules in await ports.hotlists.lists()}
+    # Whole milliseconds, as the entries' UUIDv7 ids (made after it) have: an entry without a
+    # start starts when it was entered, not a fraction of a millisecond after.
+    now = utcnow()
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    with _collector_paused() as built:
+        parsed = await asyncio.to_thread(
+            parse_import,
+            text,
+            lists,
+            now=now,
+            source_zone=ports.zone_id,
+            entered_by=principal.subject,
+            new_id=event_ids().__next__,
+        )
+        built()
+        if parsed.error_count:
+            count = parsed.error_count
+            raise Invalid(
+                f"{count} line(s) are invalid and nothing was imported; correct them and retry",
+                title="Invalid CSV",
+                errors=[{"line": e.line, "reason": e.reason} for e in parsed.errors],
+                error_count=parsed.error_count,
+            )
+        return await _import(ports, parsed.entries, principal, now)
+
+
+async def _import(
+    ports: HotlistPorts, entries: list[HotlistEntry], principal: Principal, now: datetime
+) -> Imported:
+    """Stores, announces and indexes checked entries, all or nothing."""
+    # 1. one transaction for every row; 2. inside it, the rows are stored (by SQLite's own
+    # thread, or by COPY) while every entry is published here; 3. once both are done, commit.
+    try:
+        async with ports.hotlists.change() as change:
+            storing = asyncio.ensure_future(change.add_new_entries(entries, now))
+            try:
+                for start in range(0, len(entries), ANNOUNCE_CHUNK):
+                    if storing.done() and storing.exception() is not None:
+                        break  # raised below; what was published is withdrawn
+                    # This replica indexes them itself below, once committed; others from the topic.
+                    await change.announce_entries(entries[start : start + ANNOUNCE_CHUNK], indexed=True)
+            finally:
+                # The transaction ends only after its statements, whatever happened here.
+                await asyncio.wait([storing])
+            await storing
+    except BusUnavailable as error:
+        # Some records may have reached the broker: their deletions keep the index in step.
+        await _withdraw(ports, entries)
+        raise Unavailable(NOT_PUBLISHED) from error
+    except Exception:
+        # The commit failed after publishing: withdraw, or replicas would match what is not stored.
+        await _withdraw(ports, entries)
+        raise
+    # This replica indexes now rather than waiting for its own records to come back.
+    for start in range(0, len(entries), INDEX_CHUNK):
+        for entry in entries[start : start + INDEX_CHUNK]:
+            ports.pipeline.on_entry(entry)
+        await asyncio.sleep(0)
+    names = sorted({e.list_name for e in entries})
+    await ports.audit.record(
+        principal,
+        "hotlist_change",
+        query={"op": "import", "lists": names, "count": len(entries)},
+        record_ids=[e.entry_id for e in entries],
+    )
+    return Imported(len(entries), names)
+
+
+async def _withdraw(ports: HotlistPorts, entries: Sequence[HotlistEntry]) -> None:
+    # If the broker is down for these too, replicas never indexed what it did not take.
+    with contextlib.suppress(BusUnavailable):
+        await ports.hotlists.withdraw(entries)
+
+
+async def export_hotlist(
+    ports: HotlistPorts, principal: Principal, why: Justification, list_name: str | None
+) -> list[HotlistEntry]:
+    """The entries to export: a disclosure, so it states why (purpose), for what (case_reference)
+    and to whom (recipient), and is audited as an export with every entry's id."""
+    recipients = [why.recipient or principal.subject]
+    query: dict[str, Any] = {"what": "hotlist", "list_name": list_name or "*"}
+    missing = why.missing_for_export()
+    if missing:
+        reason = f"an export of the hotlist needs its {' and '.join(missing)}"
+        await record_look(
+            ports.audit,
+            principal,
+            "export",
+            why,
+            query,
+            outcome="refused",
+            detail=reason,
+            recipients=recipients,
+        )
+        raise Invalid(f"{reason}; give them and retry", title="Export refused")
+    entries = await ports.hotlists.export(list_name)
+    await record_look(
+        ports.audit,
+        principal,
+        "export",
+        why,
+        {**query, "count": len(entries)},
+        [e.entry_id for e in entries],
+        recipients=recipients,
+    )
+    return entries

@@ -1,0 +1,54 @@
+"""The hotlists' commands and reads: a list and its rules made or changed (stored, announced to
+every replica, applied here at once, audited), all lists, one list."""
+
+from __future__ import annotations
+
+from anpr_core.auth import Principal
+from anpr_core.bus import BusUnavailable
+from anpr_core.events import utcnow
+from anpr_match.domain.entries import ListRules, rules_fields
+from anpr_match.domain.errors import Conflict, NotFound, Unavailable
+from anpr_match.handlers.context import HotlistPorts
+
+NOT_PUBLISHED = "the change could not be published; retry"
+
+
+async def save_list(
+    ports: HotlistPorts, principal: Principal, rules: ListRules, *, create: bool
+) -> ListRules:
+    now = utcnow()
+    try:
+        async with ports.hotlists.change() as change:
+            exists = await change.list_exists(rules.name)
+            if create and exists:
+                raise Conflict(f"list {rules.name!r} exists; change it with PUT")
+            if not create and not exists:
+                raise NotFound(f"list {rules.name!r} does not exist; create it with POST")
+            if create:
+                await change.add_list(rules, principal.subject, now)
+            else:
+                await change.replace_list(rules, now)
+            # Announced inside the transaction: if the broker refuses, nothing is stored.
+            await change.announce_rules(rules)
+    except BusUnavailable as error:
+        raise Unavailable(NOT_PUBLISHED) from error
+    ports.pipeline.index.set_rules(rules)
+    await ports.audit.record(
+        principal,
+        "hotlist_change",
+        purpose=rules.category.value,
+        query={"op": "create_list" if create else "change_list", **rules_fields(rules)},
+        record_ids=[f"list:{rules.name}"],
+    )
+    return rules
+
+
+async def all_lists(ports: HotlistPorts) -> list[ListRules]:
+    return await ports.hotlists.lists()
+
+
+async def one_list(ports: HotlistPorts, name: str) -> ListRules:
+    rules = await ports.hotlists.rules(name)
+    if rules is None:
+        raise NotFound(f"list {name!r} does not exist")
+    return rules
