@@ -1,79 +1,66 @@
-"""Composition root of the ingest service."""
+"""Composition root of the ingest service: settings -> engines, adapters, the handlers' ports, the
+app with its routes and fast path, and the timed jobs its lifespan runs. Wiring only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
-from anpr_core.db import create_schema, ping, schema_owner, session_factory
+from anpr_core.db import ping, session_factory
 from anpr_core.events import Topics
-from anpr_core.metrics import CAMERA_SILENT
 from anpr_core.service import create_service_app
 from anpr_ingest.adapters.camera_cache import CameraCache
 from anpr_ingest.adapters.camera_register import CameraRegister
+from anpr_ingest.adapters.codecs import IntakeEvents
 from anpr_ingest.adapters.dedupe import IntakeDedupe, intake_engine_of
 from anpr_ingest.adapters.images import ImageChecker
+from anpr_ingest.adapters.last_seen import LastSeenWriter
 from anpr_ingest.adapters.publish_once import IntakeBatcher
-from anpr_ingest.adapters.tables import SCHEMA, add_missing_columns, metadata
-from anpr_ingest.domain.cameras import CameraStatus, is_silent
+from anpr_ingest.adapters.tables import prepare_tables
+from anpr_ingest.domain.errors import IngestRefusal
+from anpr_ingest.domain.intake import CropLimits, FrameLimits
+from anpr_ingest.entrypoints import http_cameras, http_intake
 from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
-from anpr_ingest.entrypoints.http import build_router
+from anpr_ingest.entrypoints.jobs import Job, every
+from anpr_ingest.entrypoints.problems import answer_refusal
+from anpr_ingest.handlers.cameras import CameraPorts, check_silent_cameras
+from anpr_ingest.handlers.intake import IntakePorts, forget_old_intake
 from anpr_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
 
-class CameraHealth:
-    """Marks active cameras silent after the configured gap (the gauge anpr_camera_silent)."""
+@dataclass(frozen=True)
+class _Running:
+    """What the lifespan starts and stops."""
 
-    def __init__(self, register: CameraRegister, gap: timedelta) -> None:
-        self._register = register
-        self._gap = gap
-
-    async def check(self, now: datetime | None = None) -> dict[str, bool]:
-        now = now or datetime.now(UTC)
-        states: dict[str, bool] = {}
-        for camera in await self._register.list():
-            if camera.status == CameraStatus.RETIRED.value:
-                with contextlib.suppress(KeyError):
-                    CAMERA_SILENT.remove(camera.camera_id)
-                continue
-            silent = is_silent(
-                CameraStatus(camera.status), camera.last_seen_at, camera.created_at, now, self._gap
-            )
-            CAMERA_SILENT.labels(camera.camera_id).set(1 if silent else 0)
-            states[camera.camera_id] = silent
-        return states
-
-
-async def _every(interval_s: float, what: str, job: object) -> None:
-    assert callable(job)  # noqa: S101 - narrows for mypy
-    while True:
-        try:
-            await job()
-        except SQLAlchemyError:
-            log.warning("%s failed; trying again in %.0fs", what, interval_s, exc_info=True)
-        await asyncio.sleep(interval_s)
+    settings: IngestSettings
+    engine: AsyncEngine
+    intake_engine: AsyncEngine  # the dedupe claims' own pool (PostgreSQL), or `engine`
+    batcher: IntakeBatcher
+    images: ImageChecker
+    jobs: Sequence[Job]
 
 
 def build_app(
     settings: IngestSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
-    sessions = session_factory(engine)
-    register = CameraRegister(sessions)
-    intake_engine = intake_engine_of(engine, settings.intake_pool_size)
-    dedupe = IntakeDedupe(intake_engine)
+    topics = Topics(settings.topic_prefix)
+    register = CameraRegister(session_factory(engine))
+    claims_engine = intake_engine_of(engine, settings.intake_pool_size)
+    dedupe = IntakeDedupe(claims_engine)
     batcher = IntakeBatcher(
         dedupe, bus, max_batch=settings.intake_max_batch, max_in_flight=settings.intake_pool_size
     )
@@ -84,51 +71,75 @@ def build_app(
         max_pixels=settings.max_image_pixels,
         check=settings.image_check,
     )
-    health = CameraHealth(register, timedelta(seconds=settings.silent_after_s))
-    audit = AuditTrail(bus, Topics(settings.topic_prefix).audit, settings.zone_id, "ingest")
-    window = timedelta(seconds=settings.dedupe_window_s)
-
-    async def forget_old_intake() -> None:
-        await dedupe.forget_before(datetime.now(UTC) - window)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with schema_owner(engine, settings.database_owner_url, SCHEMA) as owner:
-            await create_schema(owner, metadata, SCHEMA)
-            if added := await add_missing_columns(owner):
-                log.info("camera register upgraded: added %s", ", ".join(added))
-        background = [
-            asyncio.create_task(_every(settings.silent_check_interval_s, "silent check", health.check)),
-            asyncio.create_task(
-                _every(min(60.0, settings.dedupe_window_s / 4), "dedupe cleanup", forget_old_intake)
-            ),
-        ]
-        try:
-            yield
-        finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await batcher.drain()
-            images.close()
-            if intake_engine is not engine:
-                await intake_engine.dispose()
-
+    audit = AuditTrail(bus, topics.audit, settings.zone_id, "ingest")
+    silent_gap = timedelta(seconds=settings.silent_after_s)
+    cameras = CameraPorts(
+        register=register, cache=cache, audit=audit, zone_id=settings.zone_id, silent_gap=silent_gap
+    )
+    intake = IntakePorts(
+        limits=FrameLimits(
+            max_bytes=settings.max_frame_bytes,
+            min_side=settings.min_frame_side,
+            max_side=settings.max_frame_side,
+            max_clock_skew=timedelta(seconds=settings.max_clock_skew_s),
+            max_pixels=settings.max_image_pixels,
+        ),
+        crop_limits=CropLimits(
+            settings.max_crop_bytes, settings.min_crop_side, settings.max_crop_side, settings.max_image_pixels
+        ),
+        zone_id=settings.zone_id,
+        cameras=cache,
+        last_seen=LastSeenWriter(register, settings.last_seen_write_interval_s),
+        images=images,
+        codec=IntakeEvents(settings.zone_id, topics),
+        publisher=batcher,
+    )
+    jobs = (
+        Job(
+            settings.silent_check_interval_s,
+            "silent check",
+            partial(check_silent_cameras, register, silent_gap),
+        ),
+        Job(
+            min(60.0, settings.dedupe_window_s / 4),
+            "dedupe cleanup",
+            partial(forget_old_intake, dedupe, timedelta(seconds=settings.dedupe_window_s)),
+        ),
+    )
+    running = _Running(settings, engine, claims_engine, batcher, images, jobs)
     app = create_service_app(
         "ingest",
-        lifespan=lifespan,
-        readiness={"bus": bus.ping, "database": lambda: ping(engine)},
+        lifespan=partial(_lifespan, running),
+        readiness={"bus": bus.ping, "database": partial(ping, engine)},
         zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Camera register, public camera map, frame and camera-side read intake.",
     )
-    app.state.camera_register = register
-    app.state.camera_health = health
-    app.state.intake_dedupe = dedupe
-    app.state.refusal_recorder = audit
-    routes = build_router(settings, register, batcher, audit, cache, images)
-    app.include_router(routes.router)
-    app.add_middleware(RawFrameFastPath, intake=routes.raw_frame)
+    app.state.camera_ports = cameras  # read by entrypoints.deps
+    app.state.intake_ports = intake
+    app.state.refusal_recorder = audit  # anpr_core.auth audits refused calls through it
+    app.include_router(http_cameras.router)
+    app.include_router(http_intake.router)
+    app.add_exception_handler(IngestRefusal, answer_refusal)
+    app.add_middleware(RawFrameFastPath, intake=partial(http_intake.raw_frame, intake))
     return app
+
+
+@asynccontextmanager
+async def _lifespan(running: _Running, _app: FastAPI) -> AsyncIterator[None]:
+    settings = running.settings
+    if added := await prepare_tables(running.engine, settings.database_owner_url):
+        log.info("camera register upgraded: added %s", ", ".join(added))
+    background = [asyncio.create_task(every(job)) for job in running.jobs]
+    try:
+        yield
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await running.batcher.drain()
+        running.images.close()
+        if running.intake_engine is not running.engine:
+            await running.intake_engine.dispose()

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from anpr_core.bus import BusUnavailable
 from anpr_core.db import create_schema, make_engine
 from anpr_ingest.adapters.dedupe import IntakeClaims, IntakeDedupe
-from anpr_ingest.adapters.publish_once import DedupeUnavailable, IntakeBatcher, PublishUnconfirmed
+from anpr_ingest.adapters.publish_once import IntakeBatcher, PublishUnconfirmed
 from anpr_ingest.adapters.tables import SCHEMA, add_missing_columns, intake_dedupe, metadata
+from anpr_ingest.domain.errors import DedupeUnavailable
 from anpr_ingest.domain.intake import Intake, IntakeEntry
 
 NOW = datetime.now(UTC)

@@ -26,10 +26,11 @@ from anpr_core.db import make_engine, session_factory
 from anpr_core.events import Topics, from_timestamp
 from anpr_core.testing import read_topic
 from anpr_ingest.adapters.camera_register import CameraRegister
+from anpr_ingest.adapters.codecs import frame_record
 from anpr_ingest.adapters.dedupe import IntakeDedupe
-from anpr_ingest.bootstrap import CameraHealth, build_app
+from anpr_ingest.bootstrap import build_app
 from anpr_ingest.domain.cameras import hash_api_key
-from anpr_ingest.entrypoints.http import frame_record
+from anpr_ingest.handlers.cameras import check_silent_cameras
 from anpr_ingest.settings import IngestSettings
 
 TOPICS = Topics()
@@ -926,12 +927,16 @@ async def test_heartbeat_keeps_a_camera_from_being_silent(tmp_path: Path) -> Non
             datetime.now(UTC).timestamp(), abs=5
         )
 
-        health = CameraHealth(CameraRegister(session_factory(ingest.engine)), timedelta(seconds=0.3))
-        assert await health.check() == {"cam-hb-alive": False, "cam-hb-quiet": True}
+        register = CameraRegister(session_factory(ingest.engine))  # the service's register
+        gap = timedelta(seconds=0.3)
+        assert await check_silent_cameras(register, gap) == {"cam-hb-alive": False, "cam-hb-quiet": True}
         assert metric("anpr_camera_silent", "cam-hb-quiet") == 1
         assert metric("anpr_camera_silent", "cam-hb-alive") == 0
         later = datetime.now(UTC) + timedelta(seconds=1)
-        assert await health.check(later) == {"cam-hb-alive": True, "cam-hb-quiet": True}
+        assert await check_silent_cameras(register, gap, later) == {
+            "cam-hb-alive": True,
+            "cam-hb-quiet": True,
+        }
         assert metric("anpr_camera_silent", "cam-hb-alive") == 1
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from anpr_core.problems import Problem
+from anpr_core.problems import RETRY_AFTER_S, Problem
+from anpr_ingest.domain.errors import Unavailable, WrongCameraKey
 from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
-from anpr_ingest.entrypoints.http import FrameAccepted
+from anpr_ingest.entrypoints.schemas import FrameAccepted
 
 
 class Downstream:
@@ -140,6 +141,31 @@ async def test_a_refusal_is_problem_json_with_its_headers() -> None:
         "detail": "send it again",
         "instance": "/v1/frames",
     }
+
+
+async def test_a_domain_refusal_is_answered_as_the_routes_answer_it() -> None:
+    unsure = Unavailable("the broker did not acknowledge it", event_id="e-1", stored="unknown")
+    status, headers, body = answer(
+        await call(RawFrameFastPath(Downstream(), intake=ScriptedIntake(unsure)), http_scope())
+    )
+    assert (status, headers["content-type"], headers["retry-after"]) == (
+        503,
+        "application/problem+json",
+        str(RETRY_AFTER_S),
+    )
+    assert body == {
+        "type": "urn:schild:unavailable",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the broker did not acknowledge it",
+        "instance": "/v1/frames",
+        "event_id": "e-1",
+        "stored": "unknown",
+    }
+    wrong_key = ScriptedIntake(WrongCameraKey("cam-1"))
+    status, _, body = answer(await call(RawFrameFastPath(Downstream(), intake=wrong_key), http_scope()))
+    assert (status, body["title"]) == (401, "Unauthorized")
+    assert "cam-1" in body["detail"]
 
 
 async def test_an_invalid_field_is_a_422_naming_it() -> None:

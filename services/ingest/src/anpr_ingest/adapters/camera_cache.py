@@ -1,7 +1,8 @@
 """A short-lived, per-replica cache of camera records, so a frame does not cost a database lookup.
 
 Rotation, revocation and status changes evict the entry on the replica that made them at once;
-other replicas see the change when their entry expires (the TTL, a few seconds).
+other replicas see the change when their entry expires (the TTL, a few seconds). A register that
+does not answer is reported as RegisterUnavailable.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from anpr_ingest.adapters.camera_register import CameraRegister
 from anpr_ingest.domain.cameras import Camera
+from anpr_ingest.domain.errors import RegisterUnavailable
 
 # A busy camera's entry is read again in the background in the last part of its life, so its
 # frames do not all wait on the database at each expiry; an entry is never served past its TTL.
@@ -39,7 +43,10 @@ class CameraCache:
         # One lookup per camera at a time: when an entry expires, the frames that find it missing
         # together wait on the same query instead of each taking a database connection.
         lookup = self._lookups.get(camera_id) or self._look_up(camera_id, now)
-        return await asyncio.shield(lookup)
+        try:
+            return await asyncio.shield(lookup)
+        except (SQLAlchemyError, OSError) as error:
+            raise RegisterUnavailable(f"the camera register did not answer: {error}") from error
 
     def _look_up(self, camera_id: str, started: float) -> asyncio.Future[Camera | None]:
         generation = self._evictions.get(camera_id, 0)

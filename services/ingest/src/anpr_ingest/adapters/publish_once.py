@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from anpr_core.bus import BusUnavailable
 from anpr_ingest import timing
 from anpr_ingest.adapters.dedupe import IntakeDedupe
+from anpr_ingest.domain.errors import DedupeUnavailable
 from anpr_ingest.domain.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ class Publisher(Protocol):
     async def publish(
         self, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
     ) -> None: ...
-
-
-class DedupeUnavailable(Exception):  # noqa: N818 - like BusUnavailable: a state, answered with 503
-    """The dedupe table did not answer, so nothing was published."""
 
 
 class PublishUnconfirmed(BusUnavailable):

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_core.db import UtcDateTime
+from anpr_core.db import UtcDateTime, create_schema, schema_owner
 
 SCHEMA = "ingest"
 metadata = MetaData(schema=SCHEMA)
@@ -102,3 +102,11 @@ async def add_missing_columns(engine: AsyncEngine) -> list[str]:
 
     async with engine.begin() as connection:
         return await connection.run_sync(upgrade)
+
+
+async def prepare_tables(engine: AsyncEngine, owner_url: str | None) -> list[str]:
+    """Creates the schema and tables as the owner role (the runtime role owns none, and gets its
+    rights on them), and adds what an earlier version's tables lack; returns the columns added."""
+    async with schema_owner(engine, owner_url, SCHEMA) as owner:
+        await create_schema(owner, metadata, SCHEMA)
+        return await add_missing_columns(owner)

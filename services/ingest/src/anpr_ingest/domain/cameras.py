@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from anpr_ingest.domain.errors import IngestRefusal, InvalidCameraChange
+
 
 class Direction(StrEnum):
     IN = "in"
@@ -29,7 +31,7 @@ class CameraKind(StrEnum):
     SMART = "smart"  # reads plates itself and sends reads
 
 
-class StatusChangeRefused(ValueError):
+class StatusChangeRefused(IngestRefusal, ValueError):
     """A status change the register does not allow; the message says why."""
 
 
@@ -40,6 +42,20 @@ def check_status_change(current: CameraStatus, wanted: CameraStatus) -> None:
         raise StatusChangeRefused(
             "a retired camera cannot be brought back; register it again under a new camera id"
         )
+
+
+def check_border(border: bool, neighbour: str | None) -> None:
+    """A border camera, and only a border camera, names the neighbour zone it is shared with."""
+    if border and not neighbour:
+        raise InvalidCameraChange(
+            "a border camera names the neighbour zone it is shared with (neighbour_zone_id)"
+        )
+    if not border and neighbour:
+        raise InvalidCameraChange("neighbour_zone_id is only for border cameras (set border_camera: true)")
+
+
+# Fields a PATCH may change but not clear.
+REQUIRED_FIELDS = ("name", "direction", "kind", "border_camera", "status")
 
 
 def is_silent(
@@ -57,6 +73,8 @@ def is_silent(
 
 @dataclass(frozen=True)
 class Camera:
+    """A camera as the register keeps it; enums as their text."""
+
     camera_id: str
     name: str
     direction: str

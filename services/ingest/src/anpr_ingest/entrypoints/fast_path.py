@@ -4,27 +4,32 @@ POST /v1/frames with the image as the body is what every frame camera sends, hun
 second. Through FastAPI each one paid for routing, dependency solving, header models and the
 exception layers: about a third of ingest's CPU per frame under load (py-spy), for a request whose
 whole handling is the intake below. This middleware hands those requests to the same intake the
-route uses (anpr_ingest.entrypoints.http.IngestRoutes.raw_frame), with the same checks and the same answers
-(202 JSON, or application/problem+json); everything else, the multipart form included, goes on to
-FastAPI untouched.
+route uses (anpr_ingest.entrypoints.http_intake.raw_frame), with the same checks and the same
+answers (202 JSON, or application/problem+json); everything else, the multipart form included,
+goes on to FastAPI untouched.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from anpr_core.problems import PROBLEM_JSON, Problem, dependency_problem, validation_problem
-from anpr_ingest.entrypoints.http import RAW_IMAGE_TYPES, RawFrameIntake
+from anpr_ingest.domain.errors import IngestRefusal
+from anpr_ingest.entrypoints.problems import problem_for
+from anpr_ingest.entrypoints.schemas import RAW_IMAGE_TYPES, FrameAccepted
 
-__all__ = ["FRAMES_PATH", "RawFrameFastPath"]
+__all__ = ["FRAMES_PATH", "RawFrameFastPath", "RawFrameIntake"]
 
 FRAMES_PATH = "/v1/frames"
+
+# A raw-body frame: the request headers (lower-case names), the body's chunks, and when it began.
+RawFrameIntake = Callable[[Mapping[str, str], AsyncIterator[bytes], float], Awaitable[FrameAccepted]]
 
 
 class ClientGone(Exception):  # noqa: N818 - a condition, not a failure of ours
@@ -53,6 +58,9 @@ class RawFrameFastPath:
             accepted = await self._intake(headers, _body(receive), began)
         except ClientGone:
             return  # nobody to answer; nothing was published
+        except IngestRefusal as refusal:
+            await _refuse(send, scope, problem_for(refusal))
+            return
         except Problem as refusal:
             await _refuse(send, scope, refusal)
             return

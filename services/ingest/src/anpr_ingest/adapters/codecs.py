@@ -1,0 +1,104 @@
+"""Frames and camera-side reads as the protobuf events ingest publishes (anpr.v1.Frame on the frames
+topic, anpr.v1.PlateRead on the reads topic), each keyed by its camera and ready to publish once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from anpr.v1 import common_pb2, frame_pb2, read_pb2
+from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_ingest.domain.cameras import Camera, Direction
+from anpr_ingest.domain.images import ImageInfo
+from anpr_ingest.domain.intake import Intake, IntakeEntry
+
+_DIRECTIONS = {
+    Direction.IN: common_pb2.DIRECTION_IN,
+    Direction.OUT: common_pb2.DIRECTION_OUT,
+    Direction.BOTH: common_pb2.DIRECTION_BOTH,
+}
+# Frame.image: field number, wire type 2 (length-delimited); one byte while the number is below 16.
+_IMAGE_TAG = bytes([frame_pb2.Frame.DESCRIPTOR.fields_by_name["image"].number << 3 | 2])
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def frame_record(frame: frame_pb2.Frame, image: bytes) -> bytes:
+    """`frame` (without its image) serialized with `image` as its image field, the image copied once
+    instead of twice (into the message, then out): a parser takes fields in any order."""
+    return b"".join((frame.SerializeToString(), _IMAGE_TAG, _varint(len(image)), image))
+
+
+class IntakeEvents:
+    """Builds the intake (dedupe entry and record) of a frame or read, for this zone's topics."""
+
+    def __init__(self, zone_id: str, topics: Topics) -> None:
+        self._zone_id = zone_id
+        self._topics = topics
+
+    def frame(
+        self,
+        camera: Camera,
+        captured_at: datetime,
+        info: ImageInfo,
+        digest: str,
+        event_id: str,
+        image: bytes,
+        now: datetime,
+    ) -> Intake:
+        meta = new_meta(self._zone_id, "ingest")
+        meta.event_id = event_id
+        frame = frame_pb2.Frame(
+            meta=meta,
+            camera_id=camera.camera_id,
+            captured_at=to_timestamp(captured_at),
+            content_type=info.content_type,
+            width=info.width,
+            height=info.height,
+            sha256=digest,
+            direction=_DIRECTIONS[Direction(camera.direction)],
+        )
+        return Intake(
+            IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),
+            self._topics.frames,
+            camera.camera_id.encode(),
+            frame_record(frame, image),
+        )
+
+    def read(
+        self,
+        camera: Camera,
+        captured_at: datetime,
+        plate: str,
+        confidence: float,
+        crop: bytes,
+        digest: str,
+        event_id: str,
+        now: datetime,
+    ) -> Intake:
+        meta = new_meta(self._zone_id, "ingest")
+        meta.event_id = event_id
+        read = read_pb2.PlateRead(
+            meta=meta,
+            camera_id=camera.camera_id,
+            captured_at=to_timestamp(captured_at),
+            direction=_DIRECTIONS[Direction(camera.direction)],
+            plate=plate,
+            confidence=confidence,
+            candidates=[read_pb2.PlateCandidate(text=plate, confidence=confidence)],
+            camera_read=True,
+            plate_crop=crop,
+            reader=f"camera:{camera.camera_id}",
+        )
+        return Intake(
+            IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),
+            self._topics.reads,
+            camera.camera_id.encode(),
+            read.SerializeToString(),
+        )
