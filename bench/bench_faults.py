@@ -55,8 +55,9 @@ from PIL import Image
 from anpr.v1 import dlq_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.events import Topics, from_timestamp
+from anpr_core.plates import normalise_plate
 from anpr_ingest.domain.event_ids import intake_event_id
-from anpr_ingest.domain.intake import normalise_plate, read_digest
+from anpr_ingest.domain.intake import read_digest
 from bench.common import RESULTS, percentile, write_result
 from bench.faults_reconcile import ReadKey, SeenRead, SentRead, reconcile, reconcile_hits
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
+from anpr_core.plates import normalise_plate
 from anpr_ingest.domain.cameras import (
     CameraStatus,
     StatusChangeRefused,
@@ -26,7 +27,6 @@ from anpr_ingest.domain.intake import (
     check_read,
     clock_skew_seconds,
     frame_digest,
-    normalise_plate,
     read_digest,
 )
 from anpr_ingest.domain.public_map import CSV_COLUMNS, MapCamera, geojson_text, to_csv
@@ -53,6 +53,8 @@ def test_normalised_plates_hold_only_a_to_z_and_digits_and_are_stable(text: str)
 
 def test_read_is_checked_for_text_confidence_and_time() -> None:
     assert check_read("1-abc-234", 0.5, NOW, NOW, SKEW) == "1ABC234"
+    # The shared normaliser (anpr_core.plates) folds full-width forms, as some cameras print them.
+    assert check_read("１-ＡＢＣ-２３４", 0.5, NOW, NOW, SKEW) == "1ABC234"
     for text, confidence, at, reason in [
         ("--", 0.5, NOW, "bad_plate"),
         ("1ABC234", -0.1, NOW, "bad_confidence"),

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from anpr_core.plates import normalise_plate
 from anpr_ingest.domain.errors import RejectedFrame
 from anpr_ingest.domain.images import DEFAULT_MAX_IMAGE_PIXELS, ImageInfo, check_pixels, sniff_image
 
@@ -73,11 +74,6 @@ class CropLimits:
     min_side: int
     max_side: int
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-
-
-def normalise_plate(text: str) -> str:
-    """Upper case, A-Z and 0-9 only: what cameras print as `1-ABC-234` or `1 abc 234` is `1ABC234`."""
-    return "".join(c for c in text.upper() if ("A" <= c <= "Z") or ("0" <= c <= "9"))
 
 
 def check_read(text: str, confidence: float, captured_at: datetime, now: datetime, skew: timedelta) -> str:
