@@ -29,7 +29,6 @@ import httpx
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
-from anpr_core.settings import CoreSettings
 from anpr_match.bootstrap import build_app
 from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules
 from anpr_match.domain.index import HotlistIndex
@@ -203,11 +202,10 @@ async def rest_import(lines: int) -> dict[str, float]:
         issuer = DevIssuer(path / "key.pem")
         engine = make_engine(None, "match", path)
         app = build_app(
-            CoreSettings(data_dir=path),
+            MatchSettings(data_dir=path, lookback_hours=0),
             MemoryBus(retained_per_partition=10_000),
             engine,
             issuer,
-            MatchSettings(lookback_hours=0),
         )
         headers = {"Authorization": f"Bearer {issuer.issue('bench', Role.SUPERVISOR)}"}
         transport = httpx.ASGITransport(app=app)

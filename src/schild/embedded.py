@@ -32,6 +32,7 @@ from anpr_detect.settings import DetectSettings
 from anpr_ingest.bootstrap import build_app as build_ingest
 from anpr_ingest.settings import IngestSettings
 from anpr_match.bootstrap import build_app as build_match
+from anpr_match.settings import MatchSettings
 
 SERVICES = ("ingest", "detect", "match", "audit", "access")
 
@@ -74,7 +75,7 @@ def build_platform(
     services: dict[str, FastAPI] = {
         "ingest": build_ingest(IngestSettings(**overrides), bus, engines["ingest"], issuer),
         "detect": build_detect(DetectSettings(**overrides), bus, engines["detect"], issuer, reader_factory),
-        "match": build_match(core, bus, engines["match"], issuer),
+        "match": build_match(MatchSettings(**overrides), bus, engines["match"], issuer),
         "audit": build_audit(AuditSettings(**overrides), bus, engines["audit"], issuer),
         "access": build_access(AccessSettings(**overrides), bus, engines["access"], issuer),
     }

@@ -20,7 +20,6 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
-from anpr_core.settings import CoreSettings
 from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import hit_event_id
 from anpr_match.settings import MatchSettings
@@ -60,15 +59,15 @@ async def replica(
         kafka_bootstrap, client_id=f"match-{name}", topics=topics.all(), compacted=topics.compacted()
     )
     engine = make_engine(database_url, "match", tmp_path)
-    settings = CoreSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        topic_prefix=topic_prefix,
-        data_dir=tmp_path,
+    settings = (options or MatchSettings(lookback_hours=0)).model_copy(
+        update={
+            "kafka_bootstrap": kafka_bootstrap,
+            "database_url": database_url,
+            "topic_prefix": topic_prefix,
+            "data_dir": tmp_path,
+        }
     )
-    service = build_service(
-        settings, bus, engine, DevIssuer(tmp_path / "key.pem"), options or MatchSettings(lookback_hours=0)
-    )
+    service = build_service(settings, bus, engine, DevIssuer(tmp_path / "key.pem"))
     app = service.app
     await bus.start()
     try:

@@ -23,7 +23,6 @@ from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
 from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
 from anpr_core.service import create_service_app
-from anpr_core.settings import CoreSettings
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER, seen_read_from
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.hotlist_publisher import HotlistPublisher
@@ -55,13 +54,8 @@ class MatchService:
 
 
 def build_service(
-    settings: CoreSettings,
-    bus: Bus,
-    engine: AsyncEngine,
-    verifier: TokenVerifier | None = None,
-    match_settings: MatchSettings | None = None,
+    settings: MatchSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> MatchService:
-    options = match_settings or MatchSettings()
     topics = Topics(settings.topic_prefix)
     sessions = session_factory(engine)
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "match")
@@ -70,13 +64,13 @@ def build_service(
     indexed_here = (INDEXED_BY_HEADER, replica.encode())
     hotlists = HotlistStore(sessions, HotlistPublisher(bus, topics.hotlist, settings.zone_id, indexed_here))
     hits = HitStore(sessions)
-    index = HotlistIndex(Confusables(options.confusable_classes), timedelta(hours=options.lookback_hours))
+    index = HotlistIndex(Confusables(settings.confusable_classes), timedelta(hours=settings.lookback_hours))
     pipeline = MatchPipeline(
         index=index,
-        recent=RecentReads(options.recent_reads_capacity),
-        dedup=HitDeduplicator(options.duplicate_window_s, options.late_read_s),
+        recent=RecentReads(settings.recent_reads_capacity),
+        dedup=HitDeduplicator(settings.duplicate_window_s, settings.late_read_s),
         hits=HitRecorder(hits, bus, topics.hits, settings.zone_id),
-        late=timedelta(seconds=options.late_read_s),
+        late=timedelta(seconds=settings.late_read_s),
     )
     stream = HitStream()
     consumers = MatchConsumers(
@@ -106,7 +100,7 @@ def build_service(
         # 0. The look-back's reads of before this start, read again from the reads topic while
         #    the workers run (readiness waits for its newest window): see restore_recent_reads.
         restore: asyncio.Task[int] | None = None
-        if isinstance(bus, Replayable) and options.recent_reads_capacity:
+        if isinstance(bus, Replayable) and settings.recent_reads_capacity:
             started = int(time.time() * 1000)
             pipeline.begin_restore(started)
             restore = asyncio.create_task(
@@ -116,11 +110,11 @@ def build_service(
                     topics.reads,
                     seen_read_from,
                     started_ms=started,
-                    skew=timedelta(seconds=options.late_read_s),
+                    skew=timedelta(seconds=settings.late_read_s),
                 )
             )
         consumers.start()
-        look_back = asyncio.create_task(pipeline.run_look_back(options.lookback_interval_s, stopping))
+        look_back = asyncio.create_task(pipeline.run_look_back(settings.lookback_interval_s, stopping))
         try:
             yield
         finally:
@@ -152,10 +146,6 @@ def build_service(
 
 
 def build_app(
-    settings: CoreSettings,
-    bus: Bus,
-    engine: AsyncEngine,
-    verifier: TokenVerifier | None = None,
-    match_settings: MatchSettings | None = None,
+    settings: MatchSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> FastAPI:
-    return build_service(settings, bus, engine, verifier, match_settings).app
+    return build_service(settings, bus, engine, verifier).app

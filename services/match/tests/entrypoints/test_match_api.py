@@ -17,10 +17,10 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
-from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import build_app
 from anpr_match.domain.dedupe import hit_event_id
+from anpr_match.settings import MatchSettings
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
@@ -77,7 +77,7 @@ class Match:
 
 
 def app_for(tmp_path: Path, bus: MemoryBus, issuer: DevIssuer) -> FastAPI:
-    return build_app(CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
+    return build_app(MatchSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
 
 
 @pytest.fixture

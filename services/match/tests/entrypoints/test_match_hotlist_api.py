@@ -21,7 +21,6 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus, Record
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
-from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER
 from anpr_match.bootstrap import build_app, build_service
@@ -109,11 +108,10 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
     bus = MemoryBus()
     issuer = DevIssuer(tmp_path / "key.pem")
     app = build_app(
-        CoreSettings(data_dir=tmp_path),
+        MatchSettings(data_dir=tmp_path, duplicate_window_s=60, lookback_hours=1, lookback_interval_s=0.02),
         bus,
         make_engine(None, "match", tmp_path),
         issuer,
-        MatchSettings(duplicate_window_s=60, lookback_hours=1, lookback_interval_s=0.02),
     )
     async with (
         app.router.lifespan_context(app),
@@ -375,11 +373,10 @@ async def test_an_imported_list_reaches_every_replica_marked_as_indexed_by_the_i
     service: Service, tmp_path: Path
 ) -> None:
     other = build_service(
-        CoreSettings(data_dir=tmp_path / "b"),
+        MatchSettings(data_dir=tmp_path / "b", lookback_hours=0),
         service.bus,
         make_engine(None, "match", tmp_path / "b"),
         service.issuer,
-        MatchSettings(lookback_hours=0),
     )
     async with other.app.router.lifespan_context(other.app):
         await service.new_list()

@@ -19,10 +19,10 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import BusUnavailable, MemoryBus, OutgoingRecord
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
-from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import hit_event_id
+from anpr_match.settings import MatchSettings
 
 TOPICS = Topics()
 PROBLEM_JSON = "application/problem+json"
@@ -73,7 +73,7 @@ async def looks(tmp_path: Path) -> AsyncIterator[Looks]:
     """Match with one list, one entry and one hit on it; the audit topic read empty."""
     bus = AuditLogDown()
     issuer = DevIssuer(tmp_path / "key.pem")
-    match = build_service(CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
+    match = build_service(MatchSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer)
     app = match.app
     async with (
         app.router.lifespan_context(app),

@@ -30,7 +30,6 @@ from anpr_core.bus import MemoryBus
 from anpr_core.db import create_schema, make_engine, session_factory
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
-from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.tables import SCHEMA, hits, metadata
@@ -455,12 +454,10 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
     when the test says (the background one waits a minute)."""
     bus = MemoryBus()
     issuer = DevIssuer(tmp_path / "key.pem")
-    options = MatchSettings(lookback_hours=4, lookback_interval_s=60)
+    options = MatchSettings(data_dir=tmp_path, lookback_hours=4, lookback_interval_s=60)
 
     def replica() -> MatchService:
-        return build_service(
-            CoreSettings(data_dir=tmp_path), bus, make_engine(None, "match", tmp_path), issuer, options
-        )
+        return build_service(options, bus, make_engine(None, "match", tmp_path), issuer)
 
     first, second = replica(), replica()
     supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}

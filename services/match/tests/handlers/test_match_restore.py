@@ -24,7 +24,6 @@ from anpr_core.bus import MemoryBus, Record
 from anpr_core.db import create_schema, make_engine, session_factory
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
-from anpr_core.settings import CoreSettings
 from anpr_core.testing import eventually, read_topic
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.tables import SCHEMA, hits, metadata
@@ -306,9 +305,9 @@ class Site:
 
     @asynccontextmanager
     async def replica(self) -> AsyncIterator[tuple[MatchService, httpx.AsyncClient]]:
-        options = MatchSettings(lookback_hours=4, lookback_interval_s=60)
+        options = MatchSettings(data_dir=self.tmp_path, lookback_hours=4, lookback_interval_s=60)
         engine = make_engine(None, "match", self.tmp_path)
-        service = build_service(CoreSettings(data_dir=self.tmp_path), self.bus, engine, self.issuer, options)
+        service = build_service(options, self.bus, engine, self.issuer)
         app = service.app
         try:
             async with (
