@@ -30,7 +30,6 @@ from anpr_match.adapters.hotlist_store import HotlistStore
 from anpr_match.adapters.tables import SCHEMA, metadata
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.plates import Confusables
 from anpr_match.domain.recent import RecentReads
 from anpr_match.entrypoints import http_hits, http_hotlist, http_lists
 from anpr_match.entrypoints.consumers import MatchConsumers
@@ -64,7 +63,7 @@ def build_service(
     indexed_here = (INDEXED_BY_HEADER, replica.encode())
     hotlists = HotlistStore(sessions, HotlistPublisher(bus, topics.hotlist, settings.zone_id, indexed_here))
     hits = HitStore(sessions)
-    index = HotlistIndex(Confusables(settings.confusable_classes), timedelta(hours=settings.lookback_hours))
+    index = HotlistIndex(settings.confusables, timedelta(hours=settings.lookback_hours))
     pipeline = MatchPipeline(
         index=index,
         recent=RecentReads(settings.recent_reads_capacity),

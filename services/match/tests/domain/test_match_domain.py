@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from anpr_core.plates import normalise_plate
 from anpr_match.domain.dedupe import hit_event_id
 from anpr_match.domain.entries import Category, HotlistEntry, MatchKind
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.plates import normalise_plate
 
 # Relative to the day the tests run: no date here expires.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -63,6 +63,14 @@ def test_reading_with_separators_still_matches() -> None:
     index = HotlistIndex()
     index.put(entry())
     assert [m.entry.entry_id for m in index.match([("1-abc-234", 0.9)], NOW)] == ["e-1"]
+
+
+def test_a_full_width_reading_matches_the_plate_it_spells() -> None:
+    # The plate vocabulary of libs/core folds compatibility forms (NFKC), as an OCR model or a
+    # keyboard may emit them: the same normaliser as access's search and ingest's intake.
+    index = HotlistIndex()
+    index.put(entry())
+    assert [m.entry.plate for m in index.match([("１ＡＢＣ－２３４", 0.9)], NOW)] == ["1ABC234"]
 
 
 def test_match_through_a_secondary_candidate() -> None:

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anpr_core.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, MatchKind, SeenRead
 from anpr_match.domain.fuzzy import compare
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 from anpr_match.domain.recent import RecentReads, look_back
 
 # Relative to the day the tests run: no date here expires.

@@ -50,6 +50,12 @@ def test_good_lines_become_entries_with_the_lists_defaults() -> None:
     assert (first.entered_by, first.source_zone, first.entry_id) == ("alice", "5344", "id-0")
 
 
+def test_a_full_width_plate_is_imported_as_the_plate_it_spells() -> None:
+    parsed = parse(HEADER + "１ＡＢＣ２３４,,stolen,,,,,,stolen car,PV/1\n")
+    assert parsed.errors == []
+    assert [entry.plate for entry in parsed.entries] == ["1ABC234"]
+
+
 def test_every_bad_line_is_reported_with_its_number_and_reason() -> None:
     parsed = parse(
         HEADER

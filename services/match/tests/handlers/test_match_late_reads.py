@@ -30,6 +30,7 @@ from anpr_core.bus import MemoryBus
 from anpr_core.db import create_schema, make_engine, session_factory
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
+from anpr_core.plates import Confusables
 from anpr_core.testing import eventually, read_topic
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.tables import SCHEMA, hits, metadata
@@ -45,7 +46,6 @@ from anpr_match.domain.entries import (
     wanted_from,
 )
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.plates import Confusables
 from anpr_match.domain.recent import RecentReads, look_back
 from anpr_match.entrypoints.stream import HitStream
 from anpr_match.handlers.matching import MatchPipeline

@@ -1,17 +1,18 @@
 """How a read matches a listed plate. No I/O.
 
 A read matches a listed plate when, character by character, it differs only by OCR-confusable
-characters (0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B, 6/G by default), at most `max_substitutions` of them,
-and, on lists that allow it, by one inserted or missing character. Arbitrary substitutions never
-match: they are what turns a hotlist into a stream of false alarms.
+characters (the zone's classes of anpr_core.plates: 0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B, 6/G by default),
+at most `max_substitutions` of them, and, on lists that allow it, by one inserted or missing
+character. Arbitrary substitutions never match: they are what turns a hotlist into a stream of
+false alarms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from anpr_core.plates import Confusables
 from anpr_match.domain.entries import MatchKind
-from anpr_match.domain.plates import Confusables
 
 # Score of a match: the reading's confidence, lowered per confusable substitution and for an edit.
 SUBSTITUTION_PENALTY = 0.1

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from anpr_core.plates import normalise_plate
 from anpr_match.domain.entries import PLATE_PATTERN, Category, HotlistEntry, ListRules
-from anpr_match.domain.plates import normalise_plate
 
 COLUMNS = (
     "plate",

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from anpr_core.plates import Confusables, normalise_plate
 from anpr_match.domain.entries import (
     LIST_NAME_PATTERN,
     MAX_PLATE_LENGTH,
@@ -23,7 +24,6 @@ from anpr_match.domain.entries import (
     wanted_from_s,
 )
 from anpr_match.domain.fuzzy import compare, deletions, score_of
-from anpr_match.domain.plates import Confusables, normalise_plate
 
 _Slots = int | tuple[int, ...]
 

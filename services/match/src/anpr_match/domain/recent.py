@@ -8,9 +8,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from anpr_core.plates import Confusables
 from anpr_match.domain.entries import HotlistEntry, ListRules, Match, SeenRead
 from anpr_match.domain.index import HotlistIndex
-from anpr_match.domain.plates import Confusables
 
 
 class RecentReads:

@@ -9,10 +9,10 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from anpr_core.plates import normalise_plate
 from anpr_core.problems import Problem
 from anpr_match.domain.entries import LIST_NAME_PATTERN, PLATE_PATTERN, Category, Direction, ListRules
 from anpr_match.domain.operators import AckOutcome
-from anpr_match.domain.plates import normalise_plate
 from anpr_match.handlers.entries import EntryRequest, EntryState
 
 

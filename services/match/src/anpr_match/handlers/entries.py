@@ -11,10 +11,10 @@ from anpr_core.auth import Principal
 from anpr_core.bus import BusUnavailable
 from anpr_core.events import utcnow
 from anpr_core.ids import new_event_id
+from anpr_core.plates import normalise_plate
 from anpr_match.domain.entries import Category, HotlistEntry, entered_at
 from anpr_match.domain.errors import Conflict, Invalid, NotFound, Unavailable
 from anpr_match.domain.operators import Justification
-from anpr_match.domain.plates import normalise_plate
 from anpr_match.handlers.context import HotlistPorts
 from anpr_match.handlers.lists import NOT_PUBLISHED
 from anpr_match.handlers.looks import not_found, record_look
