@@ -1,4 +1,5 @@
-"""Composition root of the detect service: frames in, plate reads and passages out. Wiring only."""
+"""Composition root of the detect service: frames in, plate reads out; reads fused into passages.
+Wiring only."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ def build_app(
     # Per instance: frames are keyed by camera, so a camera's frames all reach one instance. A
     # rebalance mid-passage splits that passage in two (see PassageFeed for the limits).
     passages = PassageFeed(settings.passage_window_s, settings.zone_id)
+    # Smart cameras' reads (anpr.reads.v1, keyed by camera too) fuse in a feed of their own.
+    camera_passages = PassageFeed(settings.passage_window_s, settings.zone_id)
     frames = FramePorts(
         reader=slot,
         bus=bus,
@@ -114,13 +117,13 @@ def build_app(
     consumers = DetectConsumers(
         ServiceConsumers(bus, topics, "detect", settings.zone_id),
         frames,
+        camera_passages,
         max_image_pixels=settings.max_image_pixels,
         # One polled batch is read at once, spread over the readers (detection batched per reader).
         max_frames=settings.max_inflight * settings.frames_per_reader,
     )
-    lifespan = DetectLifespan(
-        settings, reader_factory, slot, consumers.workers(), PassagePorts(bus, topics.passages, (passages,))
-    )
+    outlet = PassagePorts(bus, topics.passages, (passages, camera_passages))
+    lifespan = DetectLifespan(settings, reader_factory, slot, consumers.workers(), outlet)
     app = create_service_app(
         "detect",
         lifespan=lifespan,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from anpr.v1 import frame_pb2, passage_pb2
+from anpr.v1 import frame_pb2, passage_pb2, read_pb2
 from anpr_core.bus import Bus, OutgoingRecord
 from anpr_core.metrics import PASSAGES, READS
 from anpr_detect.adapters.frame_reader import ReaderSlot
@@ -22,6 +22,7 @@ __all__ = [
     "ImageReading",
     "PassagePorts",
     "ReadPorts",
+    "join_camera_reads",
     "publish_due_passages",
     "publish_open_passages",
     "read_frames",
@@ -91,6 +92,18 @@ async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], port
     if outgoing:
         await ports.bus.publish_many(outgoing)
         READS.labels("detect").inc(len(outgoing))
+
+
+def join_camera_reads(reads: Iterable[read_pb2.PlateRead], passages: PassageFeed) -> int:
+    """Joins the reads that belong to no passage yet to their camera's open passage, by the rules of
+    detect's own reads; returns how many joined.
+
+    Those are smart cameras' own reads (ingest publishes them without a passage, and a camera may send
+    several of one car); detect's reads carry the passage they joined when made, and are left alone.
+    """
+    waiting = [read for read in reads if not read.passage_id and read.plate]
+    passages.join(waiting)  # in the topic's order; a read id already held is not joined again
+    return len(waiting)
 
 
 @dataclass(frozen=True)

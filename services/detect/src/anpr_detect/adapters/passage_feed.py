@@ -26,8 +26,9 @@ class _PassageContext:
 class PassageFeed:
     """Detect's passages: reads join them as they are made; each closed passage comes out once.
 
-    One feed per service instance, fed by one consumer loop. Frames are keyed by camera, so all the
-    frames of a camera reach one instance and its passages are whole. The limits: a partition moved
+    One feed per consumer loop of a service instance: one for the reads made from frames, one for
+    smart cameras' own reads. Frames and reads are keyed by camera, so all of a camera's reach one
+    instance and its passages are whole. The limits: a partition moved
     to another instance mid-passage (a rebalance) splits that passage in two, the old owner closing
     what it saw and the new one starting afresh; passages still open when an instance dies without
     shutting down are lost (their reads are not). Membership goes by capture time; the monotonic
@@ -48,7 +49,9 @@ class PassageFeed:
                 continue
             read.passage_id = self._live.add(sighting_of(read), now)
             context = self._context.setdefault(read.passage_id, _PassageContext(read.direction))
-            context.display.setdefault(read.plate, (read.formatted, read.country))
+            if read.formatted:
+                # A smart camera sends the text alone: the grammar gives the passage its display form.
+                context.display.setdefault(read.plate, (read.formatted, read.country))
 
     def due(self) -> list[passage_pb2.Passage]:
         """Passages no read joined for the window: each is returned once, then forgotten."""
