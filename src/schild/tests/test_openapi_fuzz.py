@@ -72,31 +72,10 @@ _NAIVE_EVENTS = (
     "since/until without an offset reach the database, whose UtcDateTime refuses them: 500 instead of "
     "the 422 that /v1/verify and /v1/export give (or declare them anpr_core.timestamps.Instant)"
 )
-_IMPORT_CR = (
-    "a CSV with a bare CR inside an unquoted field raises csv.Error out of the handler: 500 instead "
-    "of 422 problem+json"
-)
 
 # TEMPORARY: what the fuzz finds inside services whose routes other engineers own; the lead fixes
 # each and removes its entry. Everything not listed here fails the test.
 KNOWN_FAILURES: tuple[KnownFailure, ...] = (
-    KnownFailure(
-        "match",
-        "GET",
-        "/v1/hits/stream",
-        "answers_name_their_media_type",
-        "the SSE stream documents no content: declare the route with "
-        "anpr_core.openapi.event_stream_route(...) and answer EventStreamResponse (text/event-stream)",
-    ),
-    KnownFailure(
-        "match",
-        "GET",
-        "/v1/hotlist/export",
-        "answers_name_their_media_type",
-        "answers text/csv, documents no content (responses={200: {'content': {'text/csv': ...}}})",
-    ),
-    KnownFailure("match", "POST", "/v1/hotlist/import", "not_a_server_error", _IMPORT_CR),
-    KnownFailure("match", "POST", "/v1/hotlist/import", "status_code_conformance", _IMPORT_CR),
     KnownFailure("audit", "GET", "/v1/events", "not_a_server_error", _NAIVE_EVENTS),
     KnownFailure("audit", "GET", "/v1/events", "status_code_conformance", _NAIVE_EVENTS),
 )

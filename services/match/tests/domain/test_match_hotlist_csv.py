@@ -84,6 +84,15 @@ def test_every_bad_line_is_reported_with_its_number_and_reason() -> None:
     assert parsed.error_count == 9
 
 
+def test_a_bare_line_break_in_a_field_is_reported_at_its_line_and_nothing_is_kept() -> None:
+    parsed = parse(HEADER + "1ABC234,,stolen,,,,,,r,PV/1\n1AB\rC235,,stolen,,,,,,r,PV/2\n")
+    assert parsed.error_count == 1
+    [error] = parsed.errors
+    assert error.line == 3 and "line break" in error.reason
+    broken_header = parse("pla\rte,list_name\n1ABC234,stolen\n")
+    assert (broken_header.error_count, broken_header.errors[0].line) == (1, 1)
+
+
 def test_a_bad_header_or_an_empty_file_is_refused() -> None:
     assert "missing columns ['reason'" in parse("plate,list_name\n1ABC234,stolen\n").errors[0].reason
     assert "unknown columns ['colour']" in parse(HEADER.strip() + ",colour\n").errors[0].reason

@@ -270,6 +270,7 @@ async def test_hits_stream_live_as_server_sent_events(service: Service) -> None:
         ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache"
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
                     received.append(json.loads(line.removeprefix("data: ")))
@@ -327,6 +328,36 @@ async def test_a_csv_with_bad_lines_imports_nothing_and_names_every_line(service
     listed = await service.client.get("/v1/hotlist", headers=service.auth())
     assert listed.json() == []
     assert await entries_on(service.bus) == []
+
+
+async def test_a_csv_with_a_bare_line_break_in_a_field_is_a_422_naming_its_line(service: Service) -> None:
+    await service.new_list()
+    text = HEADER + "1ABC234,,stolen,,,,,,r,PV/1\n1AB\rC235,,stolen,,,,,,r,PV/2\n"
+    response = await service.client.post(
+        "/v1/hotlist/import", content=text, headers={**service.auth(), "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    [error] = response.json()["errors"]
+    assert error["line"] == 3 and "line break" in error["reason"]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert (await service.client.get("/v1/hotlist", headers=service.auth())).json() == []
+    assert await entries_on(service.bus) == []
+
+
+async def test_the_stream_and_the_export_document_what_they_answer(service: Service) -> None:
+    paths = (await service.client.get("/openapi.json")).json()["paths"]
+    assert list(paths["/v1/hits/stream"]["get"]["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert list(paths["/v1/hotlist/export"]["get"]["responses"]["200"]["content"]) == ["text/csv"]
+    await service.new_list()
+    await service.new_entry("1ABC234")
+    exported = await service.client.get(
+        "/v1/hotlist/export",
+        params={"purpose": "judicial", "case_reference": "PV/1"},
+        headers=service.auth(),
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
 
 
 async def test_a_csv_imports_all_its_entries_which_match_and_export_again(service: Service) -> None:

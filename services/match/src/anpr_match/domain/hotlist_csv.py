@@ -79,7 +79,10 @@ def parse_import(
 ) -> ParsedImport:
     """Every line checked; entries only mean something when `errors` is empty (all or nothing)."""
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        return ParsedImport([], [LineError(max(1, reader.line_num), _unreadable(error))], 1)
     if header is None:
         return ParsedImport([], [LineError(1, "the file is empty: a header line is required")], 1)
     names = [h.strip().lower() for h in header]
@@ -104,22 +107,35 @@ def parse_import(
     entries: list[HotlistEntry] = []
     errors: list[LineError] = []
     error_count = 0
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        try:
-            if len(row) != width:
-                raise ValueError(f"{len(row)} fields where the header has {width}")
-            row.append("")
-            entries.append(check(row))
-        except ValueError as error:
-            error_count += 1
-            if len(errors) < MAX_ERRORS_REPORTED:
-                errors.append(LineError(reader.line_num, str(error)))
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            try:
+                if len(row) != width:
+                    raise ValueError(f"{len(row)} fields where the header has {width}")
+                row.append("")
+                entries.append(check(row))
+            except ValueError as error:
+                error_count += 1
+                if len(errors) < MAX_ERRORS_REPORTED:
+                    errors.append(LineError(reader.line_num, str(error)))
+    except csv.Error as error:
+        # The file is not CSV from here on: reported at its line, the rest is not checked.
+        error_count += 1
+        errors.append(LineError(reader.line_num, _unreadable(error)))
     if not entries and not error_count:
         errors.append(LineError(1, "the file has no entries"))
         error_count = 1
     return ParsedImport(entries, errors, error_count)
+
+
+def _unreadable(error: csv.Error) -> str:
+    if "new-line character" in str(error):
+        reason = "a line break (CR or LF) inside a field that is not in double quotes: quote the field"
+    else:
+        reason = f"the line cannot be read as CSV ({error})"
+    return f"{reason}; the lines after it were not checked"
 
 
 def _line_checker(

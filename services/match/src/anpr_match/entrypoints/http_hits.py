@@ -6,8 +6,8 @@ import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
 
+from anpr_core.openapi import EventStreamResponse, event_stream_route
 from anpr_match.entrypoints.deps import HitAcknowledger, Hits, HitViewer, Looking, Stream
 from anpr_match.entrypoints.schemas import AckIn, HitOut
 from anpr_match.entrypoints.stream import hit_events
@@ -38,7 +38,13 @@ async def list_hits(
     return [HitOut.of(hit) for hit in found]
 
 
-@router.get("/hits/stream", response_class=StreamingResponse)
+@router.get(
+    "/hits/stream",
+    **event_stream_route(
+        "Server-Sent Events: `event: hit` with the hit as JSON (its id as the event id), comments as "
+        "keep-alive, `event: overflow` or `event: unavailable` before the stream ends"
+    ),
+)
 async def stream_hits(
     principal: HitViewer,
     why: Looking,
@@ -46,7 +52,7 @@ async def stream_hits(
     stream: Stream,
     limit: Annotated[int | None, Query(ge=1, description="Close after this many hits")] = None,
     heartbeat_s: Annotated[float, Query(gt=0, le=60)] = 15.0,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Hits as they are raised, as Server-Sent Events (`event: hit`, data: the hit as JSON).
 
     The opening is audited, and each hit is audited as seen by the caller before it is sent.
@@ -54,11 +60,7 @@ async def stream_hits(
     query: dict[str, Any] = {"view": "stream", "limit": limit, "heartbeat_s": heartbeat_s}
     await hits.open_stream(ports, principal, why, query)
     shown = functools.partial(hits.show_streamed_hit, ports, principal, why, query)
-    return StreamingResponse(
-        hit_events(stream, shown, limit=limit, heartbeat_s=heartbeat_s),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-    )
+    return EventStreamResponse(hit_events(stream, shown, limit=limit, heartbeat_s=heartbeat_s))
 
 
 @router.get("/hits/{hit_id}", response_model=HitOut)

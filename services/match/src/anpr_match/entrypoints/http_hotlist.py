@@ -68,7 +68,17 @@ async def import_entries(request: Request, principal: HotlistManager, ports: Hot
     return ImportOut(imported=imported.count, lists=imported.lists)
 
 
-@router.get("/hotlist/export", response_class=StreamingResponse)
+@router.get(
+    "/hotlist/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The entries as CSV (header line: the import's columns, then entry_id, "
+            "source_zone and entered_by), as an attachment",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def export_entries(
     principal: HotlistViewer,
     why: Exporting,
