@@ -106,6 +106,11 @@ def plate_read(plate: str, age: timedelta, camera_id: str = "cam-1") -> read_pb2
     )
 
 
+def read_ids(page: httpx.Response) -> list[str]:
+    """The reads of a page of passages, in its order."""
+    return [read["event_id"] for item in page.json()["items"] for read in item["reads"]]
+
+
 async def test_stored_reads_are_found_once_and_the_search_is_audited(access: Access) -> None:
     read = plate_read("1ABC234", timedelta(minutes=5))
     await access.bus.publish(TOPICS.reads, b"cam-1", read.SerializeToString())
@@ -119,7 +124,11 @@ async def test_stored_reads_are_found_once_and_the_search_is_audited(access: Acc
     page = response.json()
     assert page["legal_tier"] == "recent"
     assert len(page["items"]) == 1
-    item = page["items"][0]
+    # No passage was published for it: the read comes as a passage of its own, never hidden.
+    [passage] = page["items"]
+    assert passage["passage_id"] is None
+    assert [r["event_id"] for r in passage["reads"]] == [read.meta.event_id]
+    item = passage["reads"][0]
     assert item["event_id"] == read.meta.event_id
     assert (item["plate"], item["formatted"], item["country"]) == ("1ABC234", "1-ABC-234", "BE")
     assert (item["camera_id"], item["direction"], item["camera_read"]) == ("cam-1", "in", False)
@@ -148,10 +157,10 @@ async def test_older_reads_need_a_judicial_search_with_the_prosecutor_decision(a
 
     # The default window is the first tier: the 40-day-old passage is not in it.
     default = await access.search(plate="1ABC234", **JUSTIFIED)
-    found = {i["event_id"] for i in default.json()["items"]}
+    found = set(read_ids(default))
     assert found == {recent.meta.event_id, other_camera.meta.event_id}
     by_camera = await access.search(camera_id="cam-2", **JUSTIFIED)
-    assert [i["event_id"] for i in by_camera.json()["items"]] == [other_camera.meta.event_id]
+    assert read_ids(by_camera) == [other_camera.meta.event_id]
 
     since = (datetime.now(UTC) - timedelta(days=60)).isoformat()
     judicial = await access.search(
@@ -163,7 +172,7 @@ async def test_older_reads_need_a_judicial_search_with_the_prosecutor_decision(a
     assert judicial.status_code == 200, judicial.text
     assert judicial.json()["legal_tier"] == "judicial_only"
     # Newest first.
-    assert [i["event_id"] for i in judicial.json()["items"]] == [recent.meta.event_id, old.meta.event_id]
+    assert read_ids(judicial) == [recent.meta.event_id, old.meta.event_id]
 
 
 async def test_search_needs_a_token(access_requests_only: Access) -> None:

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr.v1 import audit_pb2, common_pb2, hit_pb2, read_pb2
+from anpr.v1 import audit_pb2, common_pb2, hit_pb2, passage_pb2, read_pb2
 from anpr_access.adapters.codecs import read_record
 from anpr_access.adapters.intake import IntakeStore
 from anpr_access.adapters.tables import dpo_requests, reads
@@ -88,6 +88,29 @@ def plate_read(
     )
 
 
+def passage_of(*reads: read_pb2.PlateRead) -> passage_pb2.Passage:
+    """The passage detect publishes for the reads of one car at one camera (the first read's plate)."""
+    first, last = (
+        min(r.captured_at.ToDatetime() for r in reads),
+        max(r.captured_at.ToDatetime() for r in reads),
+    )
+    passage = passage_pb2.Passage(
+        meta=new_meta("5344", "detect"),
+        passage_id=f"{reads[0].camera_id}:{reads[0].meta.event_id}",
+        camera_id=reads[0].camera_id,
+        plate=reads[0].plate,
+        formatted=reads[0].formatted,
+        country=reads[0].country,
+        confidence=0.9,
+        read_ids=[r.meta.event_id for r in reads],
+        direction=reads[0].direction,
+        zone="5344",
+    )
+    passage.first_seen.FromDatetime(first)
+    passage.last_seen.FromDatetime(last)
+    return passage
+
+
 @dataclass
 class Access:
     client: httpx.AsyncClient
@@ -105,9 +128,13 @@ class Access:
     async def post(self, path: str, role: Role, body: Any = None, **params: Any) -> httpx.Response:
         return await self.client.post(path, json=body, params=params, headers=self.auth(role))
 
-    async def publish(self, *messages: read_pb2.PlateRead | hit_pb2.Hit) -> None:
+    async def publish(self, *messages: read_pb2.PlateRead | passage_pb2.Passage | hit_pb2.Hit) -> None:
         for message in messages:
-            topic = TOPICS.reads if isinstance(message, read_pb2.PlateRead) else TOPICS.hits
+            topic = {
+                read_pb2.PlateRead: TOPICS.reads,
+                passage_pb2.Passage: TOPICS.passages,
+                hit_pb2.Hit: TOPICS.hits,
+            }[type(message)]
             await self.bus.publish(topic, message.camera_id.encode(), message.SerializeToString())
         deadline = time.monotonic() + 5
         while self.bus.pending():
@@ -186,6 +213,11 @@ def access(request: pytest.FixtureRequest) -> Access:
 # --- search -------------------------------------------------------------------------------------
 
 
+def reads_of(page: dict[str, Any]) -> list[str]:
+    """The reads of a page of passages, in its order."""
+    return [read["event_id"] for item in page["items"] for read in item["reads"]]
+
+
 async def test_fuzzy_direction_and_paged_search(access: Access) -> None:
     exact = plate_read("1ABC234", timedelta(minutes=30))
     misread = plate_read("IA8C234", timedelta(minutes=20), direction=common_pb2.DIRECTION_OUT)
@@ -193,28 +225,31 @@ async def test_fuzzy_direction_and_paged_search(access: Access) -> None:
     await access.publish(exact, misread, unrelated, exact)  # the repeat is a redelivery
 
     plain = await access.get("/v1/passages", Role.INVESTIGATOR, plate="1-abc-234", **ADMINISTRATIVE)
-    assert [i["event_id"] for i in plain.json()["items"]] == [exact.meta.event_id]
-    assert (plain.json()["items"][0]["has_crop"], plain.json()["items"][0]["has_overview"]) == (True, False)
+    assert reads_of(plain.json()) == [exact.meta.event_id]
+    assert (
+        plain.json()["items"][0]["reads"][0]["has_crop"],
+        plain.json()["items"][0]["reads"][0]["has_overview"],
+    ) == (True, False)
     fuzzy = await access.get(
         "/v1/passages", Role.INVESTIGATOR, plate="1ABC234", fuzzy="true", **ADMINISTRATIVE
     )
-    assert [i["event_id"] for i in fuzzy.json()["items"]] == [misread.meta.event_id, exact.meta.event_id]
+    assert reads_of(fuzzy.json()) == [misread.meta.event_id, exact.meta.event_id]
     outbound = await access.get(
         "/v1/passages", Role.INVESTIGATOR, plate="1ABC234", fuzzy="true", direction="out", **ADMINISTRATIVE
     )
-    assert [i["event_id"] for i in outbound.json()["items"]] == [misread.meta.event_id]
+    assert reads_of(outbound.json()) == [misread.meta.event_id]
 
     first = (
         await access.get("/v1/passages", Role.INVESTIGATOR, camera_id="cam-1", limit=2, **ADMINISTRATIVE)
     ).json()
-    assert [i["event_id"] for i in first["items"]] == [unrelated.meta.event_id, misread.meta.event_id]
+    assert reads_of(first) == [unrelated.meta.event_id, misread.meta.event_id]
     assert first["next_offset"] == 2
     second = (
         await access.get(
             "/v1/passages", Role.INVESTIGATOR, camera_id="cam-1", limit=2, offset=2, **ADMINISTRATIVE
         )
     ).json()
-    assert [i["event_id"] for i in second["items"]] == [exact.meta.event_id]
+    assert reads_of(second) == [exact.meta.event_id]
     assert second["next_offset"] is None
 
     events = await access.audit()
@@ -238,7 +273,7 @@ async def test_time_tiers_at_their_boundaries(access: Access) -> None:
         "/v1/passages", Role.INVESTIGATOR, plate="1ABC234", since=since(30), **ADMINISTRATIVE
     )
     assert recent.status_code == 200
-    assert [i["event_id"] for i in recent.json()["items"]] == [day_29]
+    assert reads_of(recent.json()) == [day_29]
     day_31_admin = await access.get(
         "/v1/passages", Role.INVESTIGATOR, plate="1ABC234", since=since(31), **ADMINISTRATIVE
     )
@@ -256,7 +291,7 @@ async def test_time_tiers_at_their_boundaries(access: Access) -> None:
     year = await access.get("/v1/passages", Role.INVESTIGATOR, plate="1ABC234", since=since(400), **JUDICIAL)
     assert year.status_code == 200
     # Past twelve months nothing is shown, even before the retention job has run.
-    assert [i["event_id"] for i in year.json()["items"]] == [day_29, day_31, month_12]
+    assert reads_of(year.json()) == [day_29, day_31, month_12]
     assert past in await access.stored_ids()
     outcomes = [(e.outcome, e.prosecutor_decision) for e in await access.audit()]
     assert outcomes == [("allowed", ""), ("refused", ""), ("refused", ""), ("allowed", "PR/2026/77")]
@@ -349,11 +384,14 @@ async def test_operators_see_the_hits_of_their_own_zone_only(access: Access) -> 
 async def test_traffic_statistics_per_camera_and_hour_as_json_and_csv(access: Access) -> None:
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     ages = [datetime.now(UTC) - (hour + timedelta(minutes=m)) for m in (5, 10, 70)]
-    await access.publish(
-        plate_read("1ABC234", ages[0]),
+    # The first car is read in three frames: one passage, one vehicle counted, never three.
+    first_car = [plate_read("1ABC234", ages[0] - timedelta(seconds=0.4 * n)) for n in range(3)]
+    others = [
         plate_read("2DEF345", ages[1], direction=common_pb2.DIRECTION_OUT),
         plate_read("3GHI456", ages[2], camera_id="cam-2"),
-    )
+    ]
+    await access.publish(*first_car, *others)
+    await access.publish(passage_of(*first_car), *(passage_of(read) for read in others))
     window = {"from": (hour - timedelta(hours=1)).isoformat(), "to": (hour + timedelta(hours=3)).isoformat()}
     report = await access.get("/v1/stats/traffic", Role.SUPERVISOR, **window)
     assert report.status_code == 200, report.text

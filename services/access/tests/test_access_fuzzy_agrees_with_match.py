@@ -124,7 +124,7 @@ async def test_the_stored_search_finds_exactly_the_reads_the_rule_finds(
             headers={"Authorization": f"Bearer {token}"},
         )  # fmt: skip
         assert response.status_code == 200, response.text
-        found = {item["event_id"] for item in response.json()["items"]}
+        found = {read["event_id"] for item in response.json()["items"] for read in item["reads"]}
         wanted = {r.meta.event_id for r in reads if matched_by_match(asked, r.plate, confusables)}
         assert found == wanted, asked
         assert wanted, f"{asked} should find at least one read"

@@ -68,7 +68,7 @@ async def fuzzy_search(client: httpx.AsyncClient, tmp_path: Path, plate: str) ->
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200, response.text
-    return [item["event_id"] for item in response.json()["items"]]
+    return [read["event_id"] for item in response.json()["items"] for read in item["reads"]]
 
 
 async def test_a_zone_that_changes_its_classes_gets_its_stored_keys_made_again(

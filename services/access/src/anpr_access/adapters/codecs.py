@@ -1,9 +1,9 @@
-"""The wire codecs: reads and hits from their protobuf events to what access stores."""
+"""The wire codecs: reads, passages and hits from their protobuf events to what access stores."""
 
 from __future__ import annotations
 
-from anpr.v1 import common_pb2, hit_pb2, read_pb2
-from anpr_access.domain.records import HitRecord, ReadRecord
+from anpr.v1 import common_pb2, hit_pb2, passage_pb2, read_pb2
+from anpr_access.domain.records import HitRecord, PassageRecord, ReadRecord
 from anpr_access.domain.search import search_key
 from anpr_core.consume import PoisonMessage
 from anpr_core.events import from_timestamp
@@ -46,6 +46,30 @@ def read_record(read: read_pb2.PlateRead, confusables: Confusables) -> ReadRecor
         reader=read.reader,
         plate_crop=read.plate_crop or None,
         overview=read.overview or None,
+        passage_id=read.passage_id or None,
+    )
+
+
+def decode_passage(value: bytes, confusables: Confusables) -> PassageRecord:
+    """A passage from the passages topic; PoisonMessage when it names no passage, camera or read."""
+    passage = passage_pb2.Passage()
+    passage.ParseFromString(value)
+    if not passage.passage_id or not passage.camera_id or not passage.read_ids:
+        raise PoisonMessage("passage without passage_id, camera_id or read_ids")
+    return PassageRecord(
+        passage_id=passage.passage_id,
+        event_id=passage.meta.event_id,
+        zone_id=passage.meta.zone_id or passage.zone,
+        camera_id=passage.camera_id,
+        direction=_DIRECTION_NAMES.get(passage.direction, "unknown"),
+        first_seen=from_timestamp(passage.first_seen),
+        last_seen=from_timestamp(passage.last_seen),
+        plate=passage.plate,
+        plate_key=search_key(passage.plate, confusables),
+        formatted=passage.formatted,
+        country=passage.country,
+        confidence=passage.confidence,
+        read_ids=tuple(passage.read_ids),
     )
 
 

@@ -1,4 +1,5 @@
-"""The ZIP a data subject receives: their reads and images, every other vehicle's plate blurred."""
+"""The ZIP a data subject receives: their passages' reads and images, every other vehicle's plate
+blurred."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ def build_export(rows: Sequence[Any], neighbours: Sequence[Any], subject_plate: 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for row in rows:
-            own = row.plate == subject_plate
+            # A read is the requester's when its passage's consensus (or, of no passage, the read
+            # itself) is their plate: a misread frame of their own passage is theirs too.
+            own = (row.plate if row.passage_plate is None else row.passage_plate) == subject_plate
             entry: dict[str, Any] = {
                 "event_id": row.event_id,
+                "passage_id": row.passage_id,
                 "captured_at": row.captured_at.isoformat(),
                 "camera_id": row.camera_id,
                 "direction": row.direction,

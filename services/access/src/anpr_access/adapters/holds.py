@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_access.adapters.tables import covers, holds, reads
+from anpr_access.adapters.coverage import Bounds, covers
+from anpr_access.adapters.tables import holds, reads
 from anpr_access.domain.records import Hold
 from anpr_core.db import session_factory
 
@@ -20,8 +21,9 @@ class HoldStore:
         self._sessions = session_factory(engine)
 
     async def place(self, hold: Hold) -> int:
-        """Stores the hold; returns how many reads it covers now."""
-        coverage = select(func.count()).select_from(reads).where(covers(hold.plate, hold.since, hold.until))
+        """Stores the hold; returns how many reads it keeps now (passages are kept whole)."""
+        bounds = Bounds(hold.plate, hold.since, hold.until)
+        coverage = select(func.count()).select_from(reads).where(covers(bounds))
         async with self._sessions.begin() as session:
             await session.execute(insert(holds).values(asdict(hold)))
             return int(await session.scalar(coverage) or 0)

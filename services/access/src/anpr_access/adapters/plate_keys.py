@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_access.adapters.tables import plate_key_classes, reads
+from anpr_access.adapters.tables import passages, plate_key_classes, reads
 from anpr_core.db import is_postgres
 from anpr_core.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 
 _log = logging.getLogger(__name__)
 # Every table holding a plate and its key.
-KEYED_TABLES: tuple[Table, ...] = (reads,)
+KEYED_TABLES: tuple[Table, ...] = (reads, passages)
 
 
 def canonical_sql(column: Any, confusables: Confusables) -> Any:

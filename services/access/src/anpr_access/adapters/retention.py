@@ -1,57 +1,75 @@
-"""The retention job's SQL: month partitions dropped whole where nothing in them is held, the rest
-trimmed row by row, hits deleted with their reads; and the oldest read kept (for the metric)."""
+"""The retention job's SQL: a passage and its reads go together once the passage's first read is past
+the cut-off; read partitions wholly past it are dropped where nothing in them is held, the rest
+trimmed row by row; hits go with their reads. And the oldest read kept (for the metric)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from anpr_access.adapters.coverage import held
 from anpr_access.adapters.partitions import ensure_partitions, existing_partitions, lock_partitions
-from anpr_access.adapters.tables import SCHEMA, held, hits, reads
+from anpr_access.adapters.tables import SCHEMA, hits, passage_reads, passages, reads, time_bounds
 from anpr_access.domain.retention import Month, plan_retention
 from anpr_core.db import is_postgres
 
+COUNTS = (
+    "reads_deleted",
+    "reads_kept_on_hold",
+    "partitions_dropped",
+    "hits_deleted",
+    "passages_deleted",
+    "passages_kept_on_hold",
+)
+
 
 async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]:
-    """Deletes reads and hits captured before `cutoff`, except rows under a legal hold.
+    """Deletes passages first seen, and reads and hits captured, before `cutoff` (with every read of
+    such a passage, even one captured just after), except what a legal hold keeps.
 
-    Returns counts: reads_deleted, reads_kept_on_hold, partitions_dropped, hits_deleted.
+    Returns counts: reads_deleted, reads_kept_on_hold, partitions_dropped, hits_deleted,
+    passages_deleted, passages_kept_on_hold.
     """
-    counts = {"reads_deleted": 0, "reads_kept_on_hold": 0, "partitions_dropped": 0, "hits_deleted": 0}
+    counts = dict.fromkeys(COUNTS, 0)
     async with engine.begin() as conn:
         if is_postgres(engine):
-            await lock_partitions(conn)
-            months = await existing_partitions(conn)
-            held_months = set()
-            for month in months:
-                if month.end <= cutoff:
-                    any_held = await conn.scalar(
-                        select(
-                            exists().where(
-                                reads.c.captured_at >= month.start, reads.c.captured_at < month.end, held()
-                            )
-                        )
-                    )
-                    if any_held:
-                        held_months.add(month)
-            plan = plan_retention(months, cutoff, held_months)
-            for month in plan.drop:
-                # Counting first keeps the audit event truthful; a month is one index-only scan.
-                count = await conn.scalar(text(f'SELECT count(*) FROM "{SCHEMA}"."{month.partition}"'))  # noqa: S608
-                await conn.execute(text(f'DROP TABLE "{SCHEMA}"."{month.partition}"'))
-                counts["reads_deleted"] += int(count or 0)
-                counts["partitions_dropped"] += 1
+            await _drop_partitions(conn, cutoff, counts)
         result = await conn.execute(delete(reads).where(reads.c.captured_at < cutoff, ~held()))
         counts["reads_deleted"] += int(result.rowcount or 0)
-        counts["reads_kept_on_hold"] = int(
-            await conn.scalar(select(func.count()).select_from(reads).where(reads.c.captured_at < cutoff))
-            or 0
+        # The reads of an expiring passage captured after the cut-off (a second or so) go with it.
+        expiring = select(passages.c.passage_id).where(passages.c.first_seen < cutoff, ~held(passages))
+        last = _moment(
+            await conn.scalar(select(func.max(passages.c.last_seen)).where(passages.c.first_seen < cutoff))
         )
+        hits_gone = hits.c.captured_at < cutoff
+        if last is not None and last >= cutoff:
+            _, horizon = time_bounds(cutoff, last)
+            result = await conn.execute(
+                delete(reads).where(
+                    reads.c.captured_at >= cutoff,
+                    reads.c.captured_at <= horizon,
+                    reads.c.passage_id.in_(expiring),
+                    ~held(),
+                )
+            )
+            counts["reads_deleted"] += int(result.rowcount or 0)
+            hits_gone = hits.c.captured_at <= horizon
+        result = await conn.execute(delete(passages).where(passages.c.first_seen < cutoff, ~held(passages)))
+        counts["passages_deleted"] = int(result.rowcount or 0)
+        await conn.execute(
+            delete(passage_reads).where(
+                passage_reads.c.first_seen < cutoff,
+                ~exists().where(passages.c.passage_id == passage_reads.c.passage_id),
+            )
+        )
+        counts["reads_kept_on_hold"] = await _count(conn, reads, reads.c.captured_at < cutoff)
+        counts["passages_kept_on_hold"] = await _count(conn, passages, passages.c.first_seen < cutoff)
         hit_rows = await conn.execute(
             delete(hits).where(
-                hits.c.captured_at < cutoff,
+                hits_gone,
                 # A hit stays while its read does (a held read keeps its hits).
                 ~exists().where(reads.c.event_id == hits.c.read_event_id),
             )
@@ -60,14 +78,45 @@ async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]
     return counts
 
 
-async def oldest_read(engine: AsyncEngine) -> datetime | None:
-    async with engine.connect() as conn:
-        value = await conn.scalar(select(func.min(reads.c.captured_at)))
+async def _drop_partitions(conn: AsyncConnection, cutoff: datetime, counts: dict[str, int]) -> None:
+    await lock_partitions(conn)
+    months = await existing_partitions(conn)
+    held_months = set()
+    for month in months:
+        if month.end <= cutoff:
+            any_held = await conn.scalar(
+                select(
+                    exists().where(
+                        reads.c.captured_at >= month.start, reads.c.captured_at < month.end, held()
+                    )
+                )
+            )
+            if any_held:
+                held_months.add(month)
+    plan = plan_retention(months, cutoff, held_months)
+    for month in plan.drop:
+        # Counting first keeps the audit event truthful; a month is one index-only scan.
+        count = await conn.scalar(text(f'SELECT count(*) FROM "{SCHEMA}"."{month.partition}"'))  # noqa: S608
+        await conn.execute(text(f'DROP TABLE "{SCHEMA}"."{month.partition}"'))
+        counts["reads_deleted"] += int(count or 0)
+        counts["partitions_dropped"] += 1
+
+
+async def _count(conn: AsyncConnection, table: Any, condition: Any) -> int:
+    return int(await conn.scalar(select(func.count()).select_from(table).where(condition)) or 0)
+
+
+def _moment(value: Any) -> datetime | None:
     if isinstance(value, str):  # SQLite aggregates lose the column type
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value if isinstance(value, datetime) else None
+
+
+async def oldest_read(engine: AsyncEngine) -> datetime | None:
+    async with engine.connect() as conn:
+        return _moment(await conn.scalar(select(func.min(reads.c.captured_at))))
 
 
 class RetentionStore:

@@ -1,21 +1,25 @@
-"""Access's tables (schema `access`) and the SQL expressions for what a legal hold covers.
+"""Access's tables (schema `access`).
 
 On PostgreSQL `reads` is RANGE-partitioned by month on captured_at. A primary key of a
 partitioned table must contain the partition column, so the key is (event_id, captured_at).
 Idempotency still rests on event_id alone: a read's captured_at is part of the event and never
 changes, so a redelivered read carries the same pair and `ON CONFLICT DO NOTHING` skips it.
 SQLite (embedded) keeps one table with the same columns and key.
+
+A passage (one vehicle passing one camera) is a row of `passages`; `passage_reads` lists the reads
+it fused, so a read that arrives after its passage finds it, and `reads.passage_id` links each read
+to its passage once both are stored. Passages are small rows without images, deleted an hour's
+worth at a time by the hourly retention run: they are not partitioned.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    ColumnElement,
     Float,
     Index,
     Integer,
@@ -24,9 +28,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
-    exists,
-    or_,
 )
 
 from anpr_core.db import UtcDateTime
@@ -58,10 +59,48 @@ reads = Table(
     Column("plate_crop", LargeBinary, nullable=True),
     Column("overview", LargeBinary, nullable=True),
     Column("stored_at", UtcDateTime(), nullable=False),
+    # The passage the read belongs to; None until both are stored (or where no passage was formed).
+    Column("passage_id", String(128), nullable=True),
     Index("reads_plate_time", "plate", "captured_at"),
     Index("reads_plate_key_time", "plate_key", "captured_at"),
     Index("reads_camera_time", "camera_id", "captured_at"),
     postgresql_partition_by="RANGE (captured_at)",
+)
+
+passages = Table(
+    "passages",
+    metadata,
+    # The camera and its first read's id (detect): the same when the same reads are fused again.
+    Column("passage_id", String(128), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("zone_id", String(32), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Column("last_seen", UtcDateTime(), nullable=False),
+    # The consensus of the reads, and its key (as reads.plate_key).
+    Column("plate", String(16), nullable=False),
+    Column("plate_key", String(16), nullable=False),
+    Column("formatted", String(32), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("read_count", Integer, nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
+    Index("passages_plate_time", "plate", "first_seen"),
+    Index("passages_plate_key_time", "plate_key", "first_seen"),
+    Index("passages_camera_time", "camera_id", "first_seen"),
+    Index("passages_time", "first_seen"),
+)
+
+passage_reads = Table(
+    "passage_reads",
+    metadata,
+    # A read joins one passage: the first passage stored that names it keeps it.
+    Column("read_id", String(36), primary_key=True),
+    Column("passage_id", String(128), nullable=False),
+    Column("first_seen", UtcDateTime(), nullable=False),
+    Index("passage_reads_passage", "passage_id"),
+    Index("passage_reads_time", "first_seen"),
 )
 
 hits = Table(
@@ -134,23 +173,11 @@ plate_key_classes = Table(
 )
 
 
-def held(table: Table = reads) -> ColumnElement[bool]:
-    """True for a row of `table` that an active (not lifted) hold covers."""
-    return exists().where(
-        holds.c.lifted_at.is_(None),
-        or_(holds.c.plate.is_(None), holds.c.plate == table.c.plate),
-        or_(holds.c.since.is_(None), table.c.captured_at >= holds.c.since),
-        or_(holds.c.until.is_(None), table.c.captured_at < holds.c.until),
-    )
+# A passage's first and last seen come from its reads' capture times through floating-point seconds
+# (detect): a microsecond off either way. The bounds only narrow where the reads are looked for.
+_SLACK = timedelta(seconds=1)
 
 
-def covers(plate: str | None, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
-    """Rows of `reads` a hold with these bounds covers (the same test as `held`, for one hold)."""
-    clauses: list[ColumnElement[bool]] = []
-    if plate:
-        clauses.append(reads.c.plate == plate)
-    if since:
-        clauses.append(reads.c.captured_at >= since)
-    if until:
-        clauses.append(reads.c.captured_at < until)
-    return and_(*clauses)
+def time_bounds(first_seen: datetime, last_seen: datetime) -> tuple[datetime, datetime]:
+    """Bounds that hold every read of a passage seen from first_seen to last_seen."""
+    return first_seen - _SLACK, last_seen + _SLACK

@@ -1,4 +1,5 @@
-"""What access keeps: reads with their images, hits, legal holds and data subjects' requests. No I/O."""
+"""What access keeps: passages and their reads with images, hits, legal holds and data subjects'
+requests. No I/O."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ class ReadRecord:
     reader: str
     plate_crop: bytes | None
     overview: bytes | None
+    # The passage the read joined, as its producer says (detect); None where it names none.
+    passage_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    """One vehicle passing one camera: its reads fused, with a consensus plate."""
+
+    passage_id: str
+    event_id: str
+    zone_id: str
+    camera_id: str
+    direction: str
+    first_seen: datetime
+    last_seen: datetime
+    plate: str
+    plate_key: str
+    formatted: str
+    country: str
+    confidence: float
+    read_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,10 +74,33 @@ class ReadSummary:
 
 
 @dataclass(frozen=True)
+class PassageView:
+    """A passage as a search shows it, with its reads. A read that no stored passage claims (its
+    passage not stored yet, or lost) is shown as a passage of its own, without a passage_id."""
+
+    passage_id: str | None
+    camera_id: str
+    direction: str
+    first_seen: datetime
+    last_seen: datetime
+    plate: str
+    formatted: str
+    country: str
+    confidence: float
+    reads: list[ReadSummary]
+
+    @property
+    def record_ids(self) -> list[str]:
+        """What a look at it shows: the passage and each read."""
+        return ([self.passage_id] if self.passage_id else []) + [read.event_id for read in self.reads]
+
+
+@dataclass(frozen=True)
 class ReadImages:
     captured_at: datetime
     plate_crop: bytes | None
     overview: bytes | None
+    passage_id: str | None = None
 
 
 @dataclass(frozen=True)

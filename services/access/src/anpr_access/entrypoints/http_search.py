@@ -1,4 +1,5 @@
-"""Routes of lawful search: passages and their images, the zone's hits, traffic statistics."""
+"""Routes of lawful search: passages with their reads, the reads' images, the zone's hits, traffic
+statistics (passages, not reads)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ async def search_passages(
     )
     page = await search.search_passages(ports, principal, why, asked, utcnow())
     return PassagePage(
-        items=[PassageOut(**asdict(item)) for item in page.items],
+        items=[PassageOut.model_validate(asdict(item)) for item in page.items],
         offset=offset,
         limit=limit,
         next_offset=page.next_offset,

@@ -22,7 +22,9 @@ class ImageKind(StrEnum):
     OVERVIEW = "overview"
 
 
-class PassageOut(BaseModel):
+class ReadOut(BaseModel):
+    """One read of a passage; its images: GET /v1/passages/{event_id}/image with its event_id."""
+
     event_id: str
     camera_id: str
     captured_at: datetime
@@ -35,6 +37,23 @@ class PassageOut(BaseModel):
     camera_read: bool
     has_crop: bool
     has_overview: bool
+
+
+class PassageOut(BaseModel):
+    """One vehicle passing one camera, with its reads (the frames it was read in), oldest first."""
+
+    passage_id: str | None = Field(
+        description="None for a read that no stored passage claims (yet): shown as a passage of its own"
+    )
+    camera_id: str
+    direction: str
+    first_seen: datetime
+    last_seen: datetime
+    plate: str = Field(description="the consensus of the reads")
+    formatted: str
+    country: str
+    confidence: float
+    reads: list[ReadOut]
 
 
 class PassagePage(BaseModel):

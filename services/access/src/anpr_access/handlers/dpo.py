@@ -159,9 +159,12 @@ async def decide_request(
                 + (f"; not located: {', '.join(stray)}" if stray else ""),
                 title="Invalid decision",
             )
+        # A passage is decided whole: naming one of its reads names them all.
+        chosen = await ports.store.with_passages(chosen)
     elif decision is Decision.GRANT and located:
-        # A grant covers the requester's own plate; a look-alike read (maybe another vehicle)
-        # is included only when the DPO names it in a partial decision.
+        # A grant covers the requester's own plate (passages whose consensus it is, with all their
+        # reads); a look-alike (maybe another vehicle) is included only when the DPO names it in
+        # a partial decision.
         own = await ports.store.of_plate(located, request.plate)
         chosen = [event_id for event_id in located if event_id in own]
     else:
@@ -206,13 +209,19 @@ async def execute_request(
         return Export(request_id, archive)
     if request.kind is RequestKind.RECTIFICATION:
         corrected = str(request.corrected_plate)
-        originals = await ports.store.rectify(ids, corrected, search_key(corrected, ports.confusables))
+        before = await ports.store.rectify(ids, corrected, search_key(corrected, ports.confusables))
+        originals = before.reads
         # The audit keeps what the records said before: the rectification is reversible on paper.
         await ports.audit.record(
             principal,
             "rectification",
-            query={"request_id": request_id, "original_plates": originals, "corrected_plate": corrected},
-            record_ids=ids,
+            query={
+                "request_id": request_id,
+                "original_plates": originals,
+                "original_passage_plates": before.passages,
+                "corrected_plate": corrected,
+            },
+            record_ids=[*ids, *before.passages],
         )
         return await _save(
             ports,
@@ -237,7 +246,10 @@ async def execute_request(
         )
         raise Conflict(reason, title="Erasure refused", held_record_ids=erasure.held_ids)
     await ports.audit.record(
-        principal, "erasure", query={"request_id": request_id, "erased": erasure.erased}, record_ids=ids
+        principal,
+        "erasure",
+        query={"request_id": request_id, "erased": erasure.erased, "passages": erasure.passage_ids},
+        record_ids=ids,
     )
     return await _save(
         ports, request_id, now, state=RequestState.EXECUTED.value, outcome=f"erased {erasure.erased} records"

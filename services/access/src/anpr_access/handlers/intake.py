@@ -1,11 +1,12 @@
-"""What access does with each event it consumes: store a read (unless past retention), store a hit."""
+"""What access does with each event it consumes: store a read or a passage (unless past retention),
+store a hit."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from anpr_access.domain.records import HitRecord, ReadRecord
+from anpr_access.domain.records import HitRecord, PassageRecord, ReadRecord
 from anpr_access.ports import IntakePorts
 from anpr_core.metrics import READS_STORED
 
@@ -18,6 +19,13 @@ async def on_read(ports: IntakePorts, read: ReadRecord, now: datetime) -> None:
         _log.info("read %s is past retention and is not stored", read.event_id)
         return
     READS_STORED.inc(await ports.store.add_read(read))
+
+
+async def on_passage(ports: IntakePorts, passage: PassageRecord, now: datetime) -> None:
+    if now - passage.first_seen > ports.policy.retention:
+        _log.info("passage %s is past retention and is not stored", passage.passage_id)
+        return
+    await ports.store.add_passage(passage)
 
 
 async def on_hit(ports: IntakePorts, hit: HitRecord) -> None:

@@ -26,7 +26,9 @@ async def run_retention(ports: RetentionPorts, actor: Principal | None, now: dat
         actor,
         "retention_delete",
         query=report,
-        detail=f"deleted {counts['reads_deleted']} reads and {counts['hits_deleted']} hits captured "
-        f"before {cutoff.isoformat()}; kept {counts['reads_kept_on_hold']} under legal hold",
+        detail=f"deleted {counts['passages_deleted']} passages, {counts['reads_deleted']} reads and "
+        f"{counts['hits_deleted']} hits seen before {cutoff.isoformat()}; kept "
+        f"{counts['passages_kept_on_hold']} passages and {counts['reads_kept_on_hold']} reads under a "
+        "legal hold",
     )
     return report

@@ -1,5 +1,5 @@
-"""Lawful search: passages by plate, camera and window; a read's image; the zone's hits; traffic
-statistics. Every look is audited, refused attempts too."""
+"""Lawful search: passages (each with its reads) by plate, camera and window; a read's image; the
+zone's hits; traffic statistics of passages. Every look is audited, refused attempts too."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from anpr_access.domain.errors import Invalid, NotFound
 from anpr_access.domain.legal import Justification, LegalTier, SearchRefused
-from anpr_access.domain.records import HitRecord, ReadSummary
+from anpr_access.domain.records import HitRecord, PassageView
 from anpr_access.domain.search import ReadCriteria, SearchRequest, search_key
 from anpr_access.domain.stats import Bucket, TrafficRow, traffic
 from anpr_access.ports import SearchPorts
@@ -21,7 +21,7 @@ MAX_STATS_SPAN = timedelta(days=366)
 
 @dataclass(frozen=True)
 class SearchPage:
-    items: list[ReadSummary]
+    items: list[PassageView]
     next_offset: int | None
     legal_tier: LegalTier
 
@@ -83,11 +83,10 @@ async def search_passages(
         offset=asked.offset,
         limit=asked.limit,
     )
-    rows = await ports.store.find_reads(criteria)
+    rows = await ports.store.find_passages(criteria)
     items = rows[: asked.limit]
-    await ports.audit.record(
-        principal, "search", query=query, record_ids=[item.event_id for item in items], **why.audit_fields()
-    )
+    seen = [record for item in items for record in item.record_ids]
+    await ports.audit.record(principal, "search", query=query, record_ids=seen, **why.audit_fields())
     return SearchPage(
         items=items,
         next_offset=asked.offset + asked.limit if len(rows) > asked.limit else None,
@@ -98,7 +97,8 @@ async def search_passages(
 async def view_image(
     ports: SearchPorts, principal: Principal, why: Justification, event_id: str, kind: str, now: datetime
 ) -> bytes:
-    """The read's plate crop (`kind` crop) or overview frame, under the tiers of the read's own age."""
+    """A read's plate crop (`kind` crop) or overview frame, under the tiers of the read's own age: the
+    images of a passage are its reads', each view audited."""
     query: dict[str, Any] = {"event_id": event_id, "kind": kind}
 
     async def refuse(reason: str) -> None:
@@ -110,7 +110,9 @@ async def view_image(
     if found is None:
         await refuse("no such passage")
         raise NotFound(f"no passage {event_id} (it may have passed retention)")
-    # The image of a passage is as old as the passage: the same tiers apply.
+    if found.passage_id:
+        query["passage_id"] = found.passage_id
+    # The image of a read is as old as the read: the same tiers apply.
     moment = found.captured_at
     await check_justified(
         ports, principal, "view_image", why, query, (moment, moment + timedelta(microseconds=1)), now
@@ -146,7 +148,7 @@ async def zone_hits(
 async def traffic_statistics(
     ports: SearchPorts, principal: Principal, since: datetime, until: datetime, bucket: Bucket, format: str
 ) -> list[TrafficRow]:
-    """Passages in and out per camera and bucket; no plates."""
+    """Passages (vehicles, never reads) in and out per camera and bucket; no plates."""
     if since.tzinfo is None or until.tzinfo is None:
         raise Invalid("from and to need a timezone offset, e.g. 2026-11-01T00:00:00Z")
     if until <= since:
