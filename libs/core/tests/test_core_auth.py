@@ -277,6 +277,7 @@ PRODUCTION_OK: dict[str, Any] = {
     "database_owner_url": "postgresql://schild_owner@db/schild",
     "oidc_issuer": "https://idp.example/realms/police",
     "oidc_jwks_url": "https://idp.example/realms/police/certs",
+    "metrics_token": "prometheus-scrape-token",
 }
 
 

@@ -184,6 +184,7 @@ PRODUCTION: dict[str, Any] = {
     "database_url": "postgresql://schild_app@db/schild",
     "oidc_issuer": "https://idp.example/realms/police",
     "oidc_jwks_url": "https://idp.example/realms/police/certs",
+    "metrics_token": "prometheus-scrape-token",
 }
 
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from anpr_core.auth import TokenVerifier
 from anpr_core.openapi import document_answers
 from anpr_core.problems import Problem, install_problem_handlers
-from anpr_core.settings import CoreSettings, Environment
+from anpr_core.settings import CoreSettings
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -85,17 +85,8 @@ def _bears(request: Request, token: bytes) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token)
 
 
-def refuse_open_metrics(settings: CoreSettings) -> None:
-    """Production serves /metrics to Prometheus only: without a scrape token the service does not start."""
-    if settings.env is Environment.PRODUCTION and settings.metrics_token is None:
-        raise SystemExit(
-            "production needs ANPR_METRICS_TOKEN (the bearer token Prometheus scrapes /metrics with)"
-        )
-
-
 async def serve(app: FastAPI, settings: CoreSettings, *, http: str = "auto") -> None:
     """Runs one service under uvicorn until SIGTERM/SIGINT, on the running event loop."""
-    refuse_open_metrics(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,

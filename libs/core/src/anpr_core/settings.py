@@ -76,6 +76,11 @@ class CoreSettings(BaseSettings):
                 problems.append("the development token issuer (ANPR_DEV_ISSUER_KEY_PATH) is refused")
             if not (self.oidc_issuer and self.oidc_jwks_url):
                 problems.append("production needs ANPR_OIDC_ISSUER and ANPR_OIDC_JWKS_URL")
+            if self.metrics_token is None:
+                problems.append(
+                    "production needs ANPR_METRICS_TOKEN (the bearer token Prometheus scrapes /metrics "
+                    "with): /metrics shows each camera's health and last-seen time"
+                )
             if problems:
                 raise ValueError("; ".join(problems))
         return self

@@ -117,6 +117,7 @@ def test_production_requires_a_key_path_and_never_creates_one(tmp_path: Path) ->
         "oidc_jwks_url": "https://idp.example/certs",
         "data_dir": tmp_path,
         "audit_anchor_file": tmp_path / "auditor" / "anchors.jsonl",
+        "metrics_token": "prometheus-scrape-token",
     }
     with pytest.raises(ValidationError, match="ANPR_AUDIT_SIGNING_KEY_PATH"):
         AuditSettings(**production)
