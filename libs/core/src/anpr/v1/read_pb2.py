@@ -26,7 +26,7 @@ from anpr.v1 import common_pb2 as anpr_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61npr/v1/read.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0ePlateCandidate\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xb4\x03\n\tPlateRead\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\tdirection\x18\x04 \x01(\x0e\x32\x12.anpr.v1.Direction\x12\r\n\x05plate\x18\x05 \x01(\t\x12\x11\n\tformatted\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\x14\n\x0c\x66ormat_valid\x18\x08 \x01(\x08\x12\x12\n\nconfidence\x18\t \x01(\x02\x12+\n\ncandidates\x18\n \x03(\x0b\x32\x17.anpr.v1.PlateCandidate\x12\x19\n\x03\x62ox\x18\x0b \x01(\x0b\x32\x0c.anpr.v1.Box\x12\x16\n\x0e\x66rame_event_id\x18\x0c \x01(\t\x12\x13\n\x0b\x63\x61mera_read\x18\r \x01(\x08\x12\x12\n\nplate_crop\x18\x0e \x01(\x0c\x12\x0e\n\x06reader\x18\x0f \x01(\t\x12\x12\n\npassage_id\x18\x10 \x01(\t\x12\x10\n\x08overview\x18\x11 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x61npr/v1/read.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"2\n\x0ePlateCandidate\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"?\n\x11VehicleAttributes\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06\x63olour\x18\x02 \x01(\t\x12\x0c\n\x04make\x18\x03 \x01(\t\"\xe1\x03\n\tPlateRead\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\tdirection\x18\x04 \x01(\x0e\x32\x12.anpr.v1.Direction\x12\r\n\x05plate\x18\x05 \x01(\t\x12\x11\n\tformatted\x18\x06 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x07 \x01(\t\x12\x14\n\x0c\x66ormat_valid\x18\x08 \x01(\x08\x12\x12\n\nconfidence\x18\t \x01(\x02\x12+\n\ncandidates\x18\n \x03(\x0b\x32\x17.anpr.v1.PlateCandidate\x12\x19\n\x03\x62ox\x18\x0b \x01(\x0b\x32\x0c.anpr.v1.Box\x12\x16\n\x0e\x66rame_event_id\x18\x0c \x01(\t\x12\x13\n\x0b\x63\x61mera_read\x18\r \x01(\x08\x12\x12\n\nplate_crop\x18\x0e \x01(\x0c\x12\x0e\n\x06reader\x18\x0f \x01(\t\x12\x12\n\npassage_id\x18\x10 \x01(\t\x12\x10\n\x08overview\x18\x11 \x01(\x0c\x12+\n\x07vehicle\x18\x1e \x01(\x0b\x32\x1a.anpr.v1.VehicleAttributesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,6 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PLATECANDIDATE']._serialized_start=86
   _globals['_PLATECANDIDATE']._serialized_end=136
-  _globals['_PLATEREAD']._serialized_start=139
-  _globals['_PLATEREAD']._serialized_end=575
+  _globals['_VEHICLEATTRIBUTES']._serialized_start=138
+  _globals['_VEHICLEATTRIBUTES']._serialized_end=201
+  _globals['_PLATEREAD']._serialized_start=204
+  _globals['_PLATEREAD']._serialized_end=685
 # @@protoc_insertion_point(module_scope)

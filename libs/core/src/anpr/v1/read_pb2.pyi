@@ -43,6 +43,36 @@ class PlateCandidate(_message.Message):
 Global___PlateCandidate: _TypeAlias = PlateCandidate  # noqa: Y015
 
 @_typing.final
+class VehicleAttributes(_message.Message):
+    """What a smart camera says of the vehicle, in its own words; empty where it says nothing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    COLOUR_FIELD_NUMBER: _builtins.int
+    MAKE_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """e.g. "car", "truck", "SUV"."""
+    colour: _builtins.str
+    """e.g. "white"."""
+    make: _builtins.str
+    """e.g. "Audi"."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        colour: _builtins.str = ...,
+        make: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "make", b"make", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VehicleAttributes: _TypeAlias = VehicleAttributes  # noqa: Y015
+
+@_typing.final
 class PlateRead(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -63,6 +93,7 @@ class PlateRead(_message.Message):
     READER_FIELD_NUMBER: _builtins.int
     PASSAGE_ID_FIELD_NUMBER: _builtins.int
     OVERVIEW_FIELD_NUMBER: _builtins.int
+    VEHICLE_FIELD_NUMBER: _builtins.int
     camera_id: _builtins.str
     direction: _common_pb2.Direction.ValueType
     plate: _builtins.str
@@ -97,6 +128,12 @@ class PlateRead(_message.Message):
 
     @_builtins.property
     def box(self) -> _common_pb2.Box: ...
+    @_builtins.property
+    def vehicle(self) -> Global___VehicleAttributes:
+        """What the camera reported of the vehicle (vendor formats at ingest); unset for detect's reads.
+        Numbered apart from the next free numbers, which other additions take first.
+        """
+
     def __init__(
         self,
         *,
@@ -117,10 +154,11 @@ class PlateRead(_message.Message):
         reader: _builtins.str = ...,
         passage_id: _builtins.str = ...,
         overview: _builtins.bytes = ...,
+        vehicle: Global___VehicleAttributes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "captured_at", b"captured_at", "meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "captured_at", b"captured_at", "meta", b"meta", "vehicle", b"vehicle"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "confidence", b"confidence", "country", b"country", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "overview", b"overview", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "reader", b"reader"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "confidence", b"confidence", "country", b"country", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "overview", b"overview", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "reader", b"reader", "vehicle", b"vehicle"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
