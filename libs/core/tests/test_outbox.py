@@ -156,6 +156,30 @@ async def test_the_background_relay_publishes_what_is_staged(service: Service) -
     assert [r.value.decode() for r in await read_all(bus)] == [event_id]
 
 
+async def test_a_bulk_stage_keeps_order_and_headers_and_rolls_back_whole(service: Service) -> None:
+    bus = MemoryBus(partitions=1)
+    marked = (("schild-kind", b"list"), ("schild-indexed-by", bytes(range(256))))
+    records = [
+        OutgoingRecord(TOPIC, f"k{n}".encode(), str(uuid.uuid4()).encode(), marked if n % 2 else ())
+        for n in range(2500)
+    ]
+    with pytest.raises(RuntimeError):
+        async with service.sessions.begin() as session:
+            await service.outbox.stage_many(session, records[:10], chunk=3)
+            raise RuntimeError("the change failed after staging")
+    assert await service.outbox.pending(service.engine) == 0
+    async with service.sessions.begin() as session:
+        await service.outbox.stage_many(session, records, chunk=1000)
+        await service.outbox.stage(session, TOPIC, b"last", b"one more", headers=marked)
+    relay = OutboxRelay(service.engine, service.outbox, bus, service="test", batch=700)
+    assert await relay.drain() == 2501
+    published = await read_all(bus)
+    assert [(r.key, r.value, r.headers) for r in published] == [
+        *((r.key, r.value, r.headers) for r in records),
+        (b"last", b"one more", marked),
+    ]
+
+
 @pytest.mark.integration
 async def test_several_relays_on_postgresql_publish_each_row_once_in_order(
     database_url: str, tmp_path: Path

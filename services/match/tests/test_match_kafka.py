@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -184,6 +185,39 @@ async def test_a_csv_import_on_postgresql_is_all_or_nothing(
         listed = (await client.get("/v1/hotlist", params={"limit": 1000}, headers=supervisor)).json()
         assert sorted(e["plate"] for e in listed) == [f"1ABC{n:03d}" for n in range(300)]
         assert all(e["indexed"] and e["country"] == "BE" for e in listed)
+
+
+async def test_on_postgresql_an_entry_and_its_event_are_stored_together_or_not_at_all(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+) -> None:
+    issuer = DevIssuer(tmp_path / "key.pem")
+    supervisor = {"Authorization": f"Bearer {issuer.issue('sue', Role.SUPERVISOR)}"}
+    csv_upload = {**supervisor, "Content-Type": "text/csv"}
+    header = "plate,country,list_name,reason,case_reference\n"
+    async with instance(kafka_bootstrap, topic_prefix, database_url, tmp_path, "outbox") as client:
+        made = await client.post(
+            "/v1/lists", json={"name": "stolen", "category": "stolen_vehicle"}, headers=supervisor
+        )
+        assert made.status_code == 201, made.text
+        # From now on the outbox refuses every event, as a full disk would, after the entries'
+        # own rows were written in the same transaction (COPY, for an import).
+        database = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await database.execute(
+                "CREATE FUNCTION match.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused'; END $$; "
+                "CREATE TRIGGER refuse BEFORE INSERT ON match.outbox "
+                "FOR EACH ROW EXECUTE FUNCTION match.refuse()"
+            )
+        finally:
+            await database.close()
+        lines = "".join(f"1ABC{n:03d},BE,stolen,r,PV/{n}\n" for n in range(20))
+        imported = await client.post("/v1/hotlist/import", content=header + lines, headers=csv_upload)
+        assert imported.status_code == 500, imported.text
+        body = {"plate": "2XYZ789", "list_name": "stolen", "reason": "r", "case_reference": "PV/2"}
+        created = await client.post("/v1/hotlist", json=body, headers=supervisor)
+        assert created.status_code == 500, created.text
+        assert (await client.get("/v1/hotlist", headers=supervisor)).json() == []
 
 
 async def test_reads_captured_before_an_entry_hit_it_once_on_either_replica_whenever_they_arrive(

@@ -22,12 +22,12 @@ from anpr_core.db import create_schema, ping, schema_owner, session_factory
 from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
 from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
+from anpr_core.outbox import OutboxRelay
 from anpr_core.service import create_service_app
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER, seen_read_from
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
-from anpr_match.adapters.hotlist_publisher import HotlistPublisher
-from anpr_match.adapters.hotlist_store import HotlistStore
-from anpr_match.adapters.tables import SCHEMA, metadata
+from anpr_match.adapters.hotlist_store import HotlistEvents, HotlistStore
+from anpr_match.adapters.tables import SCHEMA, metadata, outbox
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.recent import RecentReads
@@ -40,6 +40,11 @@ from anpr_match.handlers.matching import MatchPipeline
 from anpr_match.handlers.restore import restore_recent_reads
 from anpr_match.settings import MatchSettings
 
+# Hotlist events the relay publishes at a time: a million-line import's go in 200 rounds.
+RELAY_BATCH = 5000
+# Published rows are kept this long, then deleted: the compacted hotlist topic is the record.
+KEEP_SENT = timedelta(hours=1)
+
 
 @dataclass(frozen=True)
 class MatchService:
@@ -50,6 +55,7 @@ class MatchService:
     pipeline: MatchPipeline
     hotlists: HotlistStore
     hits: HitStore
+    relay: OutboxRelay
 
 
 def build_service(
@@ -61,7 +67,9 @@ def build_service(
     # Names this replica: its index group, and the records it indexed itself before publishing.
     replica = new_event_id()
     indexed_here = (INDEXED_BY_HEADER, replica.encode())
-    hotlists = HotlistStore(sessions, HotlistPublisher(bus, topics.hotlist, settings.zone_id, indexed_here))
+    relay = OutboxRelay(engine, outbox, bus, service="match", batch=RELAY_BATCH, keep_sent=KEEP_SENT)
+    events = HotlistEvents(outbox, topics.hotlist, settings.zone_id, indexed_here)
+    hotlists = HotlistStore(sessions, events, relay)
     hits = HitStore(sessions)
     index = HotlistIndex(settings.confusables, timedelta(hours=settings.lookback_hours))
     pipeline = MatchPipeline(
@@ -113,6 +121,7 @@ def build_service(
                 )
             )
         consumers.start()
+        relay.start()
         look_back = asyncio.create_task(pipeline.run_look_back(settings.lookback_interval_s, stopping))
         try:
             yield
@@ -124,6 +133,7 @@ def build_service(
                     await restore
             with contextlib.suppress(asyncio.CancelledError):
                 await look_back
+            await relay.stop()
             await consumers.stop()
 
     app = create_service_app(
@@ -141,7 +151,7 @@ def build_service(
     install_error_answers(app)
     for routes in (http_lists, http_hotlist, http_hits):
         app.include_router(routes.router)
-    return MatchService(app, pipeline, hotlists, hits)
+    return MatchService(app, pipeline, hotlists, hits, relay)
 
 
 def build_app(

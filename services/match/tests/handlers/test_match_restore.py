@@ -340,6 +340,13 @@ class Site:
         made = await client.post("/v1/hotlist", json=body, headers=self.supervisor)
         assert made.status_code == 201, made.text
         entry_id: str = made.json()["entry_id"]
+
+        async def indexed() -> bool:
+            # Announced through the outbox: indexed once the relay has published it.
+            answer = await client.get(f"/v1/hotlist/{entry_id}", headers=self.supervisor)
+            return bool(answer.json()["indexed"])
+
+        await eventually(indexed)
         return entry_id
 
     async def hits(self, client: httpx.AsyncClient) -> list[dict[str, object]]:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from anpr_match.adapters.tables import ENTRY_COLUMNS, SCHEMA, hotlist_entries
@@ -35,6 +36,9 @@ async def store_new_entries(
     """
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
+        # The driver opens the transaction at the first statement SQLAlchemy sends; COPY goes to
+        # the driver directly, and would commit alone as the transaction's first statement.
+        await connection.exec_driver_sql("SELECT 1")
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
 
@@ -44,9 +48,14 @@ async def store_new_entries(
                     yield _entry_row(e, e.valid_from, e.valid_until, created_at)
                 await asyncio.sleep(0)  # other requests and consumers run between chunks
 
-        await driver.copy_records_to_table(
-            hotlist_entries.name, schema_name=SCHEMA, columns=list(ENTRY_COLUMNS), records=records()
-        )
+        try:
+            await driver.copy_records_to_table(
+                hotlist_entries.name, schema_name=SCHEMA, columns=list(ENTRY_COLUMNS), records=records()
+            )
+        except Exception as error:
+            # As SQLAlchemy reports the driver's failures of every other statement: a passing
+            # failure is a 503, any other a 500, both problem+json.
+            raise DBAPIError(f"COPY {hotlist_entries.name}", None, error) from error
         return
     texts: dict[datetime, str] = {}
 

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
+from anpr_core.bus import OutgoingRecord
 from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
 from anpr_core.ids import event_ids
 from anpr_match.domain.dedupe import hit_event_id
@@ -112,6 +113,28 @@ def entry_records(entries: Iterable[HotlistEntry], zone_id: str, deleted: bool =
         event.case_reference = entry.case_reference
         event.entered_by = entry.entered_by
         yield event.SerializeToString()
+
+
+def entry_outgoing(
+    entries: Sequence[HotlistEntry],
+    topic: str,
+    zone_id: str,
+    *,
+    deleted: bool = False,
+    headers: tuple[tuple[str, bytes], ...] = (),
+) -> list[OutgoingRecord]:
+    """The hotlist topic's records of entries, keyed by entry id (the topic is compacted)."""
+    values = entry_records(entries, zone_id, deleted)
+    return [
+        OutgoingRecord(topic, entry.entry_id.encode(), value, headers)
+        for entry, value in zip(entries, values, strict=True)
+    ]
+
+
+def rules_outgoing(rules: ListRules, topic: str, zone_id: str) -> OutgoingRecord:
+    """The hotlist topic's record of a list's rules, keyed by the list and marked as a list."""
+    value = rules_to_event(rules, zone_id).SerializeToString()
+    return OutgoingRecord(topic, list_key(rules.name), value, ((KIND_HEADER, LIST_KIND),))
 
 
 def entry_from_event(event: hotlist_pb2.HotlistEntry) -> HotlistEntry:

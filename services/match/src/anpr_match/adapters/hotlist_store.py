@@ -1,8 +1,10 @@
 """The hotlist in the database: lists and their rules, entries as entered, read by the REST surface
-and changed in one transaction together with the event that announces the change."""
+and changed in one transaction together with the event that announces the change: the event is an
+outbox row of that transaction, which the outbox relay publishes once it is committed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, time
@@ -11,11 +13,16 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from anpr_core.bus import OutgoingRecord
 from anpr_core.events import utcnow
+from anpr_core.outbox import Outbox, OutboxRelay
 from anpr_match.adapters.bulk_entries import store_new_entries
-from anpr_match.adapters.hotlist_publisher import HotlistPublisher
+from anpr_match.adapters.codecs import entry_outgoing, rules_outgoing
 from anpr_match.adapters.tables import hotlist_entries, hotlists
 from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRules, rules_fields
+
+# Entries encoded at a time, between which requests and consumers run.
+ENCODE_CHUNK = 5000
 
 
 def entry_of(mapping: Mapping[Any, Any]) -> HotlistEntry:
@@ -39,12 +46,24 @@ def rules_of(mapping: Mapping[Any, Any]) -> ListRules:
     )
 
 
+class HotlistEvents:
+    """Where this replica's hotlist events are staged: the outbox, for the hotlist topic."""
+
+    def __init__(self, outbox: Outbox, topic: str, zone_id: str, indexed_here: tuple[str, bytes]) -> None:
+        self.outbox = outbox
+        self.topic = topic
+        self.zone_id = zone_id
+        # Marks a record this replica indexed itself before publishing (its own index consumer
+        # skips those instead of decoding and indexing a million entries a second time).
+        self.indexed_here = indexed_here
+
+
 class HotlistChange:
     """One transaction of hotlist changes and their events: all of it is committed, or none."""
 
-    def __init__(self, session: AsyncSession, publisher: HotlistPublisher) -> None:
+    def __init__(self, session: AsyncSession, events: HotlistEvents) -> None:
         self._session = session
-        self._publisher = publisher
+        self._events = events
 
     async def list_exists(self, name: str) -> bool:
         found = await self._session.execute(select(hotlists.c.name).where(hotlists.c.name == name))
@@ -77,34 +96,62 @@ class HotlistChange:
             update(hotlist_entries).where(hotlist_entries.c.entry_id == entry_id).values(**changes)
         )
 
-    async def add_new_entries(self, entries: Sequence[HotlistEntry], created_at: datetime) -> None:
-        """A bulk import's entries, all new (COPY on PostgreSQL)."""
-        await store_new_entries(self._session, entries, created_at)
+    async def add_imported(self, entries: Sequence[HotlistEntry], created_at: datetime) -> None:
+        """A bulk import's entries, all new, and their events, marked as indexed by this replica:
+        the events are encoded while the rows are stored (by SQLite's own thread, or by COPY), then
+        staged after them (COPY)."""
+        storing = asyncio.ensure_future(store_new_entries(self._session, entries, created_at))
+        try:
+            records = await self._encode(entries, indexed=True, unless_failed=storing)
+        finally:
+            await asyncio.wait([storing])  # the transaction ends only after its statements
+        await storing  # its failure, if any, ends the transaction: nothing is kept
+        await self._events.outbox.stage_many(self._session, records)
 
     async def announce_rules(self, rules: ListRules) -> None:
-        await self._publisher.publish_rules(rules)
+        events = self._events
+        record = rules_outgoing(rules, events.topic, events.zone_id)
+        await events.outbox.stage(self._session, record.topic, record.key, record.value, record.headers)
 
-    async def announce_entries(
-        self, entries: Sequence[HotlistEntry], *, deleted: bool = False, indexed: bool = False
-    ) -> None:
-        await self._publisher.publish_entries(entries, deleted=deleted, indexed=indexed)
+    async def announce_entries(self, entries: Sequence[HotlistEntry]) -> None:
+        await self._events.outbox.stage_many(self._session, await self._encode(entries))
+
+    async def _encode(
+        self,
+        entries: Sequence[HotlistEntry],
+        *,
+        indexed: bool = False,
+        unless_failed: asyncio.Future[None] | None = None,
+    ) -> list[OutgoingRecord]:
+        events = self._events
+        headers = (events.indexed_here,) if indexed else ()
+        records: list[OutgoingRecord] = []
+        for start in range(0, len(entries), ENCODE_CHUNK):
+            if unless_failed is not None and unless_failed.done() and unless_failed.exception():
+                break  # the transaction fails anyway
+            chunk = entries[start : start + ENCODE_CHUNK]
+            records += entry_outgoing(chunk, events.topic, events.zone_id, headers=headers)
+            await asyncio.sleep(0)  # a bulk import never holds the event loop (consumers, requests) long
+        return records
 
 
 class HotlistStore:
     """Reads of the hotlist, and `change()`: a transaction to change it in."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], publisher: HotlistPublisher) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], events: HotlistEvents, relay: OutboxRelay
+    ) -> None:
         self._sessions = sessions
-        self._publisher = publisher
+        self._events = events
+        self._relay = relay
 
     @asynccontextmanager
     async def change(self) -> AsyncIterator[HotlistChange]:
+        """A transaction: 1. the changes and their outbox rows are written; 2. it commits (or
+        nothing is kept, nor published); 3. the relay is woken to publish the rows now."""
         async with self._sessions.begin() as session:
-            yield HotlistChange(session, self._publisher)
-
-    async def withdraw(self, entries: Sequence[HotlistEntry]) -> None:
-        """Announces the deletion of entries whose change was announced but not committed."""
-        await self._publisher.publish_entries(entries, deleted=True)
+            yield HotlistChange(session, self._events)
+        self._relay.wake()
 
     async def rules(self, name: str) -> ListRules | None:
         async with self._sessions() as session:
@@ -118,7 +165,7 @@ class HotlistStore:
 
     async def entry(self, entry_id: str) -> HotlistEntry | None:
         async with self._sessions() as session:
-            return await HotlistChange(session, self._publisher).entry(entry_id)
+            return await HotlistChange(session, self._events).entry(entry_id)
 
     async def entries(
         self,

@@ -1,4 +1,5 @@
-"""Match's tables (schema `match`): hotlists and their rules, entries as entered, hits as raised."""
+"""Match's tables (schema `match`): hotlists and their rules, entries as entered, hits as raised,
+and the outbox of hotlist changes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
 )
 
 from anpr_core.db import UtcDateTime
+from anpr_core.outbox import Outbox
 
 SCHEMA = "match"
 metadata = MetaData(schema=SCHEMA)
@@ -91,3 +93,6 @@ hits = Table(
     UniqueConstraint("read_event_id", "entry_id", name="hits_one_per_read_and_entry"),
     Index("hits_by_list_and_camera", "list_name", "camera_id"),
 )
+
+# Hotlist changes staged in the transaction that makes them; the relay publishes them.
+outbox = Outbox(metadata)

@@ -6,25 +6,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from anpr_core.auth import Principal
-from anpr_core.bus import BusUnavailable
 from anpr_core.events import utcnow
 from anpr_core.ids import event_ids
 from anpr_match.domain.entries import HotlistEntry
-from anpr_match.domain.errors import Invalid, Unavailable
+from anpr_match.domain.errors import Invalid
 from anpr_match.domain.hotlist_csv import parse_import
 from anpr_match.domain.operators import Justification
 from anpr_match.handlers.context import HotlistPorts
-from anpr_match.handlers.lists import NOT_PUBLISHED
 from anpr_match.handlers.looks import record_look
 
-# Entries announced at a time, so a bulk import never holds the event loop for long.
-ANNOUNCE_CHUNK = 5000
 # Entries indexed here at a time after the commit, between which requests and consumers run.
 INDEX_CHUNK = 10_000
 
@@ -106,29 +102,11 @@ async def _import(
     ports: HotlistPorts, entries: list[HotlistEntry], principal: Principal, now: datetime
 ) -> Imported:
     """Stores, announces and indexes checked entries, all or nothing."""
-    # 1. one transaction for every row; 2. inside it, the rows are stored (by SQLite's own
-    # thread, or by COPY) while every entry is published here; 3. once both are done, commit.
-    try:
-        async with ports.hotlists.change() as change:
-            storing = asyncio.ensure_future(change.add_new_entries(entries, now))
-            try:
-                for start in range(0, len(entries), ANNOUNCE_CHUNK):
-                    if storing.done() and storing.exception() is not None:
-                        break  # raised below; what was published is withdrawn
-                    # This replica indexes them itself below, once committed; others from the topic.
-                    await change.announce_entries(entries[start : start + ANNOUNCE_CHUNK], indexed=True)
-            finally:
-                # The transaction ends only after its statements, whatever happened here.
-                await asyncio.wait([storing])
-            await storing
-    except BusUnavailable as error:
-        # Some records may have reached the broker: their deletions keep the index in step.
-        await _withdraw(ports, entries)
-        raise Unavailable(NOT_PUBLISHED) from error
-    except Exception:
-        # The commit failed after publishing: withdraw, or replicas would match what is not stored.
-        await _withdraw(ports, entries)
-        raise
+    # 1. one transaction: every row stored (COPY on PostgreSQL) and an event for each staged in
+    # the outbox, marked as indexed by this replica; 2. commit: both or neither, so no replica
+    # ever indexes an entry that is not stored; 3. the relay publishes the events.
+    async with ports.hotlists.change() as change:
+        await change.add_imported(entries, now)
     # This replica indexes now rather than waiting for its own records to come back.
     for start in range(0, len(entries), INDEX_CHUNK):
         for entry in entries[start : start + INDEX_CHUNK]:
@@ -142,12 +120,6 @@ async def _import(
         record_ids=[e.entry_id for e in entries],
     )
     return Imported(len(entries), names)
-
-
-async def _withdraw(ports: HotlistPorts, entries: Sequence[HotlistEntry]) -> None:
-    # If the broker is down for these too, replicas never indexed what it did not take.
-    with contextlib.suppress(BusUnavailable):
-        await ports.hotlists.withdraw(entries)
 
 
 async def export_hotlist(

@@ -8,15 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from anpr_core.auth import Principal
-from anpr_core.bus import BusUnavailable
 from anpr_core.events import utcnow
 from anpr_core.ids import new_event_id
 from anpr_core.plates import normalise_plate
 from anpr_match.domain.entries import Category, HotlistEntry, entered_at
-from anpr_match.domain.errors import Conflict, Invalid, NotFound, Unavailable
+from anpr_match.domain.errors import Conflict, Invalid, NotFound
 from anpr_match.domain.operators import Justification
 from anpr_match.handlers.context import HotlistPorts
-from anpr_match.handlers.lists import NOT_PUBLISHED
 from anpr_match.handlers.looks import not_found, record_look
 
 
@@ -68,12 +66,11 @@ async def create_entry(ports: HotlistPorts, principal: Principal, request: Entry
         case_reference=request.case_reference,
         entered_by=principal.subject,
     )
-    try:
-        async with ports.hotlists.change() as change:
-            await change.add_entry(entry)
-            await change.announce_entries([entry])
-    except BusUnavailable as error:
-        raise Unavailable(NOT_PUBLISHED) from error
+    # 1. the entry and its event (an outbox row) in one transaction; 2. commit; 3. the relay
+    # publishes the event, and every replica's index consumer indexes the entry from it.
+    async with ports.hotlists.change() as change:
+        await change.add_entry(entry)
+        await change.announce_entries([entry])
     await ports.audit.record(
         principal,
         "hotlist_change",
@@ -110,21 +107,18 @@ async def expire_entry(ports: HotlistPorts, principal: Principal, entry_id: str,
 async def _change_entry(
     ports: HotlistPorts, principal: Principal, entry_id: str, op: str, why: str, changes: dict[str, Any]
 ) -> EntryState:
-    try:
-        async with ports.hotlists.change() as change:
-            entry = await change.entry(entry_id)
-            if entry is None:
-                raise NotFound(f"hotlist entry {entry_id} does not exist")
-            changed = replace(entry, **changes)
-            if changed.valid_until is not None and changed.valid_until <= changed.valid_from:
-                raise Invalid(
-                    f"valid_until must be after valid_from ({changed.valid_from.isoformat()})",
-                    title="Invalid change",
-                )
-            await change.change_entry(entry_id, changes)
-            await change.announce_entries([changed])
-    except BusUnavailable as error:
-        raise Unavailable(NOT_PUBLISHED) from error
+    async with ports.hotlists.change() as change:
+        entry = await change.entry(entry_id)
+        if entry is None:
+            raise NotFound(f"hotlist entry {entry_id} does not exist")
+        changed = replace(entry, **changes)
+        if changed.valid_until is not None and changed.valid_until <= changed.valid_from:
+            raise Invalid(
+                f"valid_until must be after valid_from ({changed.valid_from.isoformat()})",
+                title="Invalid change",
+            )
+        await change.change_entry(entry_id, changes)
+        await change.announce_entries([changed])
     await ports.audit.record(
         principal,
         "hotlist_change",

@@ -4,34 +4,28 @@ every replica, applied here at once, audited), all lists, one list."""
 from __future__ import annotations
 
 from anpr_core.auth import Principal
-from anpr_core.bus import BusUnavailable
 from anpr_core.events import utcnow
 from anpr_match.domain.entries import ListRules, rules_fields
-from anpr_match.domain.errors import Conflict, NotFound, Unavailable
+from anpr_match.domain.errors import Conflict, NotFound
 from anpr_match.handlers.context import HotlistPorts
-
-NOT_PUBLISHED = "the change could not be published; retry"
 
 
 async def save_list(
     ports: HotlistPorts, principal: Principal, rules: ListRules, *, create: bool
 ) -> ListRules:
     now = utcnow()
-    try:
-        async with ports.hotlists.change() as change:
-            exists = await change.list_exists(rules.name)
-            if create and exists:
-                raise Conflict(f"list {rules.name!r} exists; change it with PUT")
-            if not create and not exists:
-                raise NotFound(f"list {rules.name!r} does not exist; create it with POST")
-            if create:
-                await change.add_list(rules, principal.subject, now)
-            else:
-                await change.replace_list(rules, now)
-            # Announced inside the transaction: if the broker refuses, nothing is stored.
-            await change.announce_rules(rules)
-    except BusUnavailable as error:
-        raise Unavailable(NOT_PUBLISHED) from error
+    # The rules and their event (an outbox row) in one transaction; the relay publishes it.
+    async with ports.hotlists.change() as change:
+        exists = await change.list_exists(rules.name)
+        if create and exists:
+            raise Conflict(f"list {rules.name!r} exists; change it with PUT")
+        if not create and not exists:
+            raise NotFound(f"list {rules.name!r} does not exist; create it with POST")
+        if create:
+            await change.add_list(rules, principal.subject, now)
+        else:
+            await change.replace_list(rules, now)
+        await change.announce_rules(rules)
     ports.pipeline.index.set_rules(rules)
     await ports.audit.record(
         principal,
