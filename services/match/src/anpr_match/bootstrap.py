@@ -68,7 +68,7 @@ def build_service(
     replica = new_event_id()
     indexed_here = (INDEXED_BY_HEADER, replica.encode())
     relay = OutboxRelay(engine, outbox, bus, service="match", batch=RELAY_BATCH, keep_sent=KEEP_SENT)
-    events = HotlistEvents(outbox, topics.hotlist, settings.zone_id, indexed_here)
+    events = HotlistEvents(outbox, topics.hotlist, topics.audit, settings.zone_id, indexed_here)
     hotlists = HotlistStore(sessions, events, relay)
     hits = HitStore(sessions)
     index = HotlistIndex(settings.confusables, timedelta(hours=settings.lookback_hours))

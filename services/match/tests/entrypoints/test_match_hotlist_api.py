@@ -7,7 +7,7 @@ import gc
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +18,7 @@ import pytest
 
 from anpr.v1 import audit_pb2, common_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
-from anpr_core.bus import MemoryBus, Record
+from anpr_core.bus import BusUnavailable, MemoryBus, OutgoingRecord, Record
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.outbox import OutboxRelay
@@ -101,13 +101,25 @@ class Service:
         return result
 
     async def audit(self, action: str) -> list[audit_pb2.AuditEvent]:
+        await self.relay.drain()  # a change's audit record is published with it, by the outbox relay
         events = [audit_pb2.AuditEvent.FromString(r.value) for r in await read_topic(self.bus, TOPICS.audit)]
         return [e for e in events if e.action == action]
 
 
+class BrokerAway(MemoryBus):
+    """The in-process bus, which can be made to refuse every record, as a broker that is away."""
+
+    away = False
+
+    async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
+        if self.away:
+            raise BusUnavailable("the broker is away")
+        await super().publish_many(records)
+
+
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    bus = MemoryBus()
+    bus = BrokerAway()
     issuer = DevIssuer(tmp_path / "key.pem")
     match = build_service(
         MatchSettings(data_dir=tmp_path, duplicate_window_s=60, lookback_hours=1, lookback_interval_s=0.02),
@@ -121,6 +133,26 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
     ):
         yield Service(client, bus, issuer, match.relay)
+
+
+async def test_an_entry_made_while_the_broker_is_away_is_kept_and_announced_once_it_is_back(
+    service: Service,
+) -> None:
+    await service.new_list()
+    assert isinstance(service.bus, BrokerAway)
+    service.bus.away = True
+    body = {"plate": "1ABC234", "list_name": "stolen", "reason": "stolen", "case_reference": "PV/9"}
+    made = await service.client.post("/v1/hotlist", json=body, headers=service.auth())
+    assert made.status_code == 201, made.text
+    assert made.json()["indexed"] is False
+    with pytest.raises(BusUnavailable):
+        await service.relay.drain()
+    service.bus.away = False
+    entry_id = made.json()["entry_id"]
+    await eventually(lambda: service._indexed(entry_id))
+    assert [r.key for r in await entries_on(service.bus)] == [entry_id.encode()]
+    created = [a for a in await service.audit("hotlist_change") if json.loads(a.query)["op"] == "create"]
+    assert [list(a.record_ids) for a in created] == [[entry_id]], "audited once, with the change"
 
 
 async def test_an_entry_for_a_list_that_does_not_exist_is_refused(service: Service) -> None:

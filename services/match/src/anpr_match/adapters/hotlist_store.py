@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from anpr.v1 import audit_pb2
 from anpr_core.bus import OutgoingRecord
 from anpr_core.events import utcnow
 from anpr_core.outbox import Outbox, OutboxRelay
@@ -49,9 +50,12 @@ def rules_of(mapping: Mapping[Any, Any]) -> ListRules:
 class HotlistEvents:
     """Where this replica's hotlist events are staged: the outbox, for the hotlist topic."""
 
-    def __init__(self, outbox: Outbox, topic: str, zone_id: str, indexed_here: tuple[str, bytes]) -> None:
+    def __init__(
+        self, outbox: Outbox, topic: str, audit_topic: str, zone_id: str, indexed_here: tuple[str, bytes]
+    ) -> None:
         self.outbox = outbox
         self.topic = topic
+        self.audit_topic = audit_topic
         self.zone_id = zone_id
         # Marks a record this replica indexed itself before publishing (its own index consumer
         # skips those instead of decoding and indexing a million entries a second time).
@@ -115,6 +119,13 @@ class HotlistChange:
 
     async def announce_entries(self, entries: Sequence[HotlistEntry]) -> None:
         await self._events.outbox.stage_many(self._session, await self._encode(entries))
+
+    async def audit(self, event: audit_pb2.AuditEvent) -> None:
+        """The change's audit record, published with its events: a change is never kept unaudited."""
+        key = event.actor.user_id.encode()
+        await self._events.outbox.stage(
+            self._session, self._events.audit_topic, key, event.SerializeToString()
+        )
 
     async def _encode(
         self,

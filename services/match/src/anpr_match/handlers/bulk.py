@@ -102,23 +102,25 @@ async def _import(
     ports: HotlistPorts, entries: list[HotlistEntry], principal: Principal, now: datetime
 ) -> Imported:
     """Stores, announces and indexes checked entries, all or nothing."""
-    # 1. one transaction: every row stored (COPY on PostgreSQL) and an event for each staged in
-    # the outbox, marked as indexed by this replica; 2. commit: both or neither, so no replica
-    # ever indexes an entry that is not stored; 3. the relay publishes the events.
+    names = sorted({e.list_name for e in entries})
+    # 1. one transaction: every row stored (COPY on PostgreSQL), an event for each staged in the
+    # outbox (marked as indexed by this replica) and the import's audit record; 2. commit: all or
+    # nothing, so no replica ever indexes an entry that is not stored; 3. the relay publishes.
     async with ports.hotlists.change() as change:
         await change.add_imported(entries, now)
+        await change.audit(
+            ports.audit.event(
+                principal,
+                "hotlist_change",
+                query={"op": "import", "lists": names, "count": len(entries)},
+                record_ids=[e.entry_id for e in entries],
+            )
+        )
     # This replica indexes now rather than waiting for its own records to come back.
     for start in range(0, len(entries), INDEX_CHUNK):
         for entry in entries[start : start + INDEX_CHUNK]:
             ports.pipeline.on_entry(entry)
         await asyncio.sleep(0)
-    names = sorted({e.list_name for e in entries})
-    await ports.audit.record(
-        principal,
-        "hotlist_change",
-        query={"op": "import", "lists": names, "count": len(entries)},
-        record_ids=[e.entry_id for e in entries],
-    )
     return Imported(len(entries), names)
 
 

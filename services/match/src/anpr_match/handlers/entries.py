@@ -66,19 +66,21 @@ async def create_entry(ports: HotlistPorts, principal: Principal, request: Entry
         case_reference=request.case_reference,
         entered_by=principal.subject,
     )
-    # 1. the entry and its event (an outbox row) in one transaction; 2. commit; 3. the relay
-    # publishes the event, and every replica's index consumer indexes the entry from it.
+    # 1. the entry, its event and its audit record (outbox rows) in one transaction; 2. commit;
+    # 3. the relay publishes them, and every replica's index consumer indexes the entry.
     async with ports.hotlists.change() as change:
         await change.add_entry(entry)
         await change.announce_entries([entry])
-    await ports.audit.record(
-        principal,
-        "hotlist_change",
-        purpose=entry.category.value,
-        case_reference=request.case_reference,
-        query={"op": "create", "list_name": request.list_name, "category": entry.category.value},
-        record_ids=[entry.entry_id],
-    )
+        await change.audit(
+            ports.audit.event(
+                principal,
+                "hotlist_change",
+                purpose=entry.category.value,
+                case_reference=request.case_reference,
+                query={"op": "create", "list_name": request.list_name, "category": entry.category.value},
+                record_ids=[entry.entry_id],
+            )
+        )
     return EntryState(entry, ports.indexed(entry.entry_id))
 
 
@@ -119,14 +121,16 @@ async def _change_entry(
             )
         await change.change_entry(entry_id, changes)
         await change.announce_entries([changed])
-    await ports.audit.record(
-        principal,
-        "hotlist_change",
-        purpose=changed.category.value,
-        case_reference=changed.case_reference,
-        query={"op": op, "list_name": changed.list_name, "fields": sorted(changes), "why": why},
-        record_ids=[entry_id],
-    )
+        await change.audit(
+            ports.audit.event(
+                principal,
+                "hotlist_change",
+                purpose=changed.category.value,
+                case_reference=changed.case_reference,
+                query={"op": op, "list_name": changed.list_name, "fields": sorted(changes), "why": why},
+                record_ids=[entry_id],
+            )
+        )
     return EntryState(changed, ports.indexed(entry_id))
 
 

@@ -14,7 +14,8 @@ async def save_list(
     ports: HotlistPorts, principal: Principal, rules: ListRules, *, create: bool
 ) -> ListRules:
     now = utcnow()
-    # The rules and their event (an outbox row) in one transaction; the relay publishes it.
+    # The rules, their event and the change's audit record (outbox rows) in one transaction; the
+    # relay publishes them.
     async with ports.hotlists.change() as change:
         exists = await change.list_exists(rules.name)
         if create and exists:
@@ -26,14 +27,16 @@ async def save_list(
         else:
             await change.replace_list(rules, now)
         await change.announce_rules(rules)
+        await change.audit(
+            ports.audit.event(
+                principal,
+                "hotlist_change",
+                purpose=rules.category.value,
+                query={"op": "create_list" if create else "change_list", **rules_fields(rules)},
+                record_ids=[f"list:{rules.name}"],
+            )
+        )
     ports.pipeline.index.set_rules(rules)
-    await ports.audit.record(
-        principal,
-        "hotlist_change",
-        purpose=rules.category.value,
-        query={"op": "create_list" if create else "change_list", **rules_fields(rules)},
-        record_ids=[f"list:{rules.name}"],
-    )
     return rules
 
 

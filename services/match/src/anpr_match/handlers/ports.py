@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from anpr.v1 import audit_pb2
 from anpr_match.domain.entries import HotlistEntry, ListRules, Match, SeenRead
 
 
@@ -23,6 +24,7 @@ class HotlistChanges(Protocol):
     async def add_imported(self, entries: Sequence[HotlistEntry], created_at: datetime) -> None: ...
     async def announce_rules(self, rules: ListRules) -> None: ...
     async def announce_entries(self, entries: Sequence[HotlistEntry]) -> None: ...
+    async def audit(self, event: audit_pb2.AuditEvent) -> None: ...
 
 
 class Hotlists(Protocol):
