@@ -73,6 +73,40 @@ class VehicleAttributes(_message.Message):
 Global___VehicleAttributes: _TypeAlias = VehicleAttributes  # noqa: Y015
 
 @_typing.final
+class PlateReading(_message.Message):
+    """One of the plate reader's best readings after the national formats."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    FORMATTED_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    """Normalised text: upper case, A-Z and 0-9 only."""
+    formatted: _builtins.str
+    """National display form; the text itself when no format fits."""
+    country: _builtins.str
+    """ISO 3166 alpha-2, empty when no format fits."""
+    probability: _builtins.float
+    """Its share among the reader's readings, 0..1."""
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        formatted: _builtins.str = ...,
+        country: _builtins.str = ...,
+        probability: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "formatted", b"formatted", "probability", b"probability", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlateReading: _TypeAlias = PlateReading  # noqa: Y015
+
+@_typing.final
 class PlateRead(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -93,6 +127,10 @@ class PlateRead(_message.Message):
     READER_FIELD_NUMBER: _builtins.int
     PASSAGE_ID_FIELD_NUMBER: _builtins.int
     OVERVIEW_FIELD_NUMBER: _builtins.int
+    CHARACTER_PROBABILITIES_FIELD_NUMBER: _builtins.int
+    READINGS_FIELD_NUMBER: _builtins.int
+    COUNTRY_RUNNER_UP_FIELD_NUMBER: _builtins.int
+    PLATE_FORMAT_FIELD_NUMBER: _builtins.int
     VEHICLE_FIELD_NUMBER: _builtins.int
     camera_id: _builtins.str
     direction: _common_pb2.Direction.ValueType
@@ -118,6 +156,10 @@ class PlateRead(_message.Message):
     """The whole frame as the camera sent it (JPEG/PNG), so that box coordinates hold; empty for
     camera-side reads without one. Stored with the read under the same retention and erasure rules.
     """
+    country_runner_up: _builtins.str
+    """Another country whose format the same text fits, when one does (`country` is the likelier)."""
+    plate_format: _builtins.str
+    """The national format the plate was read in, e.g. "BE current (2010)"; empty when none fits."""
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -128,6 +170,17 @@ class PlateRead(_message.Message):
 
     @_builtins.property
     def box(self) -> _common_pb2.Box: ...
+    @_builtins.property
+    def character_probabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The recogniser's probability (0..1) of each character of `plate`, in order; a character the
+        national format put in place of a look-alike carries the recogniser's own, low, figure. Empty
+        when the reader gave none (camera-side reads, the earlier grammar).
+        """
+
+    @_builtins.property
+    def readings(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlateReading]:
+        """The reader's best readings, best first (the first is `plate`), at most three."""
+
     @_builtins.property
     def vehicle(self) -> Global___VehicleAttributes:
         """What the camera reported of the vehicle (vendor formats at ingest); unset for detect's reads.
@@ -154,11 +207,15 @@ class PlateRead(_message.Message):
         reader: _builtins.str = ...,
         passage_id: _builtins.str = ...,
         overview: _builtins.bytes = ...,
+        character_probabilities: _abc.Iterable[_builtins.float] | None = ...,
+        readings: _abc.Iterable[Global___PlateReading] | None = ...,
+        country_runner_up: _builtins.str = ...,
+        plate_format: _builtins.str = ...,
         vehicle: Global___VehicleAttributes | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "captured_at", b"captured_at", "meta", b"meta", "vehicle", b"vehicle"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "confidence", b"confidence", "country", b"country", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "overview", b"overview", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "reader", b"reader", "vehicle", b"vehicle"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "camera_id", b"camera_id", "camera_read", b"camera_read", "candidates", b"candidates", "captured_at", b"captured_at", "character_probabilities", b"character_probabilities", "confidence", b"confidence", "country", b"country", "country_runner_up", b"country_runner_up", "direction", b"direction", "format_valid", b"format_valid", "formatted", b"formatted", "frame_event_id", b"frame_event_id", "meta", b"meta", "overview", b"overview", "passage_id", b"passage_id", "plate", b"plate", "plate_crop", b"plate_crop", "plate_format", b"plate_format", "reader", b"reader", "readings", b"readings", "vehicle", b"vehicle"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
