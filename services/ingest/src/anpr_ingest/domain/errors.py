@@ -86,6 +86,37 @@ class NotASmartCamera(CameraRefused):
         )
 
 
+class CameraChallenged(CameraRefused):
+    """401 with the ways to authenticate (WWW-Authenticate challenges): no credential, one that does
+    not hold, or a Digest nonce past its lifetime (`stale`)."""
+
+    def __init__(self, reason: str, message: str, challenges: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.challenges = challenges
+
+
+class CredentialOfAnotherCamera(CameraRefused):
+    reason = "other_camera"
+
+    def __init__(self, credential_camera: str, path_camera: str) -> None:
+        super().__init__(
+            f"the credential is camera {credential_camera}'s, the path names camera {path_camera}: "
+            "a camera sends as itself only"
+        )
+
+
+class NotThisVendor(CameraRefused):
+    reason = "wrong_vendor"
+
+    def __init__(self, camera_id: str, registered: str, sent: str) -> None:
+        feed = f"a {registered} camera" if registered else "a camera of the platform's own API"
+        super().__init__(
+            f"camera {camera_id} is registered as {feed}, not as a {sent} camera (kind smart, vendor "
+            f"{sent}); an admin changes its vendor, or the camera posts to its own path"
+        )
+
+
 class Unavailable(IngestRefusal):
     """A dependency (the register, the dedupe table, the broker) did not answer; it will again, so
     the caller sends the same request after a while. `extensions` go into the answer as they are

@@ -40,6 +40,23 @@ def check_frame(data: bytes, captured_at: datetime, now: datetime, limits: Frame
     return info
 
 
+def check_overview(data: bytes, limits: FrameLimits) -> ImageInfo:
+    """A vendor read's scene image, checked from its header like a frame (no capture time of its own)."""
+    if len(data) > limits.max_bytes:
+        raise RejectedFrame(
+            "too_large", f"the overview is {len(data)} bytes; the limit is {limits.max_bytes}", status=413
+        )
+    info = sniff_image(data)
+    check_pixels(info, limits.max_pixels, "overview")
+    if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > limits.max_side:
+        raise RejectedFrame(
+            "bad_dimensions",
+            f"the overview is {info.width}x{info.height}; each side must be between "
+            f"{limits.min_side} and {limits.max_side} pixels",
+        )
+    return info
+
+
 def _check_time(captured_at: datetime, now: datetime, max_skew: timedelta) -> None:
     if captured_at.tzinfo is None:
         raise RejectedFrame(
