@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from anpr_core.db import insert_ignoring_duplicates
 from anpr_ingest.adapters.tables import cameras
+from anpr_ingest.domain.camera_auth import DigestSecrets
 from anpr_ingest.domain.cameras import Camera
 
 
@@ -33,19 +34,27 @@ class CameraRegister:
             return await insert_ignoring_duplicates(session, cameras, [dataclasses.asdict(camera)]) == 1
 
     async def save(self, camera: Camera) -> None:
-        """Writes every field but the key hash and last-seen time, which have their own writers."""
+        """Writes every field but the key's secrets and last-seen time, which have their own writers."""
         fields = dataclasses.asdict(camera)
-        for own_writer in ("camera_id", "api_key_hash", "last_seen_at", "created_at"):
+        own_writers = ("camera_id", "api_key_hash", "digest_ha1_md5", "digest_ha1_sha256", "last_seen_at")
+        for own_writer in (*own_writers, "created_at"):
             fields.pop(own_writer)
         async with self._sessions.begin() as session:
             await session.execute(
                 update(cameras).where(cameras.c.camera_id == camera.camera_id).values(**fields)
             )
 
-    async def set_key_hash(self, camera_id: str, api_key_hash: str) -> None:
+    async def set_key(self, camera_id: str, secrets: DigestSecrets) -> None:
+        """The key's hash and Digest HA1s, written together (rotation), or cleared (revocation)."""
         async with self._sessions.begin() as session:
             await session.execute(
-                update(cameras).where(cameras.c.camera_id == camera_id).values(api_key_hash=api_key_hash)
+                update(cameras)
+                .where(cameras.c.camera_id == camera_id)
+                .values(
+                    api_key_hash=secrets.api_key_hash,
+                    digest_ha1_md5=secrets.ha1_md5,
+                    digest_ha1_sha256=secrets.ha1_sha256,
+                )
             )
 
     async def touch(self, camera_id: str, seen_at: datetime) -> None:

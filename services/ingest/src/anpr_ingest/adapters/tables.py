@@ -1,4 +1,5 @@
-"""Ingest's tables (schema `ingest`): the camera register and the intake dedupe table."""
+"""Ingest's tables (schema `ingest`): the camera register, the intake dedupe table, and the vehicles
+vendor cameras track (Axis's carID)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ cameras = Table(
     Column("sign_description", String(500), nullable=False, server_default=""),
     Column("impact_analysis_reference", String(200), nullable=False, server_default=""),
     Column("updated_at", UtcDateTime(), nullable=True),
+    # The vendor format a smart camera pushes ("" for the platform's own API), and the IANA time zone
+    # its local times are in. Registers of earlier versions get both with these defaults.
+    Column("vendor", String(16), nullable=False, server_default=""),
+    Column("time_zone", String(64), nullable=False, server_default="Europe/Brussels"),
+    # Digest's H(camera:realm:key), written with the key and cleared with it; "" (cameras registered
+    # before: until their key is rotated) means Digest is not possible.
+    Column("digest_ha1_md5", String(32), nullable=False, server_default=""),
+    Column("digest_ha1_sha256", String(64), nullable=False, server_default=""),
 )
 
 # One row per frame or read handed to the broker: (camera, captured_at, content digest) -> the event
@@ -70,6 +79,19 @@ intake_dedupe = Table(
     Column("published", Boolean(), nullable=False, server_default=true()),
     PrimaryKeyConstraint("camera_id", "captured_at", "sha256"),
     Index("ix_intake_dedupe_created_at", "created_at"),
+)
+
+
+# Vehicles a vendor camera reported under its own id (Axis's carID): that one of their reads was
+# published, so that the LOST event repeating it later adds no passage. Kept for minutes.
+vendor_tracks = Table(
+    "vendor_tracks",
+    metadata,
+    Column("camera_id", String(64), nullable=False),
+    Column("track", String(64), nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("camera_id", "track"),
+    Index("ix_vendor_tracks_last_at", "last_at"),
 )
 
 

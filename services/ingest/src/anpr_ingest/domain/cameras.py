@@ -7,9 +7,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from anpr_ingest.domain.errors import IngestRefusal, InvalidCameraChange
 
@@ -54,8 +55,30 @@ def check_border(border: bool, neighbour: str | None) -> None:
         raise InvalidCameraChange("neighbour_zone_id is only for border cameras (set border_camera: true)")
 
 
+def check_feed(kind: str, vendor: str) -> None:
+    """A camera that pushes a vendor's format reads plates itself: only a smart camera names one."""
+    if vendor and kind != CameraKind.SMART.value:
+        raise InvalidCameraChange(
+            f"a camera that pushes {vendor} reads plates itself: register it with kind smart"
+        )
+
+
+# Belgian zones: what a camera's local time means when it sends one without an offset.
+DEFAULT_TIME_ZONE = "Europe/Brussels"
+
+
+def time_zone_of(name: str) -> tzinfo:
+    """The IANA time zone a camera's local times are in (the tz database, read once per name)."""
+    try:
+        return ZoneInfo(name or DEFAULT_TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidCameraChange(
+            f"time_zone {name!r} is not an IANA time zone such as Europe/Brussels"
+        ) from error
+
+
 # Fields a PATCH may change but not clear.
-REQUIRED_FIELDS = ("name", "direction", "kind", "border_camera", "status")
+REQUIRED_FIELDS = ("name", "direction", "kind", "border_camera", "status", "time_zone")
 
 
 def is_silent(
@@ -96,6 +119,11 @@ class Camera:
     sign_description: str = ""
     impact_analysis_reference: str = ""
     updated_at: datetime | None = None
+    vendor: str = ""  # the vendor format a smart camera pushes ("" for the platform's own API)
+    time_zone: str = DEFAULT_TIME_ZONE  # where its local times are, when it sends them without offset
+    # Digest's H(camera:realm:key), made with the key, cleared with it (domain.camera_auth)
+    digest_ha1_md5: str = ""
+    digest_ha1_sha256: str = ""
 
     def changed(self, **fields: Any) -> Camera:
         return dataclasses.replace(self, **fields)

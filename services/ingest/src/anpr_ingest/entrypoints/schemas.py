@@ -9,7 +9,16 @@ from typing import Any, Self
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from anpr_ingest.domain.cameras import Camera, CameraKind, CameraStatus, Direction, check_border, is_silent
+from anpr_ingest.domain.cameras import (
+    DEFAULT_TIME_ZONE,
+    Camera,
+    CameraKind,
+    CameraStatus,
+    Direction,
+    check_border,
+    is_silent,
+)
+from anpr_ingest.domain.vendors import Vendor
 from anpr_ingest.handlers.intake import AcceptedFrame, AcceptedRead
 
 _ZONE_ID = r"^[A-Za-z0-9_.-]{1,32}$"
@@ -46,6 +55,16 @@ class CameraFields(BaseModel):
     approval_date: date | None = None
     sign: Sign | None = None
     impact_analysis_reference: str = Field(default="", max_length=200)
+    vendor: Vendor | None = Field(
+        default=None,
+        description="A smart camera that pushes its vendor's own format to /v1/vendors/{vendor}/{camera_id}",
+    )
+    time_zone: str = Field(
+        default=DEFAULT_TIME_ZONE,
+        min_length=1,
+        max_length=64,
+        description="IANA time zone of the times the camera sends without an offset",
+    )
 
 
 class CameraIn(CameraFields):
@@ -73,6 +92,8 @@ class CameraPatch(BaseModel):
     sign: SignChange | None = None
     impact_analysis_reference: str | None = Field(default=None, max_length=200)
     status: CameraStatus | None = None
+    vendor: Vendor | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class CameraOut(BaseModel):
@@ -90,6 +111,8 @@ class CameraOut(BaseModel):
     sign: Sign | None
     impact_analysis_reference: str
     status: CameraStatus
+    vendor: Vendor | None
+    time_zone: str
     has_key: bool = Field(description="False after revocation, until the key is rotated")
     created_at: datetime
     updated_at: datetime | None
@@ -189,6 +212,8 @@ def camera_out(camera: Camera, silent_gap: timedelta, now: datetime | None = Non
         else None,
         impact_analysis_reference=camera.impact_analysis_reference,
         status=CameraStatus(camera.status),
+        vendor=Vendor(camera.vendor) if camera.vendor else None,
+        time_zone=camera.time_zone,
         has_key=bool(camera.api_key_hash),
         created_at=camera.created_at,
         updated_at=camera.updated_at,
@@ -217,6 +242,8 @@ def stored_fields(sent: dict[str, Any]) -> dict[str, Any]:
             fields["sign_description"] = value["description"] if value else ""
         elif name == "zone_id":
             fields["zone_id"] = value or None
+        elif name == "vendor":
+            fields["vendor"] = value.value if value else ""
         elif name in ("road", "approval_reference", "impact_analysis_reference"):
             fields[name] = value or ""
         elif hasattr(value, "value"):  # enums are stored as their text

@@ -11,15 +11,17 @@ from typing import Any
 from anpr_core.auth import Principal
 from anpr_core.events import utcnow
 from anpr_core.metrics import CAMERA_SILENT
+from anpr_ingest.domain.camera_auth import DigestSecrets, secrets_of
 from anpr_ingest.domain.cameras import (
     REQUIRED_FIELDS,
     Camera,
     CameraStatus,
     check_border,
+    check_feed,
     check_status_change,
-    hash_api_key,
     is_silent,
     new_api_key,
+    time_zone_of,
 )
 from anpr_ingest.domain.errors import CameraExists, CameraNotFound, InvalidCameraChange
 from anpr_ingest.domain.public_map import MapCamera
@@ -52,15 +54,20 @@ async def register_camera(
     """Registers a camera with the register's `fields`; returns it and its key, which only this
     answer shows (only its hash is stored). `as_sent` is the request, for the audit."""
     api_key = new_api_key()
+    secrets = secrets_of(camera_id, api_key)
     now = utcnow()
     camera = Camera(
         camera_id=camera_id,
         status=CameraStatus.ACTIVE.value,
-        api_key_hash=hash_api_key(api_key),
+        api_key_hash=secrets.api_key_hash,
+        digest_ha1_md5=secrets.ha1_md5,
+        digest_ha1_sha256=secrets.ha1_sha256,
         created_at=now,
         last_seen_at=None,
         **{**fields, "zone_id": fields.get("zone_id") or ports.zone_id},
     )
+    check_feed(camera.kind, camera.vendor)
+    time_zone_of(camera.time_zone)
     if not await ports.register.add(camera):
         raise CameraExists(camera_id)
     await ports.audit.record(
@@ -88,6 +95,8 @@ async def update_camera(
         changes = {**changes, "zone_id": changes["zone_id"] or camera.zone_id}
     updated = camera.changed(**changes, updated_at=utcnow())
     check_border(updated.border_camera, updated.neighbour_zone_id)
+    check_feed(updated.kind, updated.vendor)
+    time_zone_of(updated.time_zone)
     await ports.register.save(updated)
     ports.cache.evict(camera_id)
     await ports.audit.record(
@@ -101,16 +110,22 @@ async def rotate_key(ports: CameraPorts, principal: Principal, camera_id: str) -
     within the cache's TTL on the others."""
     camera = await get_camera(ports, camera_id)
     api_key = new_api_key()
-    await ports.register.set_key_hash(camera_id, hash_api_key(api_key))
+    secrets = secrets_of(camera_id, api_key)
+    await ports.register.set_key(camera_id, secrets)
     ports.cache.evict(camera_id)
     await ports.audit.record(principal, "camera_change", query={"op": "rotate_key"}, record_ids=[camera_id])
-    return camera.changed(api_key_hash=hash_api_key(api_key)), api_key
+    changed = camera.changed(
+        api_key_hash=secrets.api_key_hash,
+        digest_ha1_md5=secrets.ha1_md5,
+        digest_ha1_sha256=secrets.ha1_sha256,
+    )
+    return changed, api_key
 
 
 async def revoke_key(ports: CameraPorts, principal: Principal, camera_id: str) -> None:
     """The camera has no valid key until one is rotated in."""
     await get_camera(ports, camera_id)
-    await ports.register.set_key_hash(camera_id, "")
+    await ports.register.set_key(camera_id, DigestSecrets.revoked())
     ports.cache.evict(camera_id)
     await ports.audit.record(principal, "camera_change", query={"op": "revoke_key"}, record_ids=[camera_id])
 

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from anpr_core.auth import Principal
+from anpr_ingest.domain.camera_auth import DigestSecrets
 from anpr_ingest.domain.cameras import Camera
 from anpr_ingest.domain.images import ImageInfo
 from anpr_ingest.domain.intake import Intake
+from anpr_ingest.domain.vendors.mapping import CameraRead
 
 
 class CameraStore(Protocol):
@@ -23,7 +25,7 @@ class CameraStore(Protocol):
 
     async def save(self, camera: Camera) -> None: ...
 
-    async def set_key_hash(self, camera_id: str, api_key_hash: str) -> None: ...
+    async def set_key(self, camera_id: str, secrets: DigestSecrets) -> None: ...
 
 
 class CameraLookup(Protocol):
@@ -86,6 +88,32 @@ class IntakeCodec(Protocol):
         event_id: str,
         now: datetime,
     ) -> Intake: ...
+
+    def vendor_read(
+        self, camera: Camera, read: CameraRead, digest: str, event_id: str, now: datetime
+    ) -> Intake: ...
+
+
+class TrackStore(Protocol):
+    """The vehicles vendor cameras track (adapters.vendor_tracks.VendorTracks); raises
+    RegisterUnavailable when it does not answer."""
+
+    async def reported(self, camera_id: str, track: str, since: datetime) -> bool: ...
+
+    async def record(self, camera_id: str, track: str, at: datetime) -> None: ...
+
+
+class TrackForgetter(Protocol):
+    async def forget_before(self, cutoff: datetime) -> int: ...
+
+
+class DeadLetterSink(Protocol):
+    """Where pushes that cannot be taken are kept (adapters.dead_letters.VendorDeadLetters); raises
+    BusUnavailable when the broker does not take it."""
+
+    async def keep(
+        self, camera_id: str, vendor: str, body: bytes, content_type: str, reason: str
+    ) -> None: ...
 
 
 class AuditRecorder(Protocol):
