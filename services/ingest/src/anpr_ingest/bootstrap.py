@@ -24,19 +24,25 @@ from anpr_core.service import create_service_app
 from anpr_ingest.adapters.camera_cache import CameraCache
 from anpr_ingest.adapters.camera_register import CameraRegister
 from anpr_ingest.adapters.codecs import IntakeEvents
+from anpr_ingest.adapters.dead_letters import VendorDeadLetters
 from anpr_ingest.adapters.dedupe import IntakeDedupe, intake_engine_of
 from anpr_ingest.adapters.images import ImageChecker
 from anpr_ingest.adapters.last_seen import LastSeenWriter
 from anpr_ingest.adapters.publish_once import IntakeBatcher
 from anpr_ingest.adapters.tables import prepare_tables
+from anpr_ingest.adapters.vendor_tracks import VendorTracks
 from anpr_ingest.domain.errors import IngestRefusal
 from anpr_ingest.domain.intake import CropLimits, FrameLimits
-from anpr_ingest.entrypoints import http_cameras, http_intake
+from anpr_ingest.domain.vendors import PayloadLimits
+from anpr_ingest.domain.vendors.mapping import TRACK_MEMORY
+from anpr_ingest.entrypoints import http_cameras, http_intake, http_vendors
 from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
 from anpr_ingest.entrypoints.jobs import Job, every
 from anpr_ingest.entrypoints.problems import answer_refusal
+from anpr_ingest.handlers.camera_auth import Challenger
 from anpr_ingest.handlers.cameras import CameraPorts, check_silent_cameras
 from anpr_ingest.handlers.intake import IntakePorts, forget_old_intake
+from anpr_ingest.handlers.vendors import VendorPorts, forget_old_tracks
 from anpr_ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -94,6 +100,15 @@ def build_app(
         codec=IntakeEvents(settings.zone_id, topics),
         publisher=batcher,
     )
+    tracks = VendorTracks(session_factory(engine))
+    vendors = VendorPorts(
+        intake=intake,
+        tracks=tracks,
+        dead_letters=VendorDeadLetters(bus, topics, settings.zone_id),
+        limits=PayloadLimits(max_image_bytes=settings.max_frame_bytes),
+        challenger=Challenger(lifetime_s=settings.digest_nonce_lifetime_s),
+        max_body_bytes=settings.max_vendor_body_bytes,
+    )
     jobs = (
         Job(
             settings.silent_check_interval_s,
@@ -105,6 +120,7 @@ def build_app(
             "dedupe cleanup",
             partial(forget_old_intake, dedupe, timedelta(seconds=settings.dedupe_window_s)),
         ),
+        Job(60.0, "vendor tracks cleanup", partial(forget_old_tracks, tracks, TRACK_MEMORY)),
     )
     running = _Running(settings, engine, claims_engine, batcher, images, jobs)
     app = create_service_app(
@@ -117,9 +133,12 @@ def build_app(
     )
     app.state.camera_ports = cameras  # read by entrypoints.deps
     app.state.intake_ports = intake
+    app.state.vendor_ports = vendors
     app.state.refusal_recorder = audit  # anpr_core.auth audits refused calls through it
     app.include_router(http_cameras.router)
     app.include_router(http_intake.router)
+    app.include_router(http_vendors.router)
+    app.include_router(http_vendors.fixed_paths)
     app.add_exception_handler(IngestRefusal, answer_refusal)
     app.add_middleware(RawFrameFastPath, intake=partial(http_intake.raw_frame, intake))
     return app

@@ -48,3 +48,10 @@ class IngestSettings(CoreSettings):
     # batches grow.
     intake_pool_size: int = Field(default=4, ge=1, le=500)
     intake_max_batch: int = Field(default=64, ge=1, le=1000)
+    # A vendor camera's whole push (XML or JSON with its images, base64 included); a refused one is
+    # kept whole as a dead letter, so it stays below the broker's message limit.
+    max_vendor_body_bytes: int = Field(
+        default=6 * 1024 * 1024, ge=64 * 1024, le=MAX_MESSAGE_BYTES - 64 * 1024
+    )
+    # How long a Digest challenge's nonce is good for; an older one is answered stale=true.
+    digest_nonce_lifetime_s: float = Field(default=300.0, gt=0, le=3600)

@@ -1,5 +1,6 @@
-"""Frames and camera-side reads as the protobuf events ingest publishes (anpr.v1.Frame on the frames
-topic, anpr.v1.PlateRead on the reads topic), each keyed by its camera and ready to publish once."""
+"""Frames and camera-side reads (the platform's own form, and vendor cameras') as the protobuf events
+ingest publishes (anpr.v1.Frame on the frames topic, anpr.v1.PlateRead on the reads topic), each
+keyed by its camera and ready to publish once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_ingest.domain.cameras import Camera, Direction
 from anpr_ingest.domain.images import ImageInfo
 from anpr_ingest.domain.intake import Intake, IntakeEntry
+from anpr_ingest.domain.vendors.mapping import CameraRead
 
 _DIRECTIONS = {
     Direction.IN: common_pb2.DIRECTION_IN,
@@ -101,4 +103,40 @@ class IntakeEvents:
             self._topics.reads,
             camera.camera_id.encode(),
             read.SerializeToString(),
+        )
+
+    def vendor_read(
+        self, camera: Camera, read: CameraRead, digest: str, event_id: str, now: datetime
+    ) -> Intake:
+        """A vendor camera's read, with what it said beyond the plate (country, box, overview,
+        vehicle attributes); its direction is the zone's, mapped through the register."""
+        meta = new_meta(self._zone_id, "ingest")
+        meta.event_id = event_id
+        event = read_pb2.PlateRead(
+            meta=meta,
+            camera_id=camera.camera_id,
+            captured_at=to_timestamp(read.captured_at),
+            direction=_DIRECTIONS[read.direction],
+            plate=read.plate,
+            country=read.country,
+            confidence=read.confidence,
+            candidates=[read_pb2.PlateCandidate(text=read.plate, confidence=read.confidence)],
+            camera_read=True,
+            plate_crop=read.crop,
+            overview=read.overview,
+            reader=f"camera:{camera.camera_id}:{read.vendor.value}",
+        )
+        if read.box is not None:
+            event.box.CopyFrom(common_pb2.Box(x1=read.box[0], y1=read.box[1], x2=read.box[2], y2=read.box[3]))
+        if read.vehicle_type or read.vehicle_colour or read.vehicle_make:
+            event.vehicle.CopyFrom(
+                read_pb2.VehicleAttributes(
+                    type=read.vehicle_type, colour=read.vehicle_colour, make=read.vehicle_make
+                )
+            )
+        return Intake(
+            IntakeEntry(camera.camera_id, read.captured_at, digest, event_id, now),
+            self._topics.reads,
+            camera.camera_id.encode(),
+            event.SerializeToString(),
         )

@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from anpr_core.auth import Action, Principal, require
 from anpr_ingest.handlers.cameras import CameraPorts
 from anpr_ingest.handlers.intake import IntakePorts
+from anpr_ingest.handlers.vendors import VendorPorts
 
 
 # async: FastAPI runs a plain function dependency in a thread; these only read an attribute.
@@ -25,7 +26,13 @@ async def intake_ports(request: Request) -> IntakePorts:
     return ports
 
 
+async def vendor_ports(request: Request) -> VendorPorts:
+    ports: VendorPorts = request.app.state.vendor_ports
+    return ports
+
+
 Cameras = Annotated[CameraPorts, Depends(camera_ports)]
+Vendors = Annotated[VendorPorts, Depends(vendor_ports)]
 Intake = Annotated[IntakePorts, Depends(intake_ports)]
 CameraAdmin = Annotated[Principal, Depends(require(Action.MANAGE_CAMERAS))]
 CameraViewer = Annotated[Principal, Depends(require(Action.VIEW_CAMERAS))]

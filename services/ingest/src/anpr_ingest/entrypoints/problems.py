@@ -9,18 +9,22 @@ from fastapi.responses import JSONResponse
 from anpr_core.problems import RETRY_AFTER_S, Problem, problem_response
 from anpr_ingest.domain.cameras import StatusChangeRefused
 from anpr_ingest.domain.errors import (
+    CameraChallenged,
     CameraExists,
     CameraNotFound,
     CameraRetired,
+    CredentialOfAnotherCamera,
     IngestRefusal,
     InvalidCameraChange,
     NoCameraKey,
     NotASmartCamera,
+    NotThisVendor,
     RejectedFrame,
     Unavailable,
     UnknownCamera,
     WrongCameraKey,
 )
+from anpr_ingest.domain.vendors import MalformedPayload
 
 _ANSWERS: dict[type[IngestRefusal], tuple[int, str]] = {
     CameraNotFound: (404, "Not Found"),
@@ -32,6 +36,9 @@ _ANSWERS: dict[type[IngestRefusal], tuple[int, str]] = {
     UnknownCamera: (404, "Unknown camera"),
     CameraRetired: (403, "Forbidden"),
     NotASmartCamera: (403, "Forbidden"),
+    CameraChallenged: (401, "Unauthorized"),
+    CredentialOfAnotherCamera: (403, "Forbidden"),
+    NotThisVendor: (403, "Forbidden"),
 }
 
 
@@ -39,6 +46,11 @@ def problem_for(refusal: IngestRefusal) -> Problem:
     if isinstance(refusal, RejectedFrame):
         return Problem(
             refusal.status, "Frame rejected", str(refusal), problem_type=f"urn:schild:frame:{refusal.reason}"
+        )
+    if isinstance(refusal, MalformedPayload):
+        # Kept for the operator as a dead letter before this answer (handlers.vendors).
+        return Problem(
+            refusal.status, "Push refused", str(refusal), problem_type=f"urn:schild:vendor:{refusal.reason}"
         )
     if isinstance(refusal, Unavailable):
         # A dependency (the broker, the database) did not answer; it will again.
@@ -61,4 +73,9 @@ async def answer_refusal(request: Request, exc: Exception) -> JSONResponse:
     """The app's exception handler for IngestRefusal."""
     if not isinstance(exc, IngestRefusal):  # pragma: no cover - registered for IngestRefusal only
         raise exc
-    return problem_response(problem_for(exc), request.url.path)
+    response = problem_response(problem_for(exc), request.url.path)
+    if isinstance(exc, CameraChallenged):
+        # One WWW-Authenticate per scheme: cameras read the first they know, not a list in one header.
+        for challenge in exc.challenges:
+            response.headers.append("WWW-Authenticate", challenge)
+    return response

@@ -105,7 +105,7 @@ async def accept_frame(
     checked = time.perf_counter()
     timing.CREDENTIALS.observe(checked - received)
     now = datetime.now(UTC)
-    _observe_skew(camera.camera_id, captured_at, now)
+    observe_skew(camera.camera_id, captured_at, now)
     try:
         info = check_frame(data, captured_at, now, ports.limits)
         headed = time.perf_counter()
@@ -123,13 +123,13 @@ async def accept_frame(
     intake = ports.codec.frame(camera, captured_at, info, digest, event_id, data, now)
     built = time.perf_counter()
     timing.EVENT.observe(built - hashed)
-    original = await _publish_once(ports, intake)
+    original = await publish_once(ports, intake)
     timing.WAIT.observe(time.perf_counter() - built)
     if original is not None:
         INTAKE_DUPLICATES.labels("frame").inc()
     else:
         FRAMES_RECEIVED.labels(camera.camera_id).inc()
-    await _seen(ports, camera.camera_id, now)
+    await record_seen(ports, camera.camera_id, now)
     accepted = AcceptedFrame(
         event_id=original or event_id,
         camera_id=camera.camera_id,
@@ -154,9 +154,9 @@ async def accept_read(
     """A smart camera's own read of a plate, with its crop if it sent one: checks, dedupe, publish."""
     camera = await authenticate(ports, camera_id, camera_key)
     if camera.kind != CameraKind.SMART.value:
-        raise _counted(NotASmartCamera(camera_id))
+        raise counted(NotASmartCamera(camera_id))
     now = datetime.now(UTC)
-    _observe_skew(camera.camera_id, captured_at, now)
+    observe_skew(camera.camera_id, captured_at, now)
     crop_bytes = b""
     try:
         plate = check_read(text, confidence, captured_at, now, ports.limits.max_clock_skew)
@@ -169,13 +169,13 @@ async def accept_read(
     digest = read_digest(plate, crop_bytes)
     event_id = intake_event_id(ports.zone_id, camera.camera_id, captured_at, digest)
     intake = ports.codec.read(camera, captured_at, plate, confidence, crop_bytes, digest, event_id, now)
-    original = await _publish_once(ports, intake)
+    original = await publish_once(ports, intake)
     if original is not None:
         INTAKE_DUPLICATES.labels("read").inc()
     else:
         CAMERA_READS_RECEIVED.labels(camera.camera_id).inc()
         READS.labels("camera").inc()
-    await _seen(ports, camera.camera_id, now)
+    await record_seen(ports, camera.camera_id, now)
     return AcceptedRead(
         event_id=original or event_id,
         camera_id=camera.camera_id,
@@ -187,24 +187,24 @@ async def accept_read(
 async def heartbeat(ports: IntakePorts, camera_id: str, camera_key: str | None) -> None:
     """A camera with nothing to send says it is alive; it is not marked silent."""
     camera = await authenticate(ports, camera_id, camera_key)
-    await _seen(ports, camera.camera_id, datetime.now(UTC), required=True)
+    await record_seen(ports, camera.camera_id, datetime.now(UTC), required=True)
 
 
 async def authenticate(ports: IntakePorts, camera_id: str, key: str | None) -> Camera:
     """The camera, if `key` is its current key and it is not retired."""
     if not key:
-        raise _counted(NoCameraKey())
+        raise counted(NoCameraKey())
     try:
         camera = await ports.cameras.get(camera_id)
     except RegisterUnavailable as error:
         FRAMES_REJECTED.labels("register_unavailable").inc()
         raise Unavailable("the camera register did not answer, so nothing was stored") from error
     if camera is None:
-        raise _counted(UnknownCamera(camera_id))
+        raise counted(UnknownCamera(camera_id))
     if not key_matches(key, camera.api_key_hash):
-        raise _counted(WrongCameraKey(camera_id))
+        raise counted(WrongCameraKey(camera_id))
     if camera.status == CameraStatus.RETIRED.value:
-        raise _counted(CameraRetired(camera_id))
+        raise counted(CameraRetired(camera_id))
     return camera
 
 
@@ -213,17 +213,17 @@ async def forget_old_intake(dedupe: IntakeForgetter, window: timedelta) -> int:
     return await dedupe.forget_before(datetime.now(UTC) - window)
 
 
-def _counted(refusal: CameraRefused) -> CameraRefused:
+def counted(refusal: CameraRefused) -> CameraRefused:
     FRAMES_REJECTED.labels(refusal.reason).inc()
     return refusal
 
 
-def _observe_skew(camera_id: str, captured_at: datetime, now: datetime) -> None:
+def observe_skew(camera_id: str, captured_at: datetime, now: datetime) -> None:
     if captured_at.tzinfo is not None:
         CAMERA_CLOCK_SKEW.labels(camera_id).set(clock_skew_seconds(captured_at, now))
 
 
-async def _seen(ports: IntakePorts, camera_id: str, now: datetime, *, required: bool = False) -> None:
+async def record_seen(ports: IntakePorts, camera_id: str, now: datetime, *, required: bool = False) -> None:
     """Records that the camera reported. `required` (a heartbeat, which is nothing else): a
     register that does not answer is a refusal (503); after a frame or read, only a logged warning."""
     CAMERA_LAST_SEEN.labels(camera_id).set(now.timestamp())
@@ -235,7 +235,7 @@ async def _seen(ports: IntakePorts, camera_id: str, now: datetime, *, required: 
         log.warning("could not record last-seen of camera %s", camera_id, exc_info=True)
 
 
-async def _publish_once(ports: IntakePorts, intake: Intake) -> str | None:
+async def publish_once(ports: IntakePorts, intake: Intake) -> str | None:
     """Publishes unless Kafka holds it already; returns the original event id of a duplicate.
 
     The batcher claims (camera, captured_at, digest) in the dedupe table, publishes, waits for the
