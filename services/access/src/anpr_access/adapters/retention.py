@@ -4,15 +4,16 @@ trimmed row by row; hits go with their reads. And the oldest read kept (for the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import ColumnElement, Table, delete, exists, false, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from anpr_access.adapters.coverage import held
 from anpr_access.adapters.partitions import ensure_partitions, existing_partitions, lock_partitions
-from anpr_access.adapters.tables import SCHEMA, hits, passage_reads, passages, reads, time_bounds
+from anpr_access.adapters.tables import SCHEMA, hits, holds, passage_reads, passages, reads, time_bounds
 from anpr_access.domain.retention import Month, plan_retention
 from anpr_core.db import is_postgres
 
@@ -35,12 +36,19 @@ async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]
     """
     counts = dict.fromkeys(COUNTS, 0)
     async with engine.begin() as conn:
+        kept: Callable[..., ColumnElement[bool]] = held
         if is_postgres(engine):
-            await _drop_partitions(conn, cutoff, counts)
-        result = await conn.execute(delete(reads).where(reads.c.captured_at < cutoff, ~held()))
+            # A hold placed or lifted while this runs waits for it (SHARE blocks writes), so what
+            # is checked here holds until the end. With no active hold (the common case) nothing
+            # needs the coverage test, which looks into every month partition for each row.
+            await conn.execute(text(f'LOCK TABLE "{SCHEMA}".holds IN SHARE MODE'))
+            if not await conn.scalar(select(exists().where(holds.c.lifted_at.is_(None)))):
+                kept = _nothing_held
+            await _drop_partitions(conn, cutoff, counts, kept)
+        result = await conn.execute(delete(reads).where(reads.c.captured_at < cutoff, ~kept()))
         counts["reads_deleted"] += int(result.rowcount or 0)
         # The reads of an expiring passage captured after the cut-off (a second or so) go with it.
-        expiring = select(passages.c.passage_id).where(passages.c.first_seen < cutoff, ~held(passages))
+        expiring = select(passages.c.passage_id).where(passages.c.first_seen < cutoff, ~kept(passages))
         last = _moment(
             await conn.scalar(select(func.max(passages.c.last_seen)).where(passages.c.first_seen < cutoff))
         )
@@ -52,12 +60,12 @@ async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]
                     reads.c.captured_at >= cutoff,
                     reads.c.captured_at <= horizon,
                     reads.c.passage_id.in_(expiring),
-                    ~held(),
+                    ~kept(),
                 )
             )
             counts["reads_deleted"] += int(result.rowcount or 0)
             hits_gone = hits.c.captured_at <= horizon
-        result = await conn.execute(delete(passages).where(passages.c.first_seen < cutoff, ~held(passages)))
+        result = await conn.execute(delete(passages).where(passages.c.first_seen < cutoff, ~kept(passages)))
         counts["passages_deleted"] = int(result.rowcount or 0)
         await conn.execute(
             delete(passage_reads).where(
@@ -78,7 +86,13 @@ async def run_retention(engine: AsyncEngine, cutoff: datetime) -> dict[str, int]
     return counts
 
 
-async def _drop_partitions(conn: AsyncConnection, cutoff: datetime, counts: dict[str, int]) -> None:
+def _nothing_held(table: Table = reads) -> ColumnElement[bool]:
+    return false()
+
+
+async def _drop_partitions(
+    conn: AsyncConnection, cutoff: datetime, counts: dict[str, int], kept: Callable[..., ColumnElement[bool]]
+) -> None:
     await lock_partitions(conn)
     months = await existing_partitions(conn)
     held_months = set()
@@ -87,7 +101,7 @@ async def _drop_partitions(conn: AsyncConnection, cutoff: datetime, counts: dict
             any_held = await conn.scalar(
                 select(
                     exists().where(
-                        reads.c.captured_at >= month.start, reads.c.captured_at < month.end, held()
+                        reads.c.captured_at >= month.start, reads.c.captured_at < month.end, kept()
                     )
                 )
             )
