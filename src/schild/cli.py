@@ -24,6 +24,8 @@ READER_HELP = (
     "detector: the project's plate detector, then PP-OCR on each plate; text: PP-OCR text detection "
     "over the whole frame; detector+text: the detector, and the text reader where it finds nothing"
 )
+# Mirrors anpr_ingest.domain.vendors.Vendor (and schild.camera_emulate.VENDORS), literal for the same reason.
+_VENDORS = ("hikvision", "dahua", "axis", "vaxtor", "genetec", "tattile")
 # Mirrors anpr_core.auth.Role; kept literal so `anpr --help` does not import the whole platform.
 ROLES = ["operator", "investigator", "supervisor", "dpo", "auditor", "admin"]
 
@@ -113,6 +115,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
     replay.add_argument("--fps", type=float, default=2.0, help="frames per second sampled and sent (0: all)")
     replay.add_argument("--limit", type=int, default=None, help="stop after this many frames")
+    emulate = camera_commands.add_parser(
+        "emulate", help="push plates as a vendor camera would (its own format); prints a JSON report"
+    )
+    emulate.add_argument("plates", nargs="+", metavar="PLATE")
+    emulate.add_argument("--vendor", required=True, choices=_VENDORS)
+    emulate.add_argument("--camera", required=True, help="the camera id, registered smart with that vendor")
+    emulate.add_argument(
+        "--key", default=os.environ.get("ANPR_CAMERA_KEY"), help="the camera's key (default $ANPR_CAMERA_KEY)"
+    )
+    emulate.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
 
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
     serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access"])
@@ -133,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit":
         return _audit_verify(args.file, args.public_key, args.anchors, offline=args.offline)
     if args.command == "camera":
-        return _camera_replay(args)
+        return _camera_emulate(args) if args.camera_command == "emulate" else _camera_replay(args)
     return _serve(args.service)
 
 
@@ -398,6 +410,29 @@ def _camera_replay(args: argparse.Namespace) -> int:
         report = asyncio.run(pushing())
     except (ReplaySourceError, httpx.HTTPError) as error:
         sys.stderr.write(f"anpr camera replay: {error}\n")
+        return 2
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0 if report["refused"] == 0 else 1
+
+
+def _camera_emulate(args: argparse.Namespace) -> int:
+    import httpx
+
+    from schild.camera_emulate import emulate
+
+    if not args.key:
+        sys.stderr.write("anpr camera emulate: give the camera's key with --key or ANPR_CAMERA_KEY\n")
+        return 2
+
+    async def pushing() -> dict[str, object]:
+        async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=30.0) as client:
+            report = await emulate(client, args.vendor, args.camera, args.key, args.plates)
+        return report.as_dict()
+
+    try:
+        report = asyncio.run(pushing())
+    except httpx.HTTPError as error:
+        sys.stderr.write(f"anpr camera emulate: {error}\n")
         return 2
     sys.stdout.write(json.dumps(report) + "\n")
     return 0 if report["refused"] == 0 else 1

@@ -30,6 +30,7 @@ from anpr_detect.bootstrap import ReaderFactory, onnx_reader
 from anpr_detect.bootstrap import build_app as build_detect
 from anpr_detect.settings import DetectSettings
 from anpr_ingest.bootstrap import build_app as build_ingest
+from anpr_ingest.entrypoints.http_vendors import FixedPathsAtRoot
 from anpr_ingest.settings import IngestSettings
 from anpr_match.bootstrap import build_app as build_match
 from anpr_match.settings import MatchSettings
@@ -109,6 +110,8 @@ def build_platform(
     )
     for name, service in services.items():
         app.mount(f"/{name}", service)
+    # Dahua cameras post to /NotificationInfo/... at the server's root, whatever else is set.
+    app.add_middleware(FixedPathsAtRoot, mounted_at="/ingest")
     return EmbeddedPlatform(app=app, bus=bus, issuer=issuer, services=services, engines=engines)
 
 
