@@ -39,8 +39,9 @@ class MatchSettings(CoreSettings):
     # A new entry also matches reads of this many hours back (from this replica's store of reads,
     # restored from the reads topic at its start).
     lookback_hours: float = Field(default=4.0, ge=0, le=72, validation_alias=_match_env("lookback_hours"))
-    # Reads kept for the look-back (~700 bytes each), every camera's after a start: at 120 reads/s
-    # 200,000 are 28 min; 4 h needs 1.73M.
+    # Reads kept for the look-back, every camera's (the whole zone's) after a start: about 250
+    # bytes each (measured over 200,000). It bounds how far back a look-back reaches: at 120
+    # reads/s, 200,000 (50 MB) are 28 min; the default 4 h look-back needs 1.73M (435 MB).
     recent_reads_capacity: int = Field(
         default=200_000, ge=0, le=10_000_000, validation_alias=_match_env("recent_reads_capacity")
     )

@@ -210,3 +210,24 @@ class Match:
     # the listed position it was read before).
     differing_positions: tuple[int, ...]
     score: float
+
+
+def packed_id(entry_id: str) -> bytes | str:
+    """An id as kept in memory: a lower-case UUID as 16 bytes rather than a 36-character string
+    (half the memory), any other id as it is."""
+    if len(entry_id) == 36 and entry_id[8] == entry_id[13] == entry_id[18] == entry_id[23] == "-":
+        compact = entry_id.replace("-", "")
+        if compact.islower() or compact.isdigit():
+            try:
+                return bytes.fromhex(compact)
+            except ValueError:
+                return entry_id
+    return entry_id
+
+
+def unpacked_id(key: bytes | str) -> str:
+    """The id `packed_id` kept."""
+    if isinstance(key, str):
+        return key
+    digits = key.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"

@@ -20,6 +20,8 @@ from anpr_match.domain.entries import (
     ListedEntry,
     ListRules,
     Match,
+    packed_id,
+    unpacked_id,
     uuid7_ms,
     wanted_from_s,
 )
@@ -48,25 +50,6 @@ def _drop_slot(table: dict[int, _Slots], key: int, slot: int) -> None:
         return
     rest = tuple(s for s in present if s != slot)
     table[key] = rest[0] if len(rest) == 1 else rest
-
-
-def _id_key(entry_id: str) -> bytes | str:
-    """Lower-case UUIDs are kept as 16 bytes rather than a 36-character string: half the memory."""
-    if len(entry_id) == 36 and entry_id[8] == entry_id[13] == entry_id[18] == entry_id[23] == "-":
-        compact = entry_id.replace("-", "")
-        if compact.islower() or compact.isdigit():
-            try:
-                return bytes.fromhex(compact)
-            except ValueError:
-                return entry_id
-    return entry_id
-
-
-def _id_of(key: bytes | str) -> str:
-    if isinstance(key, str):
-        return key
-    digits = key.hex()
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 class HotlistIndex:
@@ -117,7 +100,7 @@ class HotlistIndex:
         return len(self._slot_of)
 
     def __contains__(self, entry_id: object) -> bool:
-        return isinstance(entry_id, str) and _id_key(entry_id) in self._slot_of
+        return isinstance(entry_id, str) and packed_id(entry_id) in self._slot_of
 
     # --- lists -------------------------------------------------------------------------------
 
@@ -183,7 +166,7 @@ class HotlistIndex:
             if not LIST_NAME_PATTERN.match(entry.list_name):
                 raise ValueError(f"list name of entry {entry.entry_id} is not a valid list name")
             list_number = self._list_index(entry.list_name)
-        key = _id_key(entry.entry_id)
+        key = packed_id(entry.entry_id)
         if key in self._slot_of:
             self._remove_key(key)
         valid_from = entry.valid_from.timestamp()
@@ -236,7 +219,7 @@ class HotlistIndex:
         )
 
     def remove(self, entry_id: str) -> None:
-        self._remove_key(_id_key(entry_id))
+        self._remove_key(packed_id(entry_id))
 
     def _remove_key(self, key: bytes | str) -> None:
         slot = self._slot_of.pop(key, None)
@@ -266,7 +249,7 @@ class HotlistIndex:
         if key is None:
             raise KeyError(slot)
         return ListedEntry(
-            entry_id=_id_of(key),
+            entry_id=unpacked_id(key),
             plate=self._plate(slot),
             list_name=self._list_names[self._list[slot]],
             category=self._categories[self._category[slot]],

@@ -127,10 +127,11 @@ class MatchPipeline:
                     found += look_back(
                         entries,
                         self.index.lists(),
-                        self.recent.since(min(e.entered_at for e in entries) - reach, restored=fresh),
+                        self.recent,
                         self.index.confusables,
                         lookback=self.index.lookback,
                         late=self._late,
+                        restored=fresh,
                     )
             if self._restoring:
                 # No await since the look-back took the reads: older ones restored from now on
