@@ -39,9 +39,9 @@ class MatchSettings(CoreSettings):
     # A new entry also matches reads of this many hours back (from this replica's store of reads,
     # restored from the reads topic at its start).
     lookback_hours: float = Field(default=4.0, ge=0, le=72, validation_alias=_match_env("lookback_hours"))
-    # Reads kept for the look-back, every camera's (the whole zone's) after a start: about 250
+    # Reads kept for the look-back, every camera's (the whole zone's) after a start: about 300
     # bytes each (measured over 200,000). It bounds how far back a look-back reaches: at 120
-    # reads/s, 200,000 (50 MB) are 28 min; the default 4 h look-back needs 1.73M (435 MB).
+    # reads/s, 200,000 (60 MB) are 28 min; the default 4 h look-back needs 1.73M (520 MB).
     recent_reads_capacity: int = Field(
         default=200_000, ge=0, le=10_000_000, validation_alias=_match_env("recent_reads_capacity")
     )

@@ -24,7 +24,7 @@ from anpr_match.domain.entries import (
 from anpr_match.domain.index import HotlistIndex
 
 # A read as the store keeps it: what matching needs and no more, in as few objects as hold it
-# exactly (measured over 200,000 reads: ~630 bytes a read as a SeenRead, ~270 as this). Its event
+# exactly (measured over 200,000 reads: ~630 bytes a read as a SeenRead, ~300 as this). Its event
 # id (16 bytes for a UUID), its camera (one string per camera), its direction, its numbers (the
 # capture time in microseconds since the epoch, then each reading's confidence) in one bytes
 # object, and its readings' texts in one string.
