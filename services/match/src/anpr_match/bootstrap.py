@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -58,6 +59,66 @@ class MatchService:
     relay: OutboxRelay
 
 
+@dataclass(frozen=True)
+class Running:
+    """What a replica starts before it serves and stops after: its schema, the restore of its
+    recent reads, its consumers, the outbox relay and the look-back."""
+
+    settings: MatchSettings
+    bus: Bus
+    engine: AsyncEngine
+    topics: Topics
+    hotlists: HotlistStore
+    pipeline: MatchPipeline
+    consumers: MatchConsumers
+    relay: OutboxRelay
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        settings, pipeline, index = self.settings, self.pipeline, self.pipeline.index
+        async with schema_owner(self.engine, settings.database_owner_url, SCHEMA) as owner:
+            await create_schema(owner, metadata, SCHEMA)
+        if settings.embedded:
+            # The in-process topic starts empty at each run; SQLite kept the lists and entries.
+            for rules in await self.hotlists.lists():
+                index.set_rules(rules)
+            for entry in await self.hotlists.entries():
+                index.put(entry)
+            HOTLIST_ENTRIES_INDEXED.set(len(index))
+        stopping = asyncio.Event()
+        # 0. The look-back's reads of before this start, read again from the reads topic while
+        #    the workers run (readiness waits for its newest window): see restore_recent_reads.
+        restore: asyncio.Task[int] | None = None
+        if isinstance(self.bus, Replayable) and settings.recent_reads_capacity:
+            started = int(time.time() * 1000)
+            pipeline.begin_restore(started)
+            restore = asyncio.create_task(
+                restore_recent_reads(
+                    pipeline,
+                    self.bus,
+                    self.topics.reads,
+                    seen_read_from,
+                    started_ms=started,
+                    skew=timedelta(seconds=settings.late_read_s),
+                )
+            )
+        self.consumers.start()
+        self.relay.start()
+        look_back = asyncio.create_task(pipeline.run_look_back(settings.lookback_interval_s, stopping))
+        try:
+            yield
+        finally:
+            stopping.set()
+            if restore is not None:
+                restore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await restore
+            with contextlib.suppress(asyncio.CancelledError):
+                await look_back
+            await self.relay.stop()
+            await self.consumers.stop()
+
+
 def build_service(
     settings: MatchSettings, bus: Bus, engine: AsyncEngine, verifier: TokenVerifier | None = None
 ) -> MatchService:
@@ -89,57 +150,15 @@ def build_service(
         started_ms=int(time.time() * 1000),
     )
 
-    async def recent_reads_restored() -> bool:
-        return pipeline.newest_restored
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with schema_owner(engine, settings.database_owner_url, SCHEMA) as owner:
-            await create_schema(owner, metadata, SCHEMA)
-        if settings.embedded:
-            # The in-process topic starts empty at each run; SQLite kept the lists and entries.
-            for rules in await hotlists.lists():
-                index.set_rules(rules)
-            for entry in await hotlists.entries():
-                index.put(entry)
-            HOTLIST_ENTRIES_INDEXED.set(len(index))
-        stopping = asyncio.Event()
-        # 0. The look-back's reads of before this start, read again from the reads topic while
-        #    the workers run (readiness waits for its newest window): see restore_recent_reads.
-        restore: asyncio.Task[int] | None = None
-        if isinstance(bus, Replayable) and settings.recent_reads_capacity:
-            started = int(time.time() * 1000)
-            pipeline.begin_restore(started)
-            restore = asyncio.create_task(
-                restore_recent_reads(
-                    pipeline,
-                    bus,
-                    topics.reads,
-                    seen_read_from,
-                    started_ms=started,
-                    skew=timedelta(seconds=settings.late_read_s),
-                )
-            )
-        consumers.start()
-        relay.start()
-        look_back = asyncio.create_task(pipeline.run_look_back(settings.lookback_interval_s, stopping))
-        try:
-            yield
-        finally:
-            stopping.set()
-            if restore is not None:
-                restore.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await restore
-            with contextlib.suppress(asyncio.CancelledError):
-                await look_back
-            await relay.stop()
-            await consumers.stop()
-
+    running = Running(settings, bus, engine, topics, hotlists, pipeline, consumers, relay)
     app = create_service_app(
         "match",
-        lifespan=lifespan,
-        readiness={"bus": bus.ping, "database": lambda: ping(engine), "recent_reads": recent_reads_restored},
+        lifespan=running.lifespan,
+        readiness={
+            "bus": bus.ping,
+            "database": functools.partial(ping, engine),
+            "recent_reads": pipeline.recent_reads_ready,
+        },
         zone_id=settings.zone_id,
         token_verifier=verifier or build_verifier(settings),
         description="Hotlists and their rules, matching of reads (exact, confusable, edit), hits and acks.",

@@ -163,6 +163,10 @@ class MatchPipeline:
         entry wants most urgently) is in: readiness waits for it, not for the older ones."""
         return not self._restoring or self._windows_restored > 0
 
+    async def recent_reads_ready(self) -> bool:
+        """Readiness: the newest window of the restore is in (see `newest_restored`)."""
+        return self.newest_restored
+
     def end_restore(self) -> None:
         self._restoring = False
         self._looked_back.clear()
