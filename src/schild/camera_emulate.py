@@ -76,9 +76,17 @@ def _jpeg(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def pushes(vendor: str, camera_id: str, plate: str, at: datetime, car: int = 1) -> Iterator[Push]:
-    """The requests that vendor's camera makes for one vehicle with `plate`, read at `at`."""
-    crop, scene = rendered(plate)
+def pushes(
+    vendor: str,
+    camera_id: str,
+    plate: str,
+    at: datetime,
+    car: int = 1,
+    images: tuple[bytes, bytes] | None = None,
+) -> Iterator[Push]:
+    """The requests that vendor's camera makes for one vehicle with `plate`, read at `at`; `images`
+    (crop, scene) instead of rendering them (the benchmark reuses its own)."""
+    crop, scene = images or rendered(plate)
     if vendor == "hikvision":
         yield _hikvision(camera_id, plate, at, crop, scene)
     elif vendor == "dahua":
@@ -122,7 +130,7 @@ def _hikvision(camera_id: str, plate: str, at: datetime, crop: bytes, scene: byt
         "<eventDescription>ANPR</eventDescription>"
         f"<ANPR><country>13</country><licensePlate>{plate}</licensePlate><line>1</line>"
         "<direction>forward</direction><confidenceLevel>95</confidenceLevel>"
-        f"<plateCharBelieve>{','.join(['95'] * len(plate))}</plateCharBelieve>"
+        f"<plateCharBelieve>{','.join(['95'] * sum(c.isalnum() for c in plate))}</plateCharBelieve>"
         "<vehicleType>vehicle</vehicleType><vehicleInfo><color>white</color></vehicleInfo><pictureInfoList>"
         "<pictureInfo><fileName>licensePlatePicture.jpg</fileName><type>licensePlatePicture</type>"
         f"<absTime>{local.strftime('%Y%m%d%H%M%S')}{local.microsecond // 1000:03d}</absTime></pictureInfo>"

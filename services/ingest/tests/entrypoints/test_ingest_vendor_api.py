@@ -147,7 +147,8 @@ def hikvision_push(plate: str = "1ABC234", at: datetime | None = None, xml_extra
         '<EventNotificationAlert version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
         f"<dateTime>{when}</dateTime><eventType>ANPR</eventType><eventState>active</eventState>{xml_extra}"
         f"<ANPR><country>13</country><licensePlate>{plate}</licensePlate><direction>reverse</direction>"
-        "<confidenceLevel>96</confidenceLevel><vehicleType>vehicle</vehicleType>"
+        "<confidenceLevel>96</confidenceLevel><plateCharBelieve>99,98,97,96,95,94,93</plateCharBelieve>"
+        "<vehicleType>vehicle</vehicleType>"
         "<vehicleInfo><color>white</color></vehicleInfo><pictureInfoList>"
         "<pictureInfo><fileName>licensePlatePicture.jpg</fileName><type>licensePlatePicture</type></pictureInfo>"
         "<pictureInfo><fileName>detectionPicture.jpg</fileName><type>detectionPicture</type>"
@@ -257,6 +258,7 @@ async def test_hikvision_push_with_basic_auth_is_one_read_with_everything_the_ca
     assert (read.camera_id, read.plate, read.country, read.camera_read) == ("cam-hik", "1ABC234", "BE", True)
     assert read.direction == common_pb2.DIRECTION_OUT  # moving away from an inbound camera
     assert read.confidence == pytest.approx(0.96)
+    assert list(read.character_probabilities) == pytest.approx([0.99, 0.98, 0.97, 0.96, 0.95, 0.94, 0.93])
     assert from_timestamp(read.captured_at) == at
     assert (read.plate_crop, read.overview) == (CROP, SCENE)
     assert (read.box.x1, read.box.y1, read.box.x2, read.box.y2) == (338, 300, 455, 344)

@@ -108,8 +108,9 @@ class IntakeEvents:
     def vendor_read(
         self, camera: Camera, read: CameraRead, digest: str, event_id: str, now: datetime
     ) -> Intake:
-        """A vendor camera's read, with what it said beyond the plate (country, box, overview,
-        vehicle attributes); its direction is the zone's, mapped through the register."""
+        """A vendor camera's read, with what it said beyond the plate (country, per-character
+        confidences, box, overview, vehicle attributes); its direction is the zone's, mapped
+        through the register."""
         meta = new_meta(self._zone_id, "ingest")
         meta.event_id = event_id
         event = read_pb2.PlateRead(
@@ -121,6 +122,7 @@ class IntakeEvents:
             country=read.country,
             confidence=read.confidence,
             candidates=[read_pb2.PlateCandidate(text=read.plate, confidence=read.confidence)],
+            character_probabilities=read.char_confidences,
             camera_read=True,
             plate_crop=read.crop,
             overview=read.overview,
