@@ -100,7 +100,7 @@ def build_app(
         codec=IntakeEvents(settings.zone_id, topics),
         publisher=batcher,
     )
-    tracks = VendorTracks(session_factory(engine))
+    tracks = VendorTracks(claims_engine)
     vendors = VendorPorts(
         intake=intake,
         tracks=tracks,

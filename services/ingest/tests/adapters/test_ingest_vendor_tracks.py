@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import dlq_pb2
 from anpr_core.bus.kafka import KafkaBus
-from anpr_core.db import create_schema, make_engine, session_factory
+from anpr_core.db import create_schema, make_engine
 from anpr_core.events import Topics
 from anpr_ingest.adapters.dead_letters import VendorDeadLetters
 from anpr_ingest.adapters.tables import SCHEMA, metadata
@@ -34,7 +34,7 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine
 
 
 async def test_a_reported_vehicle_is_remembered_per_camera_until_forgotten(engine: AsyncEngine) -> None:
-    tracks = VendorTracks(session_factory(engine))
+    tracks = VendorTracks(engine)
     since = NOW - timedelta(minutes=10)
     assert not await tracks.reported("cam-axis", "123", since)
     await tracks.record("cam-axis", "123", NOW - timedelta(minutes=30))
@@ -76,3 +76,12 @@ async def test_a_dead_letter_keeps_the_raw_push_on_kafka(kafka_bootstrap: str, t
         "ingest:vendor:hikvision",
     )
     assert "text/xml" in letter.reason
+
+
+async def test_a_vehicles_later_events_are_not_written_again_within_a_minute(engine: AsyncEngine) -> None:
+    tracks = VendorTracks(engine)
+    await tracks.record("cam-axis", "7", NOW)
+    await tracks.record("cam-axis", "7", NOW + timedelta(seconds=2))  # its UPDATE: no second write
+    assert not await tracks.reported("cam-axis", "7", NOW + timedelta(seconds=1))
+    await tracks.record("cam-axis", "7", NOW + timedelta(seconds=90))
+    assert await tracks.reported("cam-axis", "7", NOW + timedelta(seconds=60))
