@@ -52,6 +52,26 @@ _TAKEN: dict[int | str, dict[str, Any]] = {
         "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
     }
 }
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# Documented on every vendor route, whichever way its camera authenticates (the header, the path or
+# an Authorization the route does not declare).
+_TAKEN.update(
+    {
+        401: {
+            "description": "No credential, or one that does not hold; the challenges say how to send one",
+            "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+            "content": _PROBLEM,
+        },
+        403: {
+            "description": "Another camera's credential, or a camera not registered for this vendor",
+            "content": _PROBLEM,
+        },
+        404: {
+            "description": "The camera the path or the credential names is not registered",
+            "content": _PROBLEM,
+        },
+    }
+)
 _ROUTE: dict[str, Any] = {
     "tags": ["vendors"],
     "response_class": Response,
