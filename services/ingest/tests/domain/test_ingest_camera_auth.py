@@ -102,6 +102,8 @@ def test_a_digest_for_another_resource_is_invalid_here_and_a_prefix_may_differ()
     assert verdict(digest_header(nonce, uri="/NotificationInfo/KeepAlive")) is DigestVerdict.INVALID
     # ingest mounted under /ingest (the embedded platform): the camera hashed the path it sent.
     assert verdict(digest_header(nonce), path="/ingest" + PATH) is DigestVerdict.VALID
+    absolute = "http://ingest.example:8080" + PATH
+    assert verdict(digest_header(nonce, uri=absolute)) is DigestVerdict.VALID
 
 
 def test_cameras_registered_before_digest_have_no_ha1_and_cannot_use_it() -> None:

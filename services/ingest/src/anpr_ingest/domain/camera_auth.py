@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 REALM = "schild-ingest"
 NONCE_LIFETIME_S = 300.0
@@ -185,7 +186,8 @@ def _nonce_time(nonce: str) -> int | None:
 def _same_resource(uri: str, request_path: str) -> bool:
     """The Digest uri names this request's path, give or take a prefix a proxy or a mount strips or
     adds (the camera hashes the path it sent)."""
-    path = uri.split("?", 1)[0]
+    # Some clients send the absolute form (http://host/path); the path is what names the resource.
+    path = urlsplit(uri).path if "://" in uri else uri.split("?", 1)[0]
     if not path.startswith("/") or not request_path.startswith("/") or len(path) < 2:
         return False
     return path.endswith(request_path) or request_path.endswith(path)
