@@ -1,5 +1,7 @@
 """Pure domain rules of the detect service: no I/O, no models."""
 
-from anpr_detect.domain.grammar import PlateInterpretation, interpret
+from anpr_detect.domain.grammar import interpret
+from anpr_detect.domain.interpretation import PlateInterpretation, PlateReading
+from anpr_detect.domain.reading import PlateDecoder, ReadingSettings
 
-__all__ = ["PlateInterpretation", "interpret"]
+__all__ = ["PlateDecoder", "PlateInterpretation", "PlateReading", "ReadingSettings", "interpret"]

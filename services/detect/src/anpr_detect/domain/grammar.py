@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from anpr_detect.domain.interpretation import PlateInterpretation
+
 __all__ = [
     "LOOK_ALIKE_PAIRS",
     "PLATE_FORMATS",
@@ -142,15 +144,6 @@ _ARTEFACT_MIN_FORMAT_FIT = 0.9
 
 # An unrecognised reading is still reported (foreign plates matter too) but with a lower confidence.
 _UNKNOWN_FIT = 0.5
-
-
-@dataclass(frozen=True)
-class PlateInterpretation:
-    text: str  # normalised: upper-case, only A-Z0-9, e.g. "1ABC234"
-    formatted: str  # national display form, e.g. "1-ABC-234"
-    country: str  # ISO 3166 alpha-2 ("BE", "NL", "FR", "DE", "LU") or "" when unknown
-    valid: bool  # matched a known national format
-    confidence: float  # 0..1, the reading confidence times the format fit
 
 
 @dataclass(frozen=True)
