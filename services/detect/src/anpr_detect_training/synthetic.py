@@ -132,11 +132,20 @@ def render_scene(
 
 
 def render_scene_with_box(
-    plate: str, *, seed: int, width: int = 1280, height: int = 720, country: str = "BE"
+    plate: str,
+    *,
+    seed: int,
+    width: int = 1280,
+    height: int = 720,
+    country: str = "BE",
+    face: Image.Image | None = None,
 ) -> tuple[bytes, tuple[int, int, int, int]]:
-    """Like render_scene, also returning where the plate was pasted, as (x1, y1, x2, y2) pixels."""
+    """Like render_scene, also returning where the plate was pasted, as (x1, y1, x2, y2) pixels.
+
+    `face`: a plate face rendered elsewhere (e.g. a two-row or foreign plate) instead of
+    render_plate(plate, country)."""
     rng = np.random.default_rng(seed)
-    plate_face = render_plate(plate, country)
+    plate_face = face if face is not None else render_plate(plate, country)
     plate_width = int(rng.integers(_SCENE_PLATE_WIDTH[0], _SCENE_PLATE_WIDTH[1] + 1))
     plate_width = min(plate_width, width - 2)
     plate_height = max(1, round(plate_width * plate_face.height / plate_face.width))
