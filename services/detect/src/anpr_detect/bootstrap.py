@@ -24,6 +24,7 @@ from anpr_detect.adapters.frame_reader import FrameReader, ReaderSlot
 from anpr_detect.adapters.passage_feed import PassageFeed
 from anpr_detect.adapters.plate_reading import PlateReader
 from anpr_detect.adapters.readers import READER_NAMES
+from anpr_detect.domain.reading import PlateDecoder, ReadingSettings
 from anpr_detect.entrypoints import http
 from anpr_detect.entrypoints.consumers import DetectConsumers, close_passages
 from anpr_detect.handlers import FramePorts, PassagePorts, ReadPorts, publish_open_passages
@@ -36,10 +37,12 @@ log = logging.getLogger(__name__)
 
 def onnx_reader(settings: DetectSettings) -> PlateReader:
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    from anpr_detect.adapters.ocr import ReaderTuning
     from anpr_detect.adapters.readers import build_reader
 
+    tuning = ReaderTuning(reading=ReadingSettings(priors=settings.priors()))
     # One reader per in-flight frame, sharing the threads: readers run side by side, not on top.
-    return build_reader(settings.reader, threads_per_reader(settings))
+    return build_reader(settings.reader, threads_per_reader(settings), tuning)
 
 
 def threads_per_reader(settings: DetectSettings) -> int:
@@ -102,9 +105,11 @@ def build_app(
     slot = ReaderSlot()
     # Per instance: frames are keyed by camera, so a camera's frames all reach one instance. A
     # rebalance mid-passage splits that passage in two (see PassageFeed for the limits).
-    passages = PassageFeed(settings.passage_window_s, settings.zone_id)
+    # The display form and country of a consensus no read had: the formats, by the zone's priors.
+    display = PlateDecoder(ReadingSettings(priors=settings.priors()))
+    passages = PassageFeed(settings.passage_window_s, settings.zone_id, decoder=display)
     # Smart cameras' reads (anpr.reads.v1, keyed by camera too) fuse in a feed of their own.
-    camera_passages = PassageFeed(settings.passage_window_s, settings.zone_id)
+    camera_passages = PassageFeed(settings.passage_window_s, settings.zone_id, decoder=display)
     frames = FramePorts(
         reader=slot,
         bus=bus,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from anpr_core.settings import CoreSettings
 from anpr_detect.domain.limits import DEFAULT_MAX_IMAGE_PIXELS
+from anpr_detect.domain.priors import BELGIAN_ZONE, CountryPriors
 
 
 class DetectSettings(CoreSettings):
@@ -29,3 +30,16 @@ class DetectSettings(CoreSettings):
     # Reads of one camera no later read joined for this long (capture time; wall clock while the
     # camera is quiet) close their passage, which is then published once (domain/passages.py).
     passage_window_s: float = Field(default=3.0, gt=0, le=60)
+    # How likely each country's plates are on the zone's roads, the reader's prior when a reading
+    # fits several countries' formats (or would after a look-alike swap): "BE=1,NL=0.7,*=0.25",
+    # `*` for every other country, 0 switches a country off (domain/priors.py).
+    country_priors: str = str(BELGIAN_ZONE)
+
+    @field_validator("country_priors")
+    @classmethod
+    def _priors_parse(cls, value: str) -> str:
+        CountryPriors.parse(value)  # refuse a malformed setting at start, not at the first plate
+        return value
+
+    def priors(self) -> CountryPriors:
+        return CountryPriors.parse(self.country_priors)

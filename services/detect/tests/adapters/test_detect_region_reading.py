@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.plate_detector import PlateBox
 from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.adapters.readers import DetectorPlateReader
@@ -97,3 +98,22 @@ def test_the_text_fallback_runs_only_where_the_detector_found_nothing() -> None:
     assert lenient.read(np.zeros((8, 8, 3), np.uint8)) == [fallback] and ocr.full_frame_reads == 1
     with pytest.raises(ValueError, match="BGR"):
         lenient.read(np.zeros((8, 8), np.uint8))
+
+
+def test_a_two_row_plate_in_a_frame_is_read_as_one_plate_with_its_evidence() -> None:
+    from anpr_detect.adapters.ocr import RapidOcrPlateReader
+    from anpr_detect.domain.formats import format_table
+    from anpr_detect_training.european import european_face, look_of
+    from anpr_detect_training.synthetic import render_scene_with_box
+
+    table = format_table()
+    current = next(f for f in table.formats if f.label == "BE current (2010)")
+    [variant] = table.variants_of(current)
+    face = european_face(variant.rows("1HTP072"), look_of("BE", "B"))
+    jpeg, box = render_scene_with_box("1HTP072", seed=11, face=face)
+    plates = RapidOcrPlateReader(threads=1).read(decode_image(jpeg))
+    plate = next(p for p in plates if p.text == "1HTP072")
+    assert (plate.country, plate.valid, plate.format_name) == ("BE", True, "BE current (2010)")
+    assert len(plate.text_probabilities) == 7 and plate.readings[0].text == "1HTP072"
+    x1, y1, x2, y2 = plate.bbox
+    assert x1 <= box[0] + 40 and y1 <= box[1] + 20 and x2 >= box[2] - 40 and y2 >= box[3] - 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.bootstrap import build_app
+from anpr_detect.domain.interpretation import PlateReading
 from anpr_detect.settings import DetectSettings
 
 pytestmark = pytest.mark.usefixtures("no_anpr_environment")
@@ -24,9 +26,12 @@ PLATE = DetectedPlate("1ABC234", "1-ABC-234", "BE", True, 0.9, (1, 2, 6, 7), (("
 
 
 class OnePlateReader:
+    def __init__(self, plate: DetectedPlate = PLATE) -> None:
+        self.plate = plate
+
     def read(self, image: np.ndarray) -> list[DetectedPlate]:
         assert image.shape == (8, 8, 3)
-        return [PLATE]
+        return [self.plate]
 
 
 def png(width: int = 8, height: int = 8) -> bytes:
@@ -36,12 +41,14 @@ def png(width: int = 8, height: int = 8) -> bytes:
 
 
 @asynccontextmanager
-async def detect(tmp_path: Path, *, started: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def detect(
+    tmp_path: Path, *, started: bool = True, reader: OnePlateReader | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = DetectSettings(
         data_dir=tmp_path, zone_id="zone-1", max_inflight=1, max_upload_bytes=4096, max_image_pixels=64 * 64
     )
     issuer = DevIssuer(tmp_path / "key.pem")
-    app = build_app(settings, MemoryBus(), None, issuer, reader_factory=lambda _: OnePlateReader())
+    app = build_app(settings, MemoryBus(), None, issuer, reader_factory=lambda _: reader or OnePlateReader())
     headers = {"Authorization": f"Bearer {issuer.issue('op', Role.OPERATOR, zone_id='zone-1')}"}
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://detect", headers=headers) as client:
@@ -65,9 +72,37 @@ async def test_an_image_is_read_into_its_plates(tmp_path: Path) -> None:
             "valid": True,
             "confidence": pytest.approx(0.9),
             "bbox": [1, 2, 6, 7],
+            # A reader that gives no evidence: none in the answer.
+            "character_probabilities": [],
+            "readings": [],
+            "country_runner_up": "",
+            "plate_format": "",
         }
     ]
     assert body["ms"] >= 0
+
+
+async def test_a_read_carries_its_evidence(tmp_path: Path) -> None:
+    evidence = replace(
+        PLATE,
+        text_probabilities=(0.99, 0.98, 0.97, 0.41, 0.99, 0.99, 0.99),
+        readings=(
+            PlateReading("1ABC234", "1-ABC-234", "BE", 0.9),
+            PlateReading("1A8C234", "1A8C234", "", 0.1),
+        ),
+        country_runner_up="NL",
+        format_name="BE current (2010)",
+    )
+    async with detect(tmp_path, reader=OnePlateReader(evidence)) as client:
+        answer = await client.post("/v1/read", files={"image": ("frame.png", png(), "image/png")})
+    assert answer.status_code == 200
+    [plate] = answer.json()["plates"]
+    assert plate["character_probabilities"] == [0.99, 0.98, 0.97, 0.41, 0.99, 0.99, 0.99]
+    assert plate["readings"] == [
+        {"text": "1ABC234", "formatted": "1-ABC-234", "country": "BE", "probability": 0.9},
+        {"text": "1A8C234", "formatted": "1A8C234", "country": "", "probability": pytest.approx(0.1)},
+    ]
+    assert (plate["country_runner_up"], plate["plate_format"]) == ("NL", "BE current (2010)")
 
 
 @pytest.mark.parametrize(

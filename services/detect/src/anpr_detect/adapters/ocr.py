@@ -17,10 +17,9 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -29,29 +28,22 @@ import rapidocr
 from rapidocr.ch_ppocr_rec import TextRecInput
 from rapidocr.utils.process_img import get_rotate_crop_image
 
-from anpr_detect.adapters.plate_reading import (
-    DetectedPlate,
-    detected_plate,
-    rank,
-    source_reading,
-    without_duplicates,
-    worth_reporting,
-)
+from anpr_detect.adapters.line_reading import Recognised, read_line, read_two_rows
+from anpr_detect.adapters.plate_reading import DetectedPlate, detected_plate, without_duplicates
 from anpr_detect.adapters.text_lines import (
     MIN_TEXT_HEIGHT_PX,
     Span,
     TextBox,
-    padded_bbox,
-    plate_like,
     region_crop,
     slanted_height,
-    spans_of,
+    stacked_pairs,
     text_box,
     text_lines,
-    two_row_reading,
+    two_row_bbox,
 )
 from anpr_detect.domain.ctc import CharacterReading, greedy_characters
-from anpr_detect.domain.grammar import PlateInterpretation, interpret
+from anpr_detect.domain.lattice import Lattice, RecogniserAlphabet
+from anpr_detect.domain.reading import PlateDecoder, ReadingSettings
 
 __all__ = ["RapidOcrPlateReader", "ReaderTuning", "cuda_available"]
 
@@ -88,30 +80,42 @@ class ReaderTuning:
     split_pipeline: bool = True
     # ONNX Runtime's CPU memory arena reuses buffers between frames (rapidocr turns it off).
     memory_arena: bool = True
+    # How readings become plates: "formats", the recogniser's output decoded along the national
+    # formats table (domain/reading.py); "grammar", the earlier grammar (the evaluation's baseline).
+    decoder: Literal["formats", "grammar"] = "formats"
+    # Two stacked lines in a frame are also read as one two-row plate (the detector's crops always are).
+    two_row_lines: bool = True
+    # The formats decoder's settings: the zone's country priors and the costs it weighs.
+    reading: ReadingSettings = field(default_factory=ReadingSettings)
 
 
 class _CtcText(str):
     """A recognised text that also carries its characters' CTC readings (see _CtcCapture)."""
 
     characters: tuple[CharacterReading, ...] = ()
+    lattice: Lattice | None = None
 
 
 class _CtcCapture:
     """Wraps rapidocr's CTC decoder: the same texts and scores, each text carrying the greedy
-    path's per-character probabilities and runner-ups from the same softmax output."""
+    path's per-character probabilities and runner-ups, and the whole softmax output folded onto
+    the plate alphabet (the lattice the formats decoder reads), from the same output."""
 
     def __init__(self, decode: Any) -> None:
         self._decode = decode
         self.character: list[str] = list(decode.character)
+        self._alphabet = RecogniserAlphabet(self.character)
 
     def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> Any:
         lines, words = self._decode(preds, return_word_box, **kwargs)
+        folded = self._alphabet.fold(np.asarray(preds))
         enriched = []
-        for row, (text, score) in zip(preds, lines, strict=True):
+        for row, plate_row, (text, score) in zip(preds, folded, lines, strict=True):
             characters = greedy_characters(np.asarray(row), self.character)
             captured = _CtcText(text)
             if "".join(c.character for c in characters) == text:
                 captured.characters = characters
+            captured.lattice = Lattice(plate_row)
             enriched.append((captured, score))
         return enriched, words
 
@@ -140,6 +144,7 @@ class RapidOcrPlateReader:
             }
         )
         self._lock = threading.Lock()
+        self._decoder = PlateDecoder(self._tuning.reading) if self._tuning.decoder == "formats" else None
         # rapidocr loads its sessions lazily; load them now so the first frame is not slow.
         warm_up = np.full((64, 256, 3), 255, dtype=np.uint8)
         cv2.putText(warm_up, "1ABC234", (8, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 2)
@@ -162,8 +167,41 @@ class RapidOcrPlateReader:
                 boxes = self._detect_then_recognise(image)
             else:
                 boxes = self._detect_and_recognise(image)
-        plates = [plate for line in text_lines(boxes) if (plate := self._read_line(image, line)) is not None]
+        lines = text_lines(boxes)
+        plates = [plate for line in lines if (plate := self._read_line(image, line)) is not None]
+        if self._tuning.two_row_lines:
+            plates = self._with_two_row_plates(image, lines, plates)
         return without_duplicates(plates)
+
+    def _with_two_row_plates(
+        self, image: npt.NDArray[np.uint8], lines: list[list[TextBox]], plates: list[DetectedPlate]
+    ) -> list[DetectedPlate]:
+        """Pairs of stacked lines that read as a valid two-row plate replace the lines' own reads."""
+        two_row_plates = []
+        for upper, lower in stacked_pairs(lines):
+            found = read_two_rows([upper, lower], self._decoder)
+            if found is not None:
+                bbox = two_row_bbox(found.boxes, image.shape[1], image.shape[0])
+                two_row_plates.append(detected_plate(found.interpretation, bbox, (found.reading,)))
+        kept = [p for p in plates if not any(_inside(p.bbox, two.bbox) for two in two_row_plates)]
+        return [*two_row_plates, *kept]
+
+    def _read_line(self, image: npt.NDArray[np.uint8], line: list[TextBox]) -> DetectedPlate | None:
+        reread = (lambda span: self._reread(image, span)) if self._tuning.reread else None
+        return read_line(line, (image.shape[1], image.shape[0]), self._decoder, reread)
+
+    def recognise(self, crops: list[npt.NDArray[np.uint8]]) -> list[Recognised | None]:
+        """Recognition alone on crops that each hold one text line (a plate face): text, score and
+        lattice per crop, None where nothing was read. For the benches and tests of decoding."""
+        with self._lock:
+            output = self._engine.text_rec(TextRecInput(img=[np.ascontiguousarray(c) for c in crops]))
+        texts, scores = output.txts or (), output.scores or ()
+        return [
+            Recognised(str(text).strip(), float(score), getattr(text, "lattice", None))
+            if str(text).strip()
+            else None
+            for text, score in zip(texts, scores, strict=True)
+        ]
 
     def read_region(
         self, image: npt.NDArray[np.uint8], region: tuple[int, int, int, int]
@@ -184,12 +222,10 @@ class RapidOcrPlateReader:
             boxes = self._detect_then_recognise(crop, max_text_height_share=1.0)
         lines = text_lines(boxes)
         candidates = [plate for line in lines if (plate := self._read_line(crop, line)) is not None]
-        two_rows = two_row_reading(lines)
+        two_rows = read_two_rows(lines, self._decoder)
         if two_rows is not None:
-            interpretation = interpret([two_rows])
-            if interpretation is not None and interpretation.valid:
-                whole_crop = (0, 0, crop.shape[1], crop.shape[0])
-                candidates.append(detected_plate(interpretation, whole_crop, (two_rows,)))
+            whole_crop = (0, 0, crop.shape[1], crop.shape[0])
+            candidates.append(detected_plate(two_rows.interpretation, whole_crop, (two_rows.reading,)))
         if not candidates:
             return None
         best = max(candidates, key=lambda p: (p.valid, p.bbox[3] - p.bbox[1], p.confidence))
@@ -242,40 +278,7 @@ class RapidOcrPlateReader:
                 boxes.append(box)
         return boxes
 
-    def _read_line(self, image: npt.NDArray[np.uint8], line: Sequence[TextBox]) -> DetectedPlate | None:
-        """The most plausible plate among the spans of one text line, or None."""
-        best: tuple[PlateInterpretation, Span, tuple[str, float]] | None = None
-        readings: list[tuple[str, float]] = []
-        for span in spans_of(line):
-            if not plate_like(span):
-                continue
-            reading = (span.raw, span.score)
-            alternatives = span.alternatives()
-            readings.extend((reading, *alternatives))
-            interpretation = interpret([reading], alternatives)
-            if interpretation is None or not worth_reporting(interpretation):
-                continue
-            if best is None or rank(interpretation) > rank(best[0]):
-                best = (interpretation, span, source_reading(interpretation, [reading, *alternatives]))
-        if best is None:
-            return None
-
-        interpretation, span, winning_reading = best
-        if not interpretation.valid and self._tuning.reread:
-            reread = self._reread(image, span)
-            if reread is not None:
-                readings.append(reread)
-                reread_interpretation = interpret([reread])
-                if reread_interpretation is not None and reread_interpretation.valid:
-                    interpretation, winning_reading = reread_interpretation, reread
-        others = sorted(
-            (r for r in dict.fromkeys(readings) if r != winning_reading), key=lambda r: r[1], reverse=True
-        )
-        bbox = padded_bbox(span, image.shape[1], image.shape[0])
-        probabilities = _character_probabilities(span, winning_reading[0])
-        return detected_plate(interpretation, bbox, (winning_reading, *others), probabilities)
-
-    def _reread(self, image: npt.NDArray[np.uint8], span: Span) -> tuple[str, float] | None:
+    def _reread(self, image: npt.NDArray[np.uint8], span: Span) -> Recognised | None:
         """Recognition alone on a tight crop of the span."""
         x1, y1, x2, y2 = span.bounds()
         pad = span.height * _REREAD_PADDING_IN_HEIGHTS
@@ -293,23 +296,15 @@ class RapidOcrPlateReader:
         scores = getattr(output, "scores", None)
         if not texts or not scores or not str(texts[0]).strip():
             return None
-        return str(texts[0]).strip(), float(scores[0])
+        return Recognised(str(texts[0]).strip(), float(scores[0]), getattr(texts[0], "lattice", None))
 
     def _run(self, image: npt.NDArray[np.uint8], *, detect: bool = True) -> Any:
         # Every flag is passed on every call: rapidocr keeps the last call's flags as its new defaults.
         return self._engine(image, use_det=detect, use_cls=False, use_rec=True)
 
 
-def _character_probabilities(span: Span, reading: str) -> tuple[float, ...]:
-    """Each character's CTC probability in `reading`: the best path's, or the runner-up's where
-    the reading took it."""
-    characters = span.characters
-    if len(characters) != len(reading):
-        return ()
-    return tuple(
-        c.probability if c.character == r else dict(c.alternatives).get(r, 0.0)
-        for c, r in zip(characters, reading, strict=True)
-    )
+def _inside(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
+    return inner[0] >= outer[0] and inner[1] >= outer[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
 
 
 def cuda_available() -> bool:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from anpr.v1 import common_pb2, passage_pb2, read_pb2
 from anpr_core.events import new_meta
 from anpr_detect.adapters.wire import derived_event_id, sighting_of
-from anpr_detect.domain.grammar import interpret
 from anpr_detect.domain.passages import LivePassages, Passage
+from anpr_detect.domain.reading import PlateDecoder
 
 __all__ = ["PassageFeed"]
 
@@ -35,9 +35,16 @@ class PassageFeed:
     `clock` only decides when a quiet camera's passage is due (domain/passages.py, LivePassages).
     """
 
-    def __init__(self, window_s: float, zone_id: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window_s: float,
+        zone_id: str,
+        clock: Callable[[], float] = time.monotonic,
+        decoder: PlateDecoder | None = None,
+    ) -> None:
         self._live = LivePassages(window_s)
         self._zone_id = zone_id
+        self._decoder = decoder or PlateDecoder()
         self._clock = clock
         self._context: dict[str, _PassageContext] = {}
 
@@ -65,7 +72,7 @@ class PassageFeed:
         context = self._context.pop(passage.passage_id, None) or _PassageContext(
             common_pb2.DIRECTION_UNSPECIFIED
         )
-        formatted, country = context.display.get(passage.plate) or _display_of(passage.plate)
+        formatted, country = context.display.get(passage.plate) or self._display_of(passage.plate)
         meta = new_meta(self._zone_id, "detect")
         meta.event_id = derived_event_id(passage.read_ids[0], "passage")
         event = passage_pb2.Passage(
@@ -84,10 +91,9 @@ class PassageFeed:
         event.last_seen.FromNanoseconds(round(passage.last_at * 1e9))
         return event
 
-
-def _display_of(plate: str) -> tuple[str, str]:
-    """The display form and country of a consensus text no read had exactly: from the grammar."""
-    found = interpret([(plate, 1.0)])
-    if found is None or not found.valid or found.text != plate:
-        return "", ""
-    return found.formatted, found.country
+    def _display_of(self, plate: str) -> tuple[str, str]:
+        """The display form and country of a consensus text no read had exactly: from the formats."""
+        found = self._decoder.read_text([(plate, 1.0)])
+        if found is None or not found.valid or found.text != plate:
+            return "", ""
+        return found.formatted, found.country

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from anpr_core.plates import normalise_plate
-from anpr_detect.domain.grammar import PlateInterpretation
+from anpr_detect.domain.interpretation import PlateInterpretation, PlateReading
 
 __all__ = [
     "DetectedPlate",
@@ -38,6 +38,16 @@ class DetectedPlate:
     # The recogniser's CTC probability of each character of the reading the plate came from (its
     # first candidate), separators included; empty where the engine gave none.
     character_probabilities: tuple[float, ...] = ()
+    # The recogniser's probability of each character of `text` (what reads carry as evidence; a
+    # character the format put in place of a look-alike has the recogniser's own, low, figure);
+    # empty where the earlier grammar read the plate.
+    text_probabilities: tuple[float, ...] = ()
+    # The decoder's best readings, best first (the first is `text`), at most three.
+    readings: tuple[PlateReading, ...] = ()
+    # Another country whose format the same text fits, when one does.
+    country_runner_up: str = ""
+    # The national format it was read in, e.g. "BE current (2010)"; "" when none fits.
+    format_name: str = ""
 
 
 class PlateReader(Protocol):
@@ -61,6 +71,10 @@ def detected_plate(
         bbox=bbox,
         candidates=candidates,
         character_probabilities=character_probabilities,
+        text_probabilities=interpretation.character_probabilities,
+        readings=interpretation.readings,
+        country_runner_up=interpretation.runner_up_country,
+        format_name=interpretation.format_name,
     )
 
 

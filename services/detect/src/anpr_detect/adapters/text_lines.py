@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from anpr_core.plates import normalise_plate
 from anpr_detect.domain.ctc import CharacterReading, top_k_readings
+from anpr_detect.domain.lattice import Lattice
 
 __all__ = [
     "MIN_TEXT_HEIGHT_PX",
@@ -25,8 +26,12 @@ __all__ = [
     "region_crop",
     "slanted_height",
     "spans_of",
+    "stacked_pairs",
+    "stacked_rows",
     "text_box",
     "text_lines",
+    "two_row_bbox",
+    "two_row_lattice",
     "two_row_reading",
 ]
 
@@ -67,6 +72,7 @@ class TextBox:
     y2: float
     height: float  # along the text's own slant, not the axis-aligned extent
     characters: tuple[CharacterReading, ...] = ()  # the text's CTC readings, when known
+    lattice: Lattice | None = None  # what the recogniser saw per timestep, when known
 
     @property
     def width(self) -> float:
@@ -106,6 +112,14 @@ class Span:
             joined.extend(box.characters)
         return tuple(joined)
 
+    @property
+    def lattice(self) -> Lattice | None:
+        """The boxes' recogniser outputs, one after the other; None unless every box has one."""
+        lattices = [box.lattice for box in self.boxes]
+        if any(lattice is None for lattice in lattices):
+            return None
+        return Lattice.joined([lattice for lattice in lattices if lattice is not None])
+
     def alternatives(self) -> list[tuple[str, float]]:
         """The recogniser's next most probable readings of the span: one character swapped for
         its runner-up (one, like the grammar's own look-alike repair)."""
@@ -128,6 +142,7 @@ def slanted_height(quad: npt.NDArray[np.float64]) -> float:
 def text_box(quad: npt.NDArray[np.float64], recognised: str, score: float) -> TextBox | None:
     text = str(recognised).strip()
     characters: tuple[CharacterReading, ...] = getattr(recognised, "characters", ())
+    lattice: Lattice | None = getattr(recognised, "lattice", None)
     if characters:
         # Stripped as the text is: the spaces the recogniser put at either end go.
         start = len(recognised) - len(recognised.lstrip())
@@ -146,6 +161,7 @@ def text_box(quad: npt.NDArray[np.float64], recognised: str, score: float) -> Te
         y2=float(quad[:, 1].max()),
         height=float(height),
         characters=characters,
+        lattice=lattice,
     )
 
 
@@ -201,6 +217,56 @@ def padded_bbox(span: Span, width: int, height: int) -> tuple[int, int, int, int
 
 def two_row_reading(lines: Sequence[Sequence[TextBox]]) -> tuple[str, float] | None:
     """The two tallest lines joined top to bottom, when they are stacked and of similar height."""
+    rows = _two_rows(lines)
+    if rows is None:
+        return None
+    upper, lower = rows
+    return f"{upper.raw} {lower.raw}", min(upper.score, lower.score)
+
+
+def two_row_lattice(lines: Sequence[Sequence[TextBox]]) -> Lattice | None:
+    """The recogniser's outputs of the two rows of two_row_reading, upper first; None without them."""
+    rows = _two_rows(lines)
+    if rows is None:
+        return None
+    upper, lower = rows[0].lattice, rows[1].lattice
+    return Lattice.joined([upper, lower]) if upper is not None and lower is not None else None
+
+
+def stacked_pairs(lines: Sequence[Sequence[TextBox]]) -> list[tuple[Sequence[TextBox], Sequence[TextBox]]]:
+    """Pairs of lines that may be the two rows of one plate: one right above the other, of similar
+    height, overlapping horizontally by half the narrower, the gap under a row's height."""
+    spans = [Span(tuple(line)) for line in lines]
+    pairs = []
+    for upper_index, upper in enumerate(spans):
+        ux1, _, ux2, uy2 = upper.bounds()
+        for lower_index, lower in enumerate(spans):
+            lx1, ly1, lx2, _ = lower.bounds()
+            overlap = min(ux2, lx2) - max(ux1, lx1)
+            if (
+                upper_index != lower_index
+                and 0 <= ly1 - uy2 + 0.3 * lower.height <= lower.height
+                and max(upper.height, lower.height) <= 1.6 * min(upper.height, lower.height)
+                and overlap >= 0.5 * min(ux2 - ux1, lx2 - lx1)
+            ):
+                pairs.append((lines[upper_index], lines[lower_index]))
+    return pairs
+
+
+def two_row_bbox(boxes: Sequence[TextBox], width: int, height: int) -> tuple[int, int, int, int]:
+    """The padded box around the boxes of both rows of a two-row plate."""
+    return padded_bbox(Span(tuple(boxes)), width, height)
+
+
+def stacked_rows(lines: Sequence[Sequence[TextBox]]) -> tuple[tuple[TextBox, ...], tuple[TextBox, ...]]:
+    """The boxes of the two rows two_row_reading reads, upper first (it must have read them)."""
+    rows = _two_rows(lines)
+    if rows is None:
+        raise ValueError("the lines are not two stacked rows")
+    return rows[0].boxes, rows[1].boxes
+
+
+def _two_rows(lines: Sequence[Sequence[TextBox]]) -> tuple[Span, Span] | None:
     if len(lines) < 2:
         return None
     spans = sorted((Span(tuple(line)) for line in lines), key=lambda span: span.height, reverse=True)[:2]
@@ -209,7 +275,7 @@ def two_row_reading(lines: Sequence[Sequence[TextBox]]) -> tuple[str, float] | N
         return None
     if upper.bounds()[3] > lower.bounds()[1] + 0.3 * lower.height:
         return None  # side by side, not stacked
-    return f"{upper.raw} {lower.raw}", min(upper.score, lower.score)
+    return upper, lower
 
 
 # A detector box is widened by these shares of its size before the text detector looks inside.

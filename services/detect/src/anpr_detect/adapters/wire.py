@@ -93,6 +93,15 @@ def reads_for_frame(
                 reader=reader_name,
                 # The camera's own bytes, not a re-encoding: boxes keep their meaning, no extra loss.
                 overview=frame.image if with_overview else b"",
+                character_probabilities=plate.text_probabilities,
+                readings=[
+                    read_pb2.PlateReading(
+                        text=r.text, formatted=r.formatted, country=r.country, probability=r.probability
+                    )
+                    for r in plate.readings
+                ],
+                country_runner_up=plate.country_runner_up,
+                plate_format=plate.format_name,
             )
         )
     return reads

@@ -16,6 +16,13 @@ from anpr_detect.entrypoints.deps import ReadDeps, ReaderUser
 router = APIRouter(prefix="/v1")
 
 
+class ReadingOut(BaseModel):
+    text: str
+    formatted: str
+    country: str
+    probability: float
+
+
 class PlateOut(BaseModel):
     text: str
     formatted: str
@@ -23,6 +30,12 @@ class PlateOut(BaseModel):
     valid: bool
     confidence: float
     bbox: tuple[int, int, int, int]
+    # The evidence: the recogniser's probability of each character of `text`, the best readings
+    # (best first, at most three), another country whose format fits the text, the format read.
+    character_probabilities: list[float]
+    readings: list[ReadingOut]
+    country_runner_up: str
+    plate_format: str
 
 
 class ReadOut(BaseModel):
@@ -54,6 +67,10 @@ async def read_image(
                 valid=p.valid,
                 confidence=p.confidence,
                 bbox=p.bbox,
+                character_probabilities=[round(x, 4) for x in p.text_probabilities],
+                readings=[ReadingOut.model_validate(r, from_attributes=True) for r in p.readings],
+                country_runner_up=p.country_runner_up,
+                plate_format=p.format_name,
             )
             for p in reading.plates
         ],
