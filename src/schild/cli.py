@@ -69,8 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline",
         default="no-reread",
         help=(
-            "reader measured alongside: a reader kind, a text-reader configuration (default no-reread), "
-            "or a public detector where installed (platedet)"
+            "reader measured alongside: a reader kind, a text-reader configuration (default no-reread; "
+            "grammar: the reader before the national formats), or a public detector where installed "
+            "(platedet)"
         ),
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from anpr_core.plates import normalise_plate
+from anpr_core.plates import Confusables, normalise_plate
 from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.ocr import ReaderTuning
 from anpr_detect.adapters.plate_reading import DetectedPlate, PlateReader
@@ -22,6 +22,7 @@ from anpr_detect.domain.boxes import Box, intersection_over_union
 
 __all__ = [
     "BASELINES",
+    "CAUSES",
     "ImageOutcome",
     "LabelledImage",
     "character_accuracy",
@@ -29,6 +30,7 @@ __all__ = [
     "intersection_over_union",
     "levenshtein",
     "load_manifest",
+    "miss_cause",
     "score_image",
     "summarise",
 ]
@@ -40,7 +42,16 @@ BASELINES: dict[str, ReaderTuning] = {
     "no-reread": ReaderTuning(reread=False),
     # The reader before the speed work: rapidocr's one-call pipeline, long-side limit only, no arena.
     "unoptimised": ReaderTuning(detection_pixels=None, split_pipeline=False, memory_arena=False),
+    # The reader before the national formats: the earlier grammar (BE, NL, FR, LU and a loose DE as
+    # code, the look-alike table and the recogniser's runner-ups), no two-row plates in frames.
+    "grammar": ReaderTuning(decoder="grammar", two_row_lines=False),
 }
+
+# Why an image's plate was not read exactly: nothing read at its place; read with look-alikes
+# (0/O/D/Q, 1/I/L, 2/Z, 5/S, 8/B, 6/G) in place of some characters and nothing else wrong, the
+# misses a format's letter and digit positions can repair; or misread otherwise.
+CAUSES = ("exact", "not_found", "lookalike", "misread")
+_LOOK_ALIKES = Confusables()
 
 # A returned box counts as finding the plate from this overlap with the labelled box (PASCAL VOC).
 DETECTION_IOU = 0.5
@@ -61,6 +72,7 @@ class ImageOutcome:
     exact_anywhere: bool  # some returned plate's text is the label
     character_accuracy: float  # of the text read at the labelled place; 0 when nothing was read there
     ms: float
+    cause: str = "exact"  # one of CAUSES
 
 
 def load_manifest(folder: Path, limit: int | None = None) -> list[LabelledImage]:
@@ -120,7 +132,19 @@ def score_image(label: LabelledImage, plates: Sequence[DetectedPlate], ms: float
         exact_anywhere=any(plate.text == label.plate for plate in plates),
         character_accuracy=character_accuracy(at_label, label.plate) if at_label is not None else 0.0,
         ms=ms,
+        cause=miss_cause(at_label, label.plate),
     )
+
+
+def miss_cause(read: str | None, label: str) -> str:
+    """One of CAUSES for the text read at the labelled place (None: nothing read there)."""
+    if read is None:
+        return "not_found"
+    if read == label:
+        return "exact"
+    if len(read) == len(label) and _LOOK_ALIKES.canonical(read) == _LOOK_ALIKES.canonical(label):
+        return "lookalike"
+    return "misread"
 
 
 def summarise(outcomes: Sequence[ImageOutcome]) -> dict[str, float]:
@@ -136,6 +160,10 @@ def summarise(outcomes: Sequence[ImageOutcome]) -> dict[str, float]:
         "exact_top_read_rate": round(sum(o.exact_top for o in outcomes) / count, 4),
         "exact_read_anywhere_rate": round(sum(o.exact_anywhere for o in outcomes) / count, 4),
         "character_accuracy": round(sum(o.character_accuracy for o in outcomes) / count, 4),
+        # The exact reads' complement, by cause; with exact_read_rate they sum to 1.
+        "not_found_rate": round(sum(o.cause == "not_found" for o in outcomes) / count, 4),
+        "lookalike_rate": round(sum(o.cause == "lookalike" for o in outcomes) / count, 4),
+        "misread_rate": round(sum(o.cause == "misread" for o in outcomes) / count, 4),
         "ms_p50": round(_percentile(times, 50), 1),
         "ms_p95": round(_percentile(times, 95), 1),
     }

@@ -19,6 +19,7 @@ from anpr_detect_eval.scoring import (
     intersection_over_union,
     levenshtein,
     load_manifest,
+    miss_cause,
     score_image,
     summarise,
 )
@@ -132,3 +133,34 @@ def test_evaluate_reads_a_synthetic_labelled_folder(tmp_path: Path) -> None:
         assert summary["exact_read_rate"] == 1.0
         assert summary["character_accuracy"] == 1.0
         assert 0 < summary["ms_p50"] <= summary["ms_p95"]
+
+
+def test_a_miss_is_told_by_its_cause() -> None:
+    assert miss_cause("1ABC234", "1ABC234") == "exact"
+    assert miss_cause(None, "1ABC234") == "not_found"
+    # Look-alikes in place of characters, and nothing else wrong: what a format can repair.
+    assert miss_cause("1A8C234", "1ABC234") == "lookalike"
+    assert miss_cause("BA123K0", "BA123KO") == "lookalike"
+    assert miss_cause("1ABC23", "1ABC234") == "misread"  # a character lost
+    assert miss_cause("1AXC234", "1ABC234") == "misread"
+
+
+def test_the_summary_splits_the_misses_by_cause() -> None:
+    label = LabelledImage(Path("x.jpg"), "1ABC234", (100, 100, 200, 140))
+    outcomes = [
+        score_image(label, [_plate("1ABC234", (100, 100, 200, 140))], 1.0),
+        score_image(label, [_plate("1A8C234", (100, 100, 200, 140))], 1.0),
+        score_image(label, [_plate("1ABC23", (100, 100, 200, 140))], 1.0),
+        score_image(label, [], 1.0),
+    ]
+    summary = summarise(outcomes)
+    assert [summary[k] for k in ("exact_read_rate", "lookalike_rate", "misread_rate", "not_found_rate")] == [
+        0.25,
+        0.25,
+        0.25,
+        0.25,
+    ]
+
+
+def test_the_grammar_baseline_is_the_reader_before_the_formats() -> None:
+    assert (BASELINES["grammar"].decoder, BASELINES["grammar"].two_row_lines) == ("grammar", False)
