@@ -46,7 +46,6 @@ def read_record(read: read_pb2.PlateRead, confusables: Confusables) -> ReadRecor
         reader=read.reader,
         plate_crop=read.plate_crop or None,
         overview=read.overview or None,
-        passage_id=read.passage_id or None,
     )
 
 

@@ -45,7 +45,9 @@ class IntakeStore:
 
     async def add_read(self, read: ReadRecord) -> int:
         """Stores the read unless it is there already, linked to its passage if that came first;
-        returns how many rows were new (0 or 1)."""
+        returns how many rows were new (0 or 1). The passage id a read of detect carries is not
+        taken as the link: reads.passage_id names a stored passage, so a read whose passage never
+        comes (lost with a detect instance) is known as one no passage claims."""
         await self._partitions.ensure(Month.of(read.captured_at))
         async with self._sessions.begin() as session:
             await self._serialise_camera(session, read.camera_id)
@@ -53,7 +55,7 @@ class IntakeStore:
             listed_in = await session.scalar(
                 select(passage_reads.c.passage_id).where(passage_reads.c.read_id == read.event_id)
             )
-            if listed_in is not None and listed_in != read.passage_id:
+            if listed_in is not None:
                 await session.execute(
                     update(reads)
                     .where(reads.c.event_id == read.event_id, reads.c.captured_at == read.captured_at)

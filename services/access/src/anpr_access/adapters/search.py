@@ -66,7 +66,24 @@ class SearchStore:
             .where(*_matching(reads, reads.c.captured_at, criteria), at >= criteria.window_start)
             .where(at < criteria.window_end)
         )
-        found = union(by_passage, by_read).subquery()
+        # A branch of distinct items holds the page's among its own newest `reach`.
+        reach = criteria.offset + criteria.limit + 1
+        by_passage = by_passage.order_by(passages.c.first_seen.desc(), passages.c.passage_id).limit(reach)
+        if criteria.plate is None and criteria.plate_key is None:
+            # Camera, direction and window are the passage's own: by_passage finds every stored
+            # passage, so the reads are looked at only for those no stored passage claims (each
+            # its own item: the branch is distinct, and walks the camera/time index newest first).
+            by_read = (
+                select(
+                    literal(None, String).label("passage_id"),
+                    reads.c.event_id.label("read_id"),
+                    reads.c.captured_at.label("at"),
+                )
+                .where(*_matching(reads, reads.c.captured_at, criteria), reads.c.passage_id.is_(None))
+                .order_by(reads.c.captured_at.desc(), reads.c.event_id)
+                .limit(reach)
+            )
+        found = union(select(by_passage.subquery()), select(by_read.subquery())).subquery()
         page = (
             select(found.c.passage_id, found.c.read_id, found.c.at)
             .order_by(found.c.at.desc(), func.coalesce(found.c.passage_id, found.c.read_id))

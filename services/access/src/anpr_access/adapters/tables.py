@@ -59,7 +59,7 @@ reads = Table(
     Column("plate_crop", LargeBinary, nullable=True),
     Column("overview", LargeBinary, nullable=True),
     Column("stored_at", UtcDateTime(), nullable=False),
-    # The passage the read belongs to; None until both are stored (or where no passage was formed).
+    # The stored passage the read belongs to; None until both are stored (or where none was formed).
     Column("passage_id", String(128), nullable=True),
     Index("reads_plate_time", "plate", "captured_at"),
     Index("reads_plate_key_time", "plate_key", "captured_at"),

@@ -32,8 +32,6 @@ class ReadRecord:
     reader: str
     plate_crop: bytes | None
     overview: bytes | None
-    # The passage the read joined, as its producer says (detect); None where it names none.
-    passage_id: str | None = None
 
 
 @dataclass(frozen=True)
