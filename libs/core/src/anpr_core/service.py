@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from anpr_core.auth import TokenVerifier
+from anpr_core.docs import serve_local_docs
 from anpr_core.openapi import document_answers
 from anpr_core.problems import Problem, install_problem_handlers
 from anpr_core.settings import CoreSettings
@@ -38,7 +39,15 @@ def create_service_app(
     /metrics is open.
     """
     scrape_token = _scrape_token(metrics_token)
-    app = FastAPI(title=f"Schild {name}", description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=f"Schild {name}",
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    serve_local_docs(app)  # Swagger UI and ReDoc with their assets served here, never from a CDN
     app.state.token_verifier = token_verifier
     app.state.zone_id = zone_id
     install_problem_handlers(app)
