@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -270,6 +271,12 @@ def _read(paths: Sequence[Path], threads: int, kind: str) -> int:
                     "country": p.country,
                     "confidence": round(p.confidence, 4),
                     "bbox": list(p.bbox),
+                    # The evidence: the recogniser's probability per character, the best readings,
+                    # another country whose format fits, the format read.
+                    "character_probabilities": [round(x, 4) for x in p.text_probabilities],
+                    "readings": [dataclasses.asdict(r) for r in p.readings],
+                    "country_runner_up": p.country_runner_up,
+                    "plate_format": p.format_name,
                 }
                 for p in plates
             ],

@@ -80,6 +80,9 @@ def test_read_prints_one_json_line_per_image_and_reports_bad_files(tmp_path: Pat
     plate = lines[0]["plates"][0]
     assert (plate["text"], plate["country"]) == ("1ABC234", "BE")
     assert len(plate["bbox"]) == 4 and lines[0]["ms"] > 0
+    # The evidence of the reading, as reads carry it.
+    assert len(plate["character_probabilities"]) == 7 and plate["plate_format"] == "BE current (2010)"
+    assert plate["readings"][0]["text"] == "1ABC234"
 
 
 def test_read_with_the_whole_frame_text_reader_and_an_unknown_reader(tmp_path: Path) -> None:
