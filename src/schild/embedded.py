@@ -1,7 +1,8 @@
 """The embedded platform: all five services in one process, on the in-process bus and SQLite.
 
 Same service code as on Kafka and PostgreSQL; only the adapters handed to each composition
-root differ. The REST surfaces share one port under /ingest, /detect, /match, /audit, /access.
+root differ. The REST surfaces share one port under /ingest, /detect, /match, /audit, /access;
+the operator console is at /.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from anpr_access.bootstrap import build_app as build_access
 from anpr_access.settings import AccessSettings
 from anpr_audit.bootstrap import build_app as build_audit
 from anpr_audit.settings import AuditSettings
+from anpr_console.adapters.upstreams import in_process
+from anpr_console.bootstrap import build_app as build_console
+from anpr_console.settings import ConsoleSettings
 from anpr_core.auth import DevIssuer
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine, ping
@@ -110,6 +114,8 @@ def build_platform(
     )
     for name, service in services.items():
         app.mount(f"/{name}", service)
+    # The console at /, last: it calls the services mounted above in process, with the user's token.
+    app.mount("/", build_console(ConsoleSettings(**overrides), in_process(services), issuer))
     # Dahua cameras post to /NotificationInfo/... at the server's root, whatever else is set.
     app.add_middleware(FixedPathsAtRoot, mounted_at="/ingest")
     return EmbeddedPlatform(app=app, bus=bus, issuer=issuer, services=services, engines=engines)
