@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -44,4 +46,67 @@ def test_no_mock_in_serving_code() -> None:
         if "unittest.mock" in (text := path.read_text(encoding="utf-8"))
         or "from unittest import mock" in text
     ]
+    assert offenders == []
+
+
+SERVICES_SRC = sorted((REPO / "services").glob("*/src"))
+MAX_MODULE_LINES = 400
+# The SQL a service may run stays in its adapters/: no statement builders and no SQL text elsewhere.
+SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "Table", "Column", "MetaData", "func"}
+SQL_TEXT = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b", re.S
+)
+
+
+def service_modules() -> list[Path]:
+    return [path for src in SERVICES_SRC for path in sorted(src.rglob("*.py"))]
+
+
+def test_no_service_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in service_modules()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def _outside_adapters(path: Path) -> bool:
+    return "adapters" not in path.parts and path.parent.name != "models"
+
+
+def test_no_sql_outside_adapters() -> None:
+    offenders: list[str] = []
+    for path in filter(_outside_adapters, service_modules()):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = str(path.relative_to(REPO))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlalchemy"):
+                builders = SQL_BUILDERS & {alias.name for alias in node.names}
+                if builders or node.module.startswith("sqlalchemy.dialects"):
+                    offenders.append(f"{where}:{node.lineno} imports {node.module} {sorted(builders)}")
+            elif (
+                isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_TEXT.search(node.value)
+            ):
+                offenders.append(f"{where}:{node.lineno} holds SQL text")
+    assert offenders == []
+
+
+def test_composition_roots_define_no_functions_beyond_one_line_route_bodies() -> None:
+    """bootstrap.py wires; a handler, a consumer or a route with a body of its own lives in its room."""
+    offenders: list[str] = []
+    for path in service_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for root in ast.walk(tree):
+            if not (
+                isinstance(root, ast.FunctionDef | ast.AsyncFunctionDef) and root.name.startswith("build_")
+            ):
+                continue
+            for node in ast.walk(root):
+                if node is root or not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                if len(node.body) > 1:
+                    offenders.append(
+                        f"{path.relative_to(REPO)}:{node.lineno} {root.name} defines {node.name}"
+                    )
     assert offenders == []
