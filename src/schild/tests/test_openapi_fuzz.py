@@ -55,32 +55,6 @@ CHECKS = (
 )
 
 
-@dataclass(frozen=True)
-class KnownFailure:
-    service: str
-    method: str
-    path: str
-    check: str
-    reason: str
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.service, self.method, self.path, self.check)
-
-
-_NAIVE_EVENTS = (
-    "since/until without an offset reach the database, whose UtcDateTime refuses them: 500 instead of "
-    "the 422 that /v1/verify and /v1/export give (or declare them anpr_core.timestamps.Instant)"
-)
-
-# TEMPORARY: what the fuzz finds inside services whose routes other engineers own; the lead fixes
-# each and removes its entry. Everything not listed here fails the test.
-KNOWN_FAILURES: tuple[KnownFailure, ...] = (
-    KnownFailure("audit", "GET", "/v1/events", "not_a_server_error", _NAIVE_EVENTS),
-    KnownFailure("audit", "GET", "/v1/events", "status_code_conformance", _NAIVE_EVENTS),
-)
-
-
 # --- the check the built-in ones do not make -------------------------------------------------------
 
 # A date and a time, then no offset: "2026-05-01T10:00:00" or "2026-05-01 10:00:00.123456".
@@ -471,20 +445,17 @@ def test_the_service_answers_only_what_its_openapi_documents(
 ) -> None:
     served.crashes.clear()
     report = _fuzz(served, service, callers)
-    known = {failure.key: failure for failure in KNOWN_FAILURES if failure.service == service}
-    unexpected = {key: examples for key, examples in report.failures.items() if key not in known}
     with capsys.disabled():
         print(f"\n{report.summary()}")
         if os.environ.get("SCHILD_FUZZ_VERBOSE"):
             for (label, status), n in sorted(report.answers.items()):
                 print(f"    {label} {status}: {n}")
-        for key in sorted(set(known) & set(report.failures)):
-            print(f"  allow-listed (temporary): {' '.join(key)}: {known[key].reason}")
-        for key in sorted(set(known) - set(report.failures)):
-            print(f"  allow-listed but not seen this run: {' '.join(key)}")
     assert not report.errors, "\n".join(report.errors)
     assert report.cases >= len(report.operations) > 0
-    assert not unexpected, "\n".join(
-        [f"{' '.join(key)}:\n    " + "\n    ".join(examples) for key, examples in sorted(unexpected.items())]
+    assert not report.failures, "\n".join(
+        [
+            f"{' '.join(key)}:\n    " + "\n    ".join(examples)
+            for key, examples in sorted(report.failures.items())
+        ]
         + [f"server error: {crash} (x{n})" for crash, n in sorted(served.crashes.items())]
     )

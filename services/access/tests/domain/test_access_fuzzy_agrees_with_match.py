@@ -8,7 +8,6 @@ import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
 
 import httpx
 import pytest
@@ -50,8 +49,8 @@ def plates(confusables_alphabet: str = CHARACTERS) -> st.SearchStrategy[str]:
 def matched_by_match(asked: str, plate: str, confusables: Confusables) -> bool:
     # Unlimited substitutions, no edit: the fuzzy matching a search is the counterpart of.
     listed, read = normalise_plate(asked), normalise_plate(plate)
-    # The same Confusables object; cast while match's signature names a class of its own.
-    return compare(read, listed, len(listed), False, cast(Any, confusables)) is not None
+    # The same Confusables object: both services take it from anpr_core.plates.
+    return compare(read, listed, len(listed), False, confusables) is not None
 
 
 @given(zone_classes(), plates(), plates())
