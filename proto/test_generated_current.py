@@ -25,7 +25,7 @@ def test_committed_code_is_current(tmp_path: Path) -> None:
 
 
 def test_every_event_carries_meta() -> None:
-    from anpr.v1 import audit_pb2, dlq_pb2, frame_pb2, hit_pb2, hotlist_pb2, read_pb2
+    from anpr.v1 import audit_pb2, camera_pb2, dlq_pb2, frame_pb2, hit_pb2, hotlist_pb2, read_pb2, share_pb2
 
     for message in (
         frame_pb2.Frame,
@@ -34,6 +34,8 @@ def test_every_event_carries_meta() -> None:
         hotlist_pb2.HotlistEntry,
         audit_pb2.AuditEvent,
         dlq_pb2.DeadLetter,
+        camera_pb2.CameraEntry,
+        share_pb2.SharingEnded,
     ):
         field = message.DESCRIPTOR.fields_by_name["meta"]
         assert field.number == 1

@@ -26,15 +26,15 @@ from anpr.v1 import common_pb2 as anpr_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x61npr/v1/hit.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n\x03Hit\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x15\n\rread_event_id\x18\x02 \x01(\t\x12\x18\n\x10hotlist_entry_id\x18\x03 \x01(\t\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nplate_read\x18\x06 \x01(\t\x12\x14\n\x0cplate_listed\x18\x07 \x01(\t\x12&\n\nmatch_kind\x18\x08 \x01(\x0e\x32\x12.anpr.v1.MatchKind\x12\x1b\n\x13\x64iffering_positions\x18\t \x03(\r\x12\r\n\x05score\x18\n \x01(\x02\x12\x11\n\tlist_name\x18\x0b \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x0c \x01(\t\x12\x10\n\x08priority\x18\r \x01(\x05\x12\x0e\n\x06\x61\x63tion\x18\x0e \x01(\t\x12%\n\tdirection\x18\x0f \x01(\x0e\x32\x12.anpr.v1.Direction\x12\x15\n\rfrom_lookback\x18\x10 \x01(\x08\x12\x16\n\x0e\x63ountry_listed\x18\x11 \x01(\t*m\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MATCH_KIND_EXACT\x10\x01\x12\x19\n\x15MATCH_KIND_CONFUSABLE\x10\x02\x12\x13\n\x0fMATCH_KIND_EDIT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11\x61npr/v1/hit.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x03\n\x03Hit\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x15\n\rread_event_id\x18\x02 \x01(\t\x12\x18\n\x10hotlist_entry_id\x18\x03 \x01(\t\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nplate_read\x18\x06 \x01(\t\x12\x14\n\x0cplate_listed\x18\x07 \x01(\t\x12&\n\nmatch_kind\x18\x08 \x01(\x0e\x32\x12.anpr.v1.MatchKind\x12\x1b\n\x13\x64iffering_positions\x18\t \x03(\r\x12\r\n\x05score\x18\n \x01(\x02\x12\x11\n\tlist_name\x18\x0b \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x0c \x01(\t\x12\x10\n\x08priority\x18\r \x01(\x05\x12\x0e\n\x06\x61\x63tion\x18\x0e \x01(\t\x12%\n\tdirection\x18\x0f \x01(\x0e\x32\x12.anpr.v1.Direction\x12\x15\n\rfrom_lookback\x18\x10 \x01(\x08\x12\x16\n\x0e\x63ountry_listed\x18\x11 \x01(\t\x12\x13\n\x0bsource_zone\x18\x12 \x01(\t*m\n\tMatchKind\x12\x1a\n\x16MATCH_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MATCH_KIND_EXACT\x10\x01\x12\x19\n\x15MATCH_KIND_CONFUSABLE\x10\x02\x12\x13\n\x0fMATCH_KIND_EDIT\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.hit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MATCHKIND']._serialized_start=527
-  _globals['_MATCHKIND']._serialized_end=636
+  _globals['_MATCHKIND']._serialized_start=548
+  _globals['_MATCHKIND']._serialized_end=657
   _globals['_HIT']._serialized_start=86
-  _globals['_HIT']._serialized_end=525
+  _globals['_HIT']._serialized_end=546
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,7 @@ class Hit(_message.Message):
     DIRECTION_FIELD_NUMBER: _builtins.int
     FROM_LOOKBACK_FIELD_NUMBER: _builtins.int
     COUNTRY_LISTED_FIELD_NUMBER: _builtins.int
+    SOURCE_ZONE_FIELD_NUMBER: _builtins.int
     read_event_id: _builtins.str
     hotlist_entry_id: _builtins.str
     camera_id: _builtins.str
@@ -77,6 +78,10 @@ class Hit(_message.Message):
     """True when the entry was made after the read and the look-back over recent reads found it."""
     country_listed: _builtins.str
     """Country of the listed entry, empty when not given."""
+    source_zone: _builtins.str
+    """The neighbour zone whose shared list the entry is on (a partner's hotlist, shared under an
+    agreement); empty for this zone's own lists.
+    """
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -105,10 +110,11 @@ class Hit(_message.Message):
         direction: _common_pb2.Direction.ValueType = ...,
         from_lookback: _builtins.bool = ...,
         country_listed: _builtins.str = ...,
+        source_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "camera_id", b"camera_id", "captured_at", b"captured_at", "category", b"category", "country_listed", b"country_listed", "differing_positions", b"differing_positions", "direction", b"direction", "from_lookback", b"from_lookback", "hotlist_entry_id", b"hotlist_entry_id", "list_name", b"list_name", "match_kind", b"match_kind", "meta", b"meta", "plate_listed", b"plate_listed", "plate_read", b"plate_read", "priority", b"priority", "read_event_id", b"read_event_id", "score", b"score"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "camera_id", b"camera_id", "captured_at", b"captured_at", "category", b"category", "country_listed", b"country_listed", "differing_positions", b"differing_positions", "direction", b"direction", "from_lookback", b"from_lookback", "hotlist_entry_id", b"hotlist_entry_id", "list_name", b"list_name", "match_kind", b"match_kind", "meta", b"meta", "plate_listed", b"plate_listed", "plate_read", b"plate_read", "priority", b"priority", "read_event_id", b"read_event_id", "score", b"score", "source_zone", b"source_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -105,6 +105,7 @@ class HotlistRules(_message.Message):
     TIMEZONE_FIELD_NUMBER: _builtins.int
     CAMERA_IDS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    OWNER_ZONE_FIELD_NUMBER: _builtins.int
     list_name: _builtins.str
     category: _builtins.str
     max_substitutions: _builtins.int
@@ -116,6 +117,10 @@ class HotlistRules(_message.Message):
     active_until: _builtins.str
     timezone: _builtins.str
     description: _builtins.str
+    owner_zone: _builtins.str
+    """The neighbour zone that shares this list under an agreement: its entries change only when that
+    zone changes them, and end with the agreement. Empty for this zone's own lists.
+    """
     @_builtins.property
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
@@ -140,10 +145,11 @@ class HotlistRules(_message.Message):
         timezone: _builtins.str = ...,
         camera_ids: _abc.Iterable[_builtins.str] | None = ...,
         description: _builtins.str = ...,
+        owner_zone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_from", b"active_from", "active_until", b"active_until", "allow_edit", b"allow_edit", "camera_ids", b"camera_ids", "category", b"category", "description", b"description", "directions", b"directions", "list_name", b"list_name", "max_substitutions", b"max_substitutions", "meta", b"meta", "timezone", b"timezone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_from", b"active_from", "active_until", b"active_until", "allow_edit", b"allow_edit", "camera_ids", b"camera_ids", "category", b"category", "description", b"description", "directions", b"directions", "list_name", b"list_name", "max_substitutions", b"max_substitutions", "meta", b"meta", "owner_zone", b"owner_zone", "timezone", b"timezone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
