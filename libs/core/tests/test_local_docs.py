@@ -55,6 +55,7 @@ async def test_docs_pages_load_their_assets_from_the_service(tmp_path: Path, pre
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         answer = await client.get(f"{prefix}/{page}")
         assert answer.status_code == 200
+        assert answer.headers["content-security-policy"] == "img-src 'self' data: blob:"
         assert "//" not in answer.text.replace("http://www.w3.org", ""), "an absolute URL: a CDN?"
         assert "fonts.googleapis" not in answer.text and "cdn" not in answer.text.lower()
         referenced = _referenced(answer.text)
