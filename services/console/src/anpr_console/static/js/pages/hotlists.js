@@ -16,7 +16,7 @@ export function render(main, { can, announce }) {
 
   main.append(h('h1', {}, t('page.hotlists')), lists, entries, tools);
 
-  async function loadLists() {
+  async function loadLists({ tools: redraw = true } = {}) {
     try {
       known = await api('match', 'lists');
     } catch (error) {
@@ -31,7 +31,7 @@ export function render(main, { can, announce }) {
           h('th', { scope: 'row' }, list.name), h('td', {}, term('category', list.category)),
           h('td', {}, t('hotlists.rule_text', { subs: list.max_substitutions, edit: list.allow_edit ? t('common.yes') : t('common.no') })),
           h('td', {}, list.description))))));
-    drawTools();
+    if (redraw) drawTools();
   }
 
   async function loadEntries() {
@@ -221,7 +221,7 @@ export function render(main, { can, announce }) {
         if (xhr.status === 201) {
           label.textContent = '';
           outcome.replaceChildren(h('p', { class: 'ok', role: 'status' }, t('hotlists.imported', { count: body.imported, lists: (body.lists || []).join(', ') })));
-          await loadLists();
+          await loadLists({ tools: false }); // keeps this form, and its answer, in place
           loadEntries();
           return;
         }

@@ -81,13 +81,21 @@ export function render(main, { can, announce }) {
     notice.replaceChildren(unseenNew && page > 0
       ? h('button', { type: 'button', class: 'link', onclick: () => { page = 0; unseenNew = 0; draw(); } }, t('live.new_hits', { count: unseenNew }))
       : '');
+    // Redrawing the pager must not drop the keyboard user's focus: it stays on the same button, or
+    // moves to the one that still leads somewhere.
+    const focused = pager.contains(document.activeElement) ? document.activeElement.dataset.go : null;
     pager.replaceChildren(
-      h('button', { type: 'button', disabled: page === 0, onclick: () => go(0) }, t('pager.first')),
-      h('button', { type: 'button', disabled: page === 0, onclick: () => go(page - 1) }, t('pager.previous')),
+      h('button', { type: 'button', 'data-go': 'first', disabled: page === 0, onclick: () => go(0) }, t('pager.first')),
+      h('button', { type: 'button', 'data-go': 'previous', disabled: page === 0, onclick: () => go(page - 1) }, t('pager.previous')),
       h('span', { 'aria-live': 'polite' }, t('pager.page_of', { page: page + 1, pages })),
-      h('button', { type: 'button', disabled: page >= pages - 1, onclick: () => go(page + 1) }, t('pager.next')),
-      h('button', { type: 'button', disabled: page >= pages - 1, onclick: () => go(pages - 1) }, t('pager.last')),
+      h('button', { type: 'button', 'data-go': 'next', disabled: page >= pages - 1, onclick: () => go(page + 1) }, t('pager.next')),
+      h('button', { type: 'button', 'data-go': 'last', disabled: page >= pages - 1, onclick: () => go(pages - 1) }, t('pager.last')),
     );
+    if (focused) {
+      const fallback = { first: 'next', previous: 'next', next: 'previous', last: 'previous' }[focused];
+      const same = pager.querySelector(`[data-go="${focused}"]`);
+      (same && !same.disabled ? same : pager.querySelector(`[data-go="${fallback}"]`)).focus();
+    }
     drawRates();
   }
 
