@@ -2,6 +2,7 @@
 # The command-line tools the deploy tests run, installed once where they are missing:
 #   promtool  from Debian's package `prometheus` (checks the Prometheus config, rules and alert tests)
 #   helm      built from the Go module proxy into .tools/bin (lints and renders the chart)
+#   chromium  Debian's package, which the console's browser tests drive (Playwright; no browser is downloaded)
 # Prints nothing on stdout; progress goes to stderr.
 set -euo pipefail
 
@@ -19,6 +20,13 @@ if ! command -v promtool >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >&2 \
     || die "apt-get install prometheus failed"
   command -v promtool >/dev/null || die "the prometheus package did not provide promtool"
+fi
+
+if [[ ! -x ${SCHILD_CHROMIUM:-/usr/bin/chromium} ]]; then
+  log "chromium not found; installing Debian's chromium package (the console's browser tests)"
+  as_root apt-get update >&2 || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >&2 \
+    || die "apt-get install chromium failed"
 fi
 
 # `go install` leaves no version in the binary, so a stamp beside it says which one was built.
