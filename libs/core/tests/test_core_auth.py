@@ -168,6 +168,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.TRY_READER: {OPS, INV, SUP, ADM},
     Action.MANAGE_HOLDS: {SUP, DPO},
     Action.RUN_RETENTION: {ADM},
+    Action.MANAGE_AGREEMENTS: {ADM},
+    Action.VIEW_AGREEMENTS: {ADM, SUP, DPO},
 }
 
 

@@ -52,6 +52,8 @@ class Action(StrEnum):
     TRY_READER = "try_reader"
     MANAGE_HOLDS = "manage_holds"
     RUN_RETENTION = "run_retention"
+    MANAGE_AGREEMENTS = "manage_agreements"
+    VIEW_AGREEMENTS = "view_agreements"
 
 
 # Who may do what. Kept as one table so it can be reviewed, and tested, as a whole.
@@ -72,6 +74,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Legal holds are decisions of a supervisor or the DPO; the retention run is an admin's.
     Action.MANAGE_HOLDS: frozenset({Role.SUPERVISOR, Role.DPO}),
     Action.RUN_RETENTION: frozenset({Role.ADMIN}),
+    # Sharing agreements with neighbour zones: an admin makes, changes and revokes them; the
+    # supervisor and the DPO, who answer for what is disclosed, read them.
+    Action.MANAGE_AGREEMENTS: frozenset({Role.ADMIN}),
+    Action.VIEW_AGREEMENTS: frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DPO}),
 }
 
 

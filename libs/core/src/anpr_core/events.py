@@ -48,15 +48,42 @@ class Topics:
     def dlq(self) -> str:
         return f"{self.prefix}anpr.dlq.v1"
 
+    @property
+    def cameras(self) -> str:
+        """The camera register's entries (ingest), compacted, keyed by camera_id: which cameras are
+        border cameras, for the sharing agreements that cover them."""
+        return f"{self.prefix}anpr.cameras.v1"
+
+    @property
+    def shared_reads(self) -> str:
+        """Reads a neighbour zone shared, accepted by share under an agreement (access stores them)."""
+        return f"{self.prefix}anpr.shared.reads.v1"
+
+    @property
+    def shared_hotlist(self) -> str:
+        """Hotlist records a neighbour zone shared, accepted by share, and the end of a sharing (match)."""
+        return f"{self.prefix}anpr.shared.hotlist.v1"
+
     def group(self, name: str) -> str:
         """Consumer group ids share the prefix, so isolated runs never join each other's groups."""
         return f"{self.prefix}{name}"
 
     def all(self) -> list[str]:
-        return [self.frames, self.reads, self.passages, self.hits, self.hotlist, self.audit, self.dlq]
+        return [
+            self.frames,
+            self.reads,
+            self.passages,
+            self.hits,
+            self.hotlist,
+            self.audit,
+            self.dlq,
+            self.cameras,
+            self.shared_reads,
+            self.shared_hotlist,
+        ]
 
     def compacted(self) -> set[str]:
-        return {self.hotlist}
+        return {self.hotlist, self.cameras}
 
 
 def utcnow() -> datetime:
