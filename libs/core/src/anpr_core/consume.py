@@ -74,10 +74,14 @@ class ConsumerWorker:
         max_attempts: int = 5,
         backoff_s: float = 0.5,
         batch_handler: BatchHandler | None = None,
+        dead_letter_bus: Bus | None = None,
     ) -> None:
+        """`dead_letter_bus` is where the DLQ is, when it is not the bus consumed (a neighbour zone's
+        topics are consumed on the exchange; their dead letters stay in this zone)."""
         if (handler is None) == (batch_handler is None):
             raise ValueError("give a ConsumerWorker either a handler or a batch_handler")
         self._bus = bus
+        self._dead_letter_bus = dead_letter_bus or bus
         self._topics = list(topics)
         self._group_id = group_id
         self._handler: Handler = handler or self._one_at_a_time
@@ -196,7 +200,7 @@ class ConsumerWorker:
 
     async def _dead_letter(self, record: Record, reason: str) -> None:
         letter = dead_letter_for(record, reason, self._group_id, self._zone_id)
-        await self._bus.publish(self._dlq_topic, record.key, letter.SerializeToString())
+        await self._dead_letter_bus.publish(self._dlq_topic, record.key, letter.SerializeToString())
         DLQ_MESSAGES.labels(self._service, record.topic).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s",

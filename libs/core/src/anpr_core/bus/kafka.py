@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from anpr_core.bus.base import BusUnavailable, OutgoingRecord, Record
@@ -19,6 +22,30 @@ log = logging.getLogger(__name__)
 # Frames are whole images: the producer and broker limits must allow them, and ingest refuses
 # anything larger with a clear error before it reaches the producer.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How a client authenticates to a broker's SASL listener (SCRAM user and password, over TLS or
+    plaintext): the exchange where neighbour zones share topics. Without it a client connects as
+    the zone's own services do, to the internal plaintext listener."""
+
+    username: str
+    password: str
+    protocol: str = "SASL_SSL"  # or SASL_PLAINTEXT (tests, a private network)
+    mechanism: str = "SCRAM-SHA-512"
+    ca_file: str | None = None  # the CA that signed the broker's certificate (SASL_SSL)
+
+    def client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "security_protocol": self.protocol,
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+        if self.protocol == "SASL_SSL":
+            options["ssl_context"] = create_ssl_context(cafile=self.ca_file)
+        return options
 
 
 class KafkaBus:
@@ -33,8 +60,11 @@ class KafkaBus:
         replication_factor: int = 1,
         request_timeout_ms: int = 15_000,
         delivery_timeout_ms: int = 10_000,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self._bootstrap = bootstrap
+        # Every client of this bus (producer, admin, consumers, replay) authenticates alike.
+        self._options = security.client_options() if security is not None else {}
         self._client_id = client_id
         self._topics = list(topics)
         self._compacted = set(compacted)
@@ -56,6 +86,7 @@ class KafkaBus:
             max_request_size=MAX_MESSAGE_BYTES,
             request_timeout_ms=self._request_timeout_ms,
             linger_ms=2,
+            **self._options,
         )
         await producer.start()
         self._producer = producer
@@ -68,7 +99,9 @@ class KafkaBus:
     async def ensure_topics(self, names: Sequence[str]) -> None:
         if not names:
             return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-admin")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id=f"{self._client_id}-admin", **self._options
+        )
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -123,7 +156,9 @@ class KafkaBus:
             ) from error
 
     def consumer(self, topics: Sequence[str], group_id: str) -> KafkaConsumer:
-        return KafkaConsumer(self._bootstrap, list(topics), group_id, client_id=self._client_id)
+        return KafkaConsumer(
+            self._bootstrap, list(topics), group_id, client_id=self._client_id, options=self._options
+        )
 
     async def replay(
         self, topic: str, since_ms: int, until_ms: int | None = None, *, max_records: int = 5000
@@ -146,6 +181,7 @@ class KafkaBus:
             fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
             request_timeout_ms=self._request_timeout_ms,
+            **self._options,
         )
         try:
             await reader.start()
@@ -215,7 +251,15 @@ def _record(message: ConsumerRecord[bytes, bytes]) -> Record:
 
 
 class KafkaConsumer:
-    def __init__(self, bootstrap: str, topics: list[str], group_id: str, *, client_id: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: list[str],
+        group_id: str,
+        *,
+        client_id: str,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap,
@@ -225,6 +269,7 @@ class KafkaConsumer:
             auto_offset_reset="earliest",
             fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+            **(options or {}),
         )
 
     async def start(self) -> None:
