@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
 
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
-    serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access"])
+    serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access", "console"])
     return parser
 
 
