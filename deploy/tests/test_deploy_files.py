@@ -389,7 +389,7 @@ def test_compose_volumes_and_bind_mounts_exist() -> None:
 # --------------------------------------------------------------------------- Dockerfiles
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", (*SERVICES, "console"))
 def test_dockerfile_structure(name: str) -> None:
     path = REPO / "services" / name / "Dockerfile"
     instructions = _parse_dockerfile(path.read_text(encoding="utf-8"))
@@ -459,7 +459,7 @@ def test_dockerfile_structure(name: str) -> None:
         assert "ORT_DISABLE_TELEMETRY" not in envs
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", (*SERVICES, "console"))
 def test_dockerfile_copies_match_the_uv_workspace(name: str) -> None:
     """COPY sources exist, survive .dockerignore, and cover every workspace member."""
     instructions = _parse_dockerfile((REPO / "services" / name / "Dockerfile").read_text("utf-8"))
@@ -742,6 +742,28 @@ def _helm_template(helm: str, tmp_path: Path, *args: str) -> subprocess.Complete
     )
 
 
+def _check_console(kinds: dict[str, list[dict[str, Any]]]) -> None:
+    def component(doc: dict[str, Any]) -> str:
+        return str(doc["metadata"]["labels"]["app.kubernetes.io/component"])
+
+    (console,) = [d for d in kinds["Deployment"] if component(d) == "console"]
+    (service,) = [d for d in kinds["Service"] if component(d) == "console"]
+    kinds["Deployment"].remove(console)
+    kinds["Service"].remove(service)
+    pod = console["spec"]["template"]["spec"]
+    assert service["spec"]["selector"] == console["spec"]["selector"]["matchLabels"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["image"].endswith("anpr-console:0.1.0")
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = {e["name"]: e for e in container["env"]}
+    assert "ANPR_DATABASE_URL" not in env, "the console holds no data"
+    upstreams = json.loads(env["ANPR_CONSOLE_UPSTREAMS"]["value"])
+    assert upstreams == {name: f"http://schild-{name}:8000" for name in SERVICES}
+    assert env["ANPR_CONSOLE_SESSION_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "schild-console-session"
+    assert env["ANPR_CONSOLE_OIDC_CLIENT_ID"]["value"] == "schild-console"
+
+
 def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     helm = _tool("helm")
     ci_values = str(CHART_DIR / "ci" / "test-values.yaml")
@@ -757,6 +779,8 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     kinds: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
         kinds.setdefault(doc["kind"], []).append(doc)
+    # The operator console is a deployment of its own beside the five services: checked, then set aside.
+    _check_console(kinds)
     assert len(kinds["Deployment"]) == len(SERVICES)
     assert len(kinds["Service"]) == len(SERVICES)
     assert len(kinds["ConfigMap"]) == 1
@@ -842,6 +866,10 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
         (container,) = dep["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e for e in container["env"]}
         assert env["ANPR_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == secret_ref
+
+    # Production without the console's session key is refused, as the console refuses it.
+    res = _helm_template(helm, tmp_path, "-f", ci_values, "--set", "console.sessionKey.existingSecret=")
+    assert res.returncode != 0 and "console.sessionKey.existingSecret" in res.stderr
 
     # Production without a scrape token is refused, as the services refuse it.
     res = _helm_template(helm, tmp_path, "-f", ci_values, "--set", "metrics.existingSecret=")
