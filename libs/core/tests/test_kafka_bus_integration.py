@@ -132,3 +132,9 @@ async def test_poison_record_goes_to_the_dlq_and_consumption_goes_on(
 
 async def test_ping_reports_a_live_broker(bus: KafkaBus) -> None:
     assert await bus.ping()
+
+
+async def test_topic_names_lists_the_topics_that_exist(bus: KafkaBus, topic_prefix: str) -> None:
+    names = await bus.topic_names()
+    assert set(Topics(topic_prefix).all()) <= names
+    assert f"{topic_prefix}never.made" not in names

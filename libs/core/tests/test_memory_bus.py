@@ -201,3 +201,11 @@ async def test_a_departed_member_can_no_longer_commit() -> None:
     redelivered = await drain(newcomer)
     await newcomer.stop()
     assert [r.value for r in redelivered] == [r.value for r in records]
+
+
+async def test_topic_names_are_those_published_or_subscribed_to() -> None:
+    bus = MemoryBus()
+    assert await bus.topic_names() == set()
+    await bus.publish(TOPIC, b"k", b"v")
+    await bus.consumer(["other.topic"], "g").start()
+    assert await bus.topic_names() == {TOPIC, "other.topic"}

@@ -216,6 +216,15 @@ class KafkaBus:
         finally:
             await reader.stop()
 
+    async def topic_names(self) -> set[str]:
+        """The topics that exist and this client may see (Describe): a neighbour zone's topics are
+        subscribed to once they exist, as subscribing first would ask the broker to create them."""
+        try:
+            cluster = await self._require_producer().client.fetch_all_metadata()
+        except KafkaError as error:
+            raise BusUnavailable(f"listing topics failed: {error}") from error
+        return set(cluster.topics())
+
     async def ping(self) -> bool:
         producer = self._producer
         if producer is None:

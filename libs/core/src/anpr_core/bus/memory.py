@@ -65,6 +65,10 @@ class MemoryBus:
     async def ping(self) -> bool:
         return True
 
+    async def topic_names(self) -> set[str]:
+        """The topics published to or subscribed to so far (as KafkaBus.topic_names)."""
+        return set(self._topics)
+
     def _topic(self, name: str) -> list[_Partition]:
         if name not in self._topics:
             self._topics[name] = [_Partition() for _ in range(self._partitions)]
