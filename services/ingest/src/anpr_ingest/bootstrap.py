@@ -22,6 +22,7 @@ from anpr_core.db import ping, session_factory
 from anpr_core.events import Topics
 from anpr_core.service import create_service_app
 from anpr_ingest.adapters.camera_cache import CameraCache
+from anpr_ingest.adapters.camera_feed import CameraFeed
 from anpr_ingest.adapters.camera_register import CameraRegister
 from anpr_ingest.adapters.codecs import IntakeEvents
 from anpr_ingest.adapters.dead_letters import VendorDeadLetters
@@ -40,7 +41,7 @@ from anpr_ingest.entrypoints.fast_path import RawFrameFastPath
 from anpr_ingest.entrypoints.jobs import Job, every
 from anpr_ingest.entrypoints.problems import answer_refusal
 from anpr_ingest.handlers.camera_auth import Challenger
-from anpr_ingest.handlers.cameras import CameraPorts, check_silent_cameras
+from anpr_ingest.handlers.cameras import CameraPorts, announce_register, check_silent_cameras
 from anpr_ingest.handlers.intake import IntakePorts, forget_old_intake
 from anpr_ingest.handlers.vendors import VendorPorts, forget_old_tracks
 from anpr_ingest.settings import IngestSettings
@@ -79,8 +80,14 @@ def build_app(
     )
     audit = AuditTrail(bus, topics.audit, settings.zone_id, "ingest")
     silent_gap = timedelta(seconds=settings.silent_after_s)
+    feed = CameraFeed(bus, topics.cameras, settings.zone_id)
     cameras = CameraPorts(
-        register=register, cache=cache, audit=audit, zone_id=settings.zone_id, silent_gap=silent_gap
+        register=register,
+        cache=cache,
+        audit=audit,
+        zone_id=settings.zone_id,
+        silent_gap=silent_gap,
+        feed=feed,
     )
     intake = IntakePorts(
         limits=FrameLimits(
@@ -121,6 +128,8 @@ def build_app(
             partial(forget_old_intake, dedupe, timedelta(seconds=settings.dedupe_window_s)),
         ),
         Job(60.0, "vendor tracks cleanup", partial(forget_old_tracks, tracks, TRACK_MEMORY)),
+        # At start, then hourly: the register's entries on the cameras topic (compacted).
+        Job(3600.0, "camera register feed", partial(announce_register, register, feed)),
     )
     running = _Running(settings, engine, claims_engine, batcher, images, jobs)
     app = create_service_app(

@@ -4,11 +4,13 @@ and the silence check. Each takes its ports and returns domain records or raises
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from anpr_core.auth import Principal
+from anpr_core.bus import BusUnavailable
 from anpr_core.events import utcnow
 from anpr_core.metrics import CAMERA_SILENT
 from anpr_ingest.domain.camera_auth import DigestSecrets, secrets_of
@@ -25,7 +27,9 @@ from anpr_ingest.domain.cameras import (
 )
 from anpr_ingest.domain.errors import CameraExists, CameraNotFound, InvalidCameraChange
 from anpr_ingest.domain.public_map import MapCamera
-from anpr_ingest.handlers.ports import AuditRecorder, CameraLookup, CameraStore
+from anpr_ingest.handlers.ports import AuditRecorder, CameraAnnouncer, CameraLookup, CameraStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class CameraPorts:
     audit: AuditRecorder
     zone_id: str  # a camera registered without a zone is this zone's
     silent_gap: timedelta
+    feed: CameraAnnouncer  # each camera's entry on the cameras topic, for the services that need it
 
 
 async def get_camera(ports: CameraPorts, camera_id: str) -> Camera:
@@ -70,6 +75,7 @@ async def register_camera(
     time_zone_of(camera.time_zone)
     if not await ports.register.add(camera):
         raise CameraExists(camera_id)
+    await ports.feed.announce([camera])
     await ports.audit.record(
         principal, "camera_change", query={"op": "register", **as_sent}, record_ids=[camera_id]
     )
@@ -99,6 +105,7 @@ async def update_camera(
     time_zone_of(updated.time_zone)
     await ports.register.save(updated)
     ports.cache.evict(camera_id)
+    await ports.feed.announce([updated])
     await ports.audit.record(
         principal, "camera_change", query={"op": "update", **as_sent}, record_ids=[camera_id]
     )
@@ -128,6 +135,19 @@ async def revoke_key(ports: CameraPorts, principal: Principal, camera_id: str) -
     await ports.register.set_key(camera_id, DigestSecrets.revoked())
     ports.cache.evict(camera_id)
     await ports.audit.record(principal, "camera_change", query={"op": "revoke_key"}, record_ids=[camera_id])
+
+
+async def announce_register(register: CameraStore, feed: CameraAnnouncer) -> int:
+    """Every camera's entry on the cameras topic again (at start, then now and then): an entry a
+    change could not publish (the broker away after the register took it) is published late, not
+    never. Returns how many were announced; 0 while the broker is away (the next round retries)."""
+    cameras = await register.list()
+    try:
+        await feed.announce(cameras)
+    except BusUnavailable:
+        log.warning("the camera register could not be announced; retrying at the next round")
+        return 0
+    return len(cameras)
 
 
 async def list_cameras(ports: CameraPorts) -> list[Camera]:

@@ -3,6 +3,7 @@ satisfy them, and bootstrap.py hands them in, so a test can hand in fakes instea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +27,13 @@ class CameraStore(Protocol):
     async def save(self, camera: Camera) -> None: ...
 
     async def set_key(self, camera_id: str, secrets: DigestSecrets) -> None: ...
+
+
+class CameraAnnouncer(Protocol):
+    """The register's feed (adapters.camera_feed.CameraFeed): each camera's entry on the cameras
+    topic; raises BusUnavailable when the broker does not take it."""
+
+    async def announce(self, cameras: Sequence[Camera]) -> None: ...
 
 
 class CameraLookup(Protocol):
