@@ -42,21 +42,30 @@ export function translateStatic(root) {
   for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
 }
 
+// Formatters are costly to make (a search page writes thousands of dates): one per language and kind.
+const formatters = new Map();
+function formatter(kind, make) {
+  const key = `${current}:${kind}`;
+  if (!formatters.has(key)) formatters.set(key, make(TAGS[current]));
+  return formatters.get(key);
+}
+
 export function dateTime(value) {
   if (!value) return '';
-  return new Intl.DateTimeFormat(TAGS[current], { dateStyle: 'short', timeStyle: 'medium', timeZone: ZONE_CLOCK }).format(new Date(value));
+  return formatter('dateTime', (tag) => new Intl.DateTimeFormat(tag, { dateStyle: 'short', timeStyle: 'medium', timeZone: ZONE_CLOCK })).format(new Date(value));
 }
 
 export function dateOnly(value) {
-  return new Intl.DateTimeFormat(TAGS[current], { dateStyle: 'medium', timeZone: ZONE_CLOCK }).format(new Date(value));
+  return formatter('date', (tag) => new Intl.DateTimeFormat(tag, { dateStyle: 'medium', timeZone: ZONE_CLOCK })).format(new Date(value));
 }
 
 export function hour(value) {
-  return new Intl.DateTimeFormat(TAGS[current], { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: ZONE_CLOCK }).format(new Date(value));
+  return formatter('hour', (tag) => new Intl.DateTimeFormat(tag, { weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: ZONE_CLOCK })).format(new Date(value));
 }
 
 export function number(value, options = {}) {
-  return new Intl.NumberFormat(TAGS[current], options).format(value);
+  const key = `number:${JSON.stringify(options)}`;
+  return formatter(key, (tag) => new Intl.NumberFormat(tag, options)).format(value);
 }
 
 export function percent(value) {
