@@ -1,0 +1,1 @@
+"""Share's adapters: its tables and every SQL statement, the wire codecs, the exchange."""

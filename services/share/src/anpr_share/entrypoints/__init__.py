@@ -1,0 +1,1 @@
+"""Share's entrypoints: REST routes and bus consumers."""

@@ -1,0 +1,1 @@
+"""Share's handlers: one function per command and per event, their ports passed in."""
