@@ -77,6 +77,17 @@ class Zone:
                 events.append(event)
         return events
 
+    async def audited(self, action: str, count: int) -> list[audit_pb2.AuditEvent]:
+        """The audit events of `action`, once there are `count` (an outbox relay publishes some)."""
+        events: list[audit_pb2.AuditEvent] = []
+
+        async def there() -> bool:
+            events[:] = await self.audit_events(action)
+            return len(events) >= count
+
+        await eventually(there, timeout_s=10)
+        return events
+
     async def topic(self, name: str, exchange: bool = False) -> list[Record]:
         """Everything on a topic, read outside any group (so the bus's pending count stays the
         services' own), in publication order per partition."""

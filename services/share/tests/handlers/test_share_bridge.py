@@ -149,7 +149,7 @@ async def test_revocation_stops_the_flow_at_once_here_and_at_the_next_refresh_on
     ]
     assert crossed == [before] and after not in crossed
     assert [list(e.record_ids) for e in await a.audit_events("share_out")] == [[before]]
-    revocations = [e for e in await a.audit_events("agreement_change") if '"op":"revoke"' in e.query]
+    revocations = [e for e in await a.audited("agreement_change", 2) if '"op":"revoke"' in e.query]
     assert len(revocations) == 1 and revocations[0].detail == "agreement ended"
     del b
 
