@@ -18,6 +18,7 @@ from anpr_access.adapters.partitions import create_access_schema
 from anpr_access.adapters.plate_keys import rekey_plates
 from anpr_access.adapters.retention import RetentionStore
 from anpr_access.adapters.search import SearchStore
+from anpr_access.adapters.search_total import SearchTotals
 from anpr_access.adapters.tables import SCHEMA
 from anpr_access.domain.legal import LegalPolicy
 from anpr_access.entrypoints import http_dpo, http_holds, http_search
@@ -73,7 +74,7 @@ def build_ports(
     return AccessPorts(
         # Partitions are DDL: making them, and the retention job that drops them, is the owner role's.
         intake=IntakePorts(IntakeStore(engine, owner), policy),
-        search=SearchPorts(SearchStore(engine), audit, policy, settings.confusables),
+        search=SearchPorts(SearchStore(engine), audit, policy, settings.confusables, SearchTotals(engine)),
         holds=HoldPorts(HoldStore(engine), audit),
         dpo=DpoPorts(
             DpoStore(engine), audit, timedelta(days=settings.dpo_deadline_days), settings.confusables

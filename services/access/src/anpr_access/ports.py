@@ -45,6 +45,10 @@ class SearchStore(Protocol):
     ) -> list[tuple[str, datetime, str, int]]: ...
 
 
+class PassageTotals(Protocol):
+    async def count_passages(self, criteria: ReadCriteria, cap: int) -> int: ...
+
+
 class HoldStore(Protocol):
     async def place(self, hold: Hold) -> int: ...
     async def listed(self, *, include_lifted: bool, case_reference: str | None) -> list[Hold]: ...
@@ -103,6 +107,7 @@ class SearchPorts:
     policy: LegalPolicy
     # The zone's classes: fuzzy search and match's fuzzy matching use the same ones.
     confusables: Confusables
+    totals: PassageTotals
 
 
 @dataclass(frozen=True)

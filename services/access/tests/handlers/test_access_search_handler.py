@@ -13,7 +13,7 @@ from anpr_access.domain.legal import Justification, LegalPolicy, LegalTier, OutO
 from anpr_access.domain.records import HitRecord, PassageView, ReadImages, ReadSummary
 from anpr_access.domain.search import ReadCriteria, SearchRequest
 from anpr_access.domain.stats import Bucket
-from anpr_access.handlers.search import search_passages, traffic_statistics
+from anpr_access.handlers.search import COUNT_CAP, search_passages, traffic_statistics
 from anpr_access.ports import SearchPorts
 from anpr_core.auth import Principal, Role
 from anpr_core.plates import Confusables
@@ -32,6 +32,11 @@ class FakeStore:
     found: list[PassageView] = field(default_factory=list)
     counts: list[tuple[str, datetime, str, int]] = field(default_factory=list)
     asked: list[ReadCriteria] = field(default_factory=list)
+    counted: list[int] = field(default_factory=list)
+
+    async def count_passages(self, criteria: ReadCriteria, cap: int) -> int:
+        self.counted.append(cap)
+        return min(len(self.found), cap + 1)
 
     async def find_passages(self, criteria: ReadCriteria) -> list[PassageView]:
         self.asked.append(criteria)
@@ -59,7 +64,7 @@ class FakeAudit:
 
 
 def ports(store: FakeStore, audit: FakeAudit) -> SearchPorts:
-    return SearchPorts(store, audit, LegalPolicy(), Confusables(("0O", "1I")))
+    return SearchPorts(store, audit, LegalPolicy(), Confusables(("0O", "1I")), store)
 
 
 async def test_a_search_asks_for_the_zone_key_and_audits_every_passage_and_read_shown() -> None:
@@ -80,6 +85,41 @@ async def test_a_search_asks_for_the_zone_key_and_audits_every_passage_and_read_
     assert criteria.window_start == NOW - timedelta(days=30)
     [(action, fields)] = audit.events
     assert (action, fields["record_ids"]) == ("search", ["cam-1:r1", "r1", "r2"])
+
+
+async def test_a_search_counts_its_total_only_where_its_page_cannot_tell_it() -> None:
+    at = NOW - timedelta(minutes=5)
+    found = [
+        PassageView(None, "cam-1", "in", at, at, "1ABC", "1ABC", "BE", 0.8, [summary(f"r{n}", "1ABC", at)])
+        for n in range(7)
+    ]
+    store, audit = FakeStore(found=found), FakeAudit()
+
+    async def total(offset: int, limit: int) -> tuple[int, bool]:
+        asked = SearchRequest(plate="1ABC", offset=offset, limit=limit)
+        page = await search_passages(ports(store, audit), ALICE, WHY, asked, NOW)
+        return page.total, page.total_exact
+
+    # The last page (or a first page with all of it) tells the total without a count.
+    assert await total(0, 10) == (7, True)
+    assert await total(5, 5) == (7, True)
+    assert store.counted == []
+    # A page with more after it, or one past the end, is counted (as far as COUNT_CAP).
+    assert await total(0, 5) == (7, True)
+    assert await total(20, 5) == (7, True)
+    assert store.counted == [COUNT_CAP, COUNT_CAP]
+
+
+async def test_a_search_with_more_than_the_cap_says_so() -> None:
+    at = NOW - timedelta(minutes=5)
+    one = PassageView(None, "cam-1", "in", at, at, "1ABC", "1ABC", "BE", 0.8, [summary("r", "1ABC", at)])
+    store, audit = FakeStore(found=[one] * (COUNT_CAP + 3)), FakeAudit()
+    page = await search_passages(ports(store, audit), ALICE, WHY, SearchRequest(plate="1ABC"), NOW)
+    assert (page.total, page.total_exact) == (COUNT_CAP, False)
+    # Paged to the end, the total is known again, past the cap.
+    last = SearchRequest(plate="1ABC", offset=COUNT_CAP, limit=50)
+    page = await search_passages(ports(store, audit), ALICE, WHY, last, NOW)
+    assert (page.total, page.total_exact) == (COUNT_CAP + 3, True)
 
 
 async def test_a_search_out_of_reach_is_refused_as_such_and_audited_before_the_store_is_asked() -> None:

@@ -59,6 +59,8 @@ async def search_passages(
         limit=limit,
         next_offset=page.next_offset,
         legal_tier=page.legal_tier,
+        total=page.total,
+        total_exact=page.total_exact,
     )
 
 

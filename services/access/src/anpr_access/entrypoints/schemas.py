@@ -63,6 +63,11 @@ class PassagePage(BaseModel):
     # The offset of the next page; None on the last page.
     next_offset: int | None
     legal_tier: LegalTier
+    total: int = Field(
+        description="passages the search finds over all its pages; when total_exact is false, more "
+        "than this many (counting stops there)"
+    )
+    total_exact: bool = Field(description="false when the search finds more than `total` passages")
 
 
 class HitOut(BaseModel):

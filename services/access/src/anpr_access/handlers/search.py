@@ -17,6 +17,9 @@ from anpr_core.auth import Principal
 from anpr_core.plates import normalise_plate
 
 MAX_STATS_SPAN = timedelta(days=366)
+# How far a search's total is counted; past it the answer says "more than COUNT_CAP". Counting costs
+# up to the cap's worth of index entries (bench/bench_search_total.py).
+COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class SearchPage:
     items: list[PassageView]
     next_offset: int | None
     legal_tier: LegalTier
+    # Passages over all pages; when total_exact is False there are more than `total` (COUNT_CAP).
+    total: int
+    total_exact: bool
 
 
 async def check_justified(
@@ -85,13 +91,25 @@ async def search_passages(
     )
     rows = await ports.store.find_passages(criteria)
     items = rows[: asked.limit]
+    total, exact = await search_total(ports, criteria, len(rows))
     seen = [record for item in items for record in item.record_ids]
     await ports.audit.record(principal, "search", query=query, record_ids=seen, **why.audit_fields())
     return SearchPage(
         items=items,
         next_offset=asked.offset + asked.limit if len(rows) > asked.limit else None,
         legal_tier=tier,
+        total=total,
+        total_exact=exact,
     )
+
+
+async def search_total(ports: SearchPorts, criteria: ReadCriteria, found: int) -> tuple[int, bool]:
+    """Passages over all pages, and whether that is exact (else: more than COUNT_CAP). A last page
+    tells it without a count."""
+    if found <= criteria.limit and (found or not criteria.offset):
+        return criteria.offset + found, True
+    counted = await ports.totals.count_passages(criteria, COUNT_CAP)
+    return min(counted, COUNT_CAP), counted <= COUNT_CAP
 
 
 async def view_image(
