@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_access.adapters.dpo import DpoStore
+from anpr_access.adapters.hit_images import HitImageStore
 from anpr_access.adapters.holds import HoldStore
 from anpr_access.adapters.intake import IntakeStore
 from anpr_access.adapters.partitions import create_access_schema
@@ -21,11 +22,19 @@ from anpr_access.adapters.search import SearchStore
 from anpr_access.adapters.search_total import SearchTotals
 from anpr_access.adapters.tables import SCHEMA
 from anpr_access.domain.legal import LegalPolicy
-from anpr_access.entrypoints import http_dpo, http_holds, http_search
+from anpr_access.entrypoints import http_dpo, http_hit_images, http_holds, http_search
 from anpr_access.entrypoints.consumers import AccessConsumers
 from anpr_access.entrypoints.problems import install_refusal_answers
 from anpr_access.entrypoints.schedule import RetentionSchedule
-from anpr_access.ports import AccessPorts, DpoPorts, HoldPorts, IntakePorts, RetentionPorts, SearchPorts
+from anpr_access.ports import (
+    AccessPorts,
+    DpoPorts,
+    HitImagePorts,
+    HoldPorts,
+    IntakePorts,
+    RetentionPorts,
+    SearchPorts,
+)
 from anpr_access.settings import AccessSettings
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
@@ -80,6 +89,7 @@ def build_ports(
             DpoStore(engine), audit, timedelta(days=settings.dpo_deadline_days), settings.confusables
         ),
         retention=RetentionPorts(RetentionStore(owner), audit, policy, settings.partitions_ahead),
+        hit_images=HitImagePorts(HitImageStore(engine), audit, policy),
     )
 
 
@@ -107,6 +117,6 @@ def build_app(
     app.state.refusal_recorder = audit
     app.state.ports = ports
     install_refusal_answers(app)
-    for router in (http_search.router, http_holds.router, http_dpo.router):
+    for router in (http_search.router, http_hit_images.router, http_holds.router, http_dpo.router):
         app.include_router(router)
     return app

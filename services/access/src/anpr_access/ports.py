@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from anpr_access.domain.dpo import RequestState
+from anpr_access.domain.hit_images import HitImages
 from anpr_access.domain.legal import LegalPolicy
 from anpr_access.domain.records import (
     DpoRequest,
@@ -47,6 +48,10 @@ class SearchStore(Protocol):
 
 class PassageTotals(Protocol):
     async def count_passages(self, criteria: ReadCriteria, cap: int) -> int: ...
+
+
+class HitImageStore(Protocol):
+    async def hit_images(self, hit_id: str, zone_id: str, not_before: datetime) -> HitImages | None: ...
 
 
 class HoldStore(Protocol):
@@ -111,6 +116,13 @@ class SearchPorts:
 
 
 @dataclass(frozen=True)
+class HitImagePorts:
+    store: HitImageStore
+    audit: AuditLog
+    policy: LegalPolicy
+
+
+@dataclass(frozen=True)
 class HoldPorts:
     store: HoldStore
     audit: AuditLog
@@ -143,3 +155,4 @@ class AccessPorts:
     holds: HoldPorts
     dpo: DpoPorts
     retention: RetentionPorts
+    hit_images: HitImagePorts

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from anpr_access.domain.hit_images import HitLook, LookPurpose
 from anpr_access.domain.legal import Justification, Purpose
-from anpr_access.ports import AccessPorts, DpoPorts, HoldPorts, RetentionPorts, SearchPorts
+from anpr_access.ports import AccessPorts, DpoPorts, HitImagePorts, HoldPorts, RetentionPorts, SearchPorts
 from anpr_core.auth import Action, Principal, require
 
 
@@ -33,10 +34,15 @@ def _retention(request: Request) -> RetentionPorts:
     return _ports(request).retention
 
 
+def _hit_images(request: Request) -> HitImagePorts:
+    return _ports(request).hit_images
+
+
 SearchDeps = Annotated[SearchPorts, Depends(_search)]
 HoldDeps = Annotated[HoldPorts, Depends(_holds)]
 DpoDeps = Annotated[DpoPorts, Depends(_dpo)]
 RetentionDeps = Annotated[RetentionPorts, Depends(_retention)]
+HitImageDeps = Annotated[HitImagePorts, Depends(_hit_images)]
 
 Searcher = Annotated[Principal, Depends(require(Action.SEARCH_PASSAGES))]
 ImageViewer = Annotated[Principal, Depends(require(Action.VIEW_IMAGE))]
@@ -59,3 +65,20 @@ def justification(
 
 
 Justified = Annotated[Justification, Depends(justification)]
+
+
+def hit_look(
+    purpose: Annotated[
+        LookPurpose,
+        Query(description="operational (default: following up hits), administrative or judicial"),
+    ] = LookPurpose.OPERATIONAL,
+    case_reference: Annotated[str, Query(max_length=100, description="case or PV number, if any")] = "",
+    legal_basis: Annotated[str, Query(max_length=200, description="past the first month")] = "",
+    prosecutor_decision: Annotated[
+        str, Query(max_length=100, description="past the first month: the prosecutor's written decision")
+    ] = "",
+) -> HitLook:
+    return HitLook(purpose, case_reference.strip(), legal_basis.strip(), prosecutor_decision.strip())
+
+
+LookingAtHit = Annotated[HitLook, Depends(hit_look)]
