@@ -28,7 +28,7 @@ from anpr_core.service import create_service_app
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER, seen_read_from
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.hotlist_store import HotlistEvents, HotlistStore
-from anpr_match.adapters.tables import SCHEMA, metadata, outbox
+from anpr_match.adapters.tables import SCHEMA, add_missing_columns, metadata, outbox
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.recent import RecentReads
@@ -78,6 +78,7 @@ class Running:
         settings, pipeline, index = self.settings, self.pipeline, self.pipeline.index
         async with schema_owner(self.engine, settings.database_owner_url, SCHEMA) as owner:
             await create_schema(owner, metadata, SCHEMA)
+            await add_missing_columns(owner)
         if settings.embedded:
             # The in-process topic starts empty at each run; SQLite kept the lists and entries.
             for rules in await self.hotlists.lists():
@@ -137,10 +138,11 @@ def build_service(
         index=index,
         recent=RecentReads(settings.recent_reads_capacity),
         dedup=HitDeduplicator(settings.duplicate_window_s, settings.late_read_s),
-        hits=HitRecorder(hits, bus, topics.hits, settings.zone_id),
+        hits=HitRecorder(hits, bus, topics.hits, settings.zone_id, index.rules),
         late=timedelta(seconds=settings.late_read_s),
     )
     stream = HitStream()
+    hotlist_ports = HotlistPorts(hotlists, pipeline, audit, settings.zone_id)
     consumers = MatchConsumers(
         ServiceConsumers(bus, topics, "match", settings.zone_id),
         pipeline,
@@ -148,6 +150,7 @@ def build_service(
         replica=replica,
         indexed_here=indexed_here,
         started_ms=int(time.time() * 1000),
+        hotlist_ports=hotlist_ports,
     )
 
     running = Running(settings, bus, engine, topics, hotlists, pipeline, consumers, relay)
@@ -164,7 +167,7 @@ def build_service(
         description="Hotlists and their rules, matching of reads (exact, confusable, edit), hits and acks.",
     )
     app.state.refusal_recorder = audit
-    app.state.hotlist_ports = HotlistPorts(hotlists, pipeline, audit, settings.zone_id)
+    app.state.hotlist_ports = hotlist_ports
     app.state.hit_ports = HitPorts(hits, audit)
     app.state.hit_stream = stream
     install_error_answers(app)

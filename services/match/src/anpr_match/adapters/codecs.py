@@ -8,7 +8,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2
+from anpr.v1 import common_pb2, hit_pb2, hotlist_pb2, read_pb2, share_pb2
 from anpr_core.bus import OutgoingRecord
 from anpr_core.events import SCHEMA_VERSION, from_timestamp, new_meta, to_timestamp, utcnow
 from anpr_core.ids import event_ids
@@ -21,12 +21,15 @@ from anpr_match.domain.entries import (
     Match,
     MatchKind,
     SeenRead,
+    SharingEnded,
     Withdrawal,
 )
 
 # Records on the hotlist topic that carry a list's rules rather than an entry.
 KIND_HEADER = "schild-kind"
 LIST_KIND = b"list"
+# Records on the shared hotlist topic (share) that end a neighbour zone's shared lists.
+ENDED_KIND = b"sharing-ended"
 # Set on records whose entries the publishing replica already indexed (bulk import), so its own
 # index consumer skips them instead of decoding and indexing a million entries a second time.
 INDEXED_BY_HEADER = "schild-indexed-by"
@@ -176,6 +179,7 @@ def rules_to_event(rules: ListRules, zone_id: str) -> hotlist_pb2.HotlistRules:
         timezone=rules.timezone,
         camera_ids=sorted(rules.camera_ids),
         description=rules.description,
+        owner_zone=rules.owner_zone,
     )
 
 
@@ -191,6 +195,7 @@ def rules_from_event(event: hotlist_pb2.HotlistRules) -> ListRules:
         timezone=event.timezone or "Europe/Brussels",
         camera_ids=frozenset(event.camera_ids),
         description=event.description,
+        owner_zone=event.owner_zone,
     )
 
 
@@ -221,7 +226,10 @@ def readings_of(read: read_pb2.PlateRead) -> list[tuple[str, float]]:
     return list(seen_read_of(read).readings)
 
 
-def hit_for(read: SeenRead, match: Match, zone_id: str, *, from_lookback: bool = False) -> hit_pb2.Hit:
+def hit_for(
+    read: SeenRead, match: Match, zone_id: str, *, from_lookback: bool = False, source_zone: str = ""
+) -> hit_pb2.Hit:
+    """`source_zone`: the neighbour zone whose shared list the entry is on ("" for this zone's)."""
     meta = new_meta(zone_id, "match")
     meta.event_id = hit_event_id(read.event_id, match.entry.entry_id)
     return hit_pb2.Hit(
@@ -242,6 +250,7 @@ def hit_for(read: SeenRead, match: Match, zone_id: str, *, from_lookback: bool =
         direction=_WIRE_DIRECTIONS.get(read.direction, common_pb2.DIRECTION_UNSPECIFIED),
         from_lookback=from_lookback,
         country_listed=match.entry.country,
+        source_zone=source_zone,
     )
 
 
@@ -263,6 +272,27 @@ def hotlist_change_of(
     return entry_from_event(event)
 
 
+def shared_change_of(
+    headers: Sequence[tuple[str, bytes]], value: bytes
+) -> tuple[str, ListRules | HotlistEntry | Withdrawal | SharingEnded]:
+    """A record of the shared hotlist topic, with the neighbour zone it is from (share checked the
+    zone against the topic it came on): a neighbour's list, entry or withdrawal as share took it in,
+    or the end of a neighbour's sharing. Raises DecodeError or ValueError as hotlist_change_of."""
+    if (KIND_HEADER, ENDED_KIND) in headers:
+        ended = share_pb2.SharingEnded()
+        ended.ParseFromString(value)
+        return ended.zone_id, SharingEnded(ended.zone_id, from_timestamp(ended.ended_at))
+    if (KIND_HEADER, LIST_KIND) in headers:
+        rules = hotlist_pb2.HotlistRules()
+        rules.ParseFromString(value)
+        return rules.owner_zone, rules_from_event(rules)
+    event = hotlist_pb2.HotlistEntry()
+    event.ParseFromString(value)
+    if event.deleted:
+        return event.source_zone, Withdrawal(event.entry_id)
+    return event.source_zone, entry_from_event(event)
+
+
 def hit_row(hit: hit_pb2.Hit) -> dict[str, Any]:
     return {
         "hit_id": hit.meta.event_id,
@@ -281,6 +311,7 @@ def hit_row(hit: hit_pb2.Hit) -> dict[str, Any]:
         "action": hit.action,
         "direction": _ROW_DIRECTIONS.get(hit.direction, "unknown"),
         "from_lookback": hit.from_lookback,
+        "source_zone": hit.source_zone,
         "created_at": utcnow(),
     }
 

@@ -3,7 +3,7 @@ operators), and the recorder that stores and publishes the hits matching raises.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,7 +14,7 @@ from anpr_core.bus import Bus, OutgoingRecord
 from anpr_core.db import insert_ignoring_duplicates
 from anpr_match.adapters.codecs import hit_for, hit_row
 from anpr_match.adapters.tables import hits
-from anpr_match.domain.entries import Match, SeenRead
+from anpr_match.domain.entries import ListRules, Match, SeenRead
 from anpr_match.domain.operators import AckOutcome
 
 
@@ -87,14 +87,36 @@ class HitStore:
 class HitRecorder:
     """Raised hits made durable: stored (idempotent on read and entry), then published."""
 
-    def __init__(self, store: HitStore, bus: Bus, topic: str, zone_id: str) -> None:
+    def __init__(
+        self,
+        store: HitStore,
+        bus: Bus,
+        topic: str,
+        zone_id: str,
+        rules_of: Callable[[str], ListRules | None] = lambda _name: None,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._topic = topic
         self._zone_id = zone_id
+        # A list's rules (the index's), for the neighbour zone whose list it is.
+        self._rules_of = rules_of
+
+    def _source_zone(self, list_name: str) -> str:
+        rules = self._rules_of(list_name)
+        return rules.owner_zone if rules is not None else ""
 
     async def record(self, found: Sequence[tuple[SeenRead, Match]], *, from_lookback: bool) -> None:
-        raised = [hit_for(read, match, self._zone_id, from_lookback=from_lookback) for read, match in found]
+        raised = [
+            hit_for(
+                read,
+                match,
+                self._zone_id,
+                from_lookback=from_lookback,
+                source_zone=self._source_zone(match.entry.list_name),
+            )
+            for read, match in found
+        ]
         # 1. store the hits (idempotent on read and entry), 2. publish them; the caller's offset or
         # look-back queue moves on only after both.
         await self._store.add([hit_row(hit) for hit in raised])

@@ -44,6 +44,7 @@ def rules_of(mapping: Mapping[Any, Any]) -> ListRules:
         timezone=mapping["timezone"],
         camera_ids=frozenset(c for c in mapping["camera_ids"].split(",") if c),
         description=mapping["description"],
+        owner_zone=mapping["owner_zone"],
     )
 
 
@@ -72,6 +73,26 @@ class HotlistChange:
     async def list_exists(self, name: str) -> bool:
         found = await self._session.execute(select(hotlists.c.name).where(hotlists.c.name == name))
         return found.first() is not None
+
+    async def rules(self, name: str) -> ListRules | None:
+        row = (await self._session.execute(select(hotlists).where(hotlists.c.name == name))).first()
+        return None if row is None else rules_of(row._mapping)
+
+    async def zone_entries(self, zone_id: str) -> list[HotlistEntry]:
+        """The entries a neighbour zone shared, not withdrawn."""
+        statement = select(hotlist_entries).where(
+            hotlist_entries.c.source_zone == zone_id, hotlist_entries.c.deleted.is_(False)
+        )
+        return [entry_of(row._mapping) for row in (await self._session.execute(statement)).all()]
+
+    async def withdraw_entry(self, entry: HotlistEntry) -> None:
+        """Marks the entry withdrawn and announces it so (its record, deleted)."""
+        await self._session.execute(
+            update(hotlist_entries).where(hotlist_entries.c.entry_id == entry.entry_id).values(deleted=True)
+        )
+        events = self._events
+        records = entry_outgoing([entry], events.topic, events.zone_id, deleted=True)
+        await events.outbox.stage_many(self._session, records)
 
     async def add_list(self, rules: ListRules, created_by: str, now: datetime) -> None:
         await self._session.execute(

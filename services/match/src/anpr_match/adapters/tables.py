@@ -3,6 +3,8 @@ and the outbox of hotlist changes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -14,7 +16,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.db import UtcDateTime
 from anpr_core.outbox import Outbox
@@ -36,6 +41,8 @@ hotlists = Table(
     Column("timezone", String(64), nullable=False),
     Column("camera_ids", Text, nullable=False, default=""),
     Column("description", String(500), nullable=False, default=""),
+    # A neighbour zone's shared list (only that zone changes it); "" for this zone's own.
+    Column("owner_zone", String(32), nullable=False, server_default=""),
     Column("created_by", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -84,6 +91,8 @@ hits = Table(
     Column("action", String(200), nullable=False),
     Column("direction", String(8), nullable=False, default="unknown"),
     Column("from_lookback", Boolean, nullable=False, default=False),
+    # The neighbour zone whose shared list was hit; "" for this zone's own lists.
+    Column("source_zone", String(32), nullable=False, server_default=""),
     Column("created_at", UtcDateTime(), nullable=False),
     # The operator's verdict: confirmed, false_alarm or not_seen; null until acknowledged.
     Column("ack_outcome", String(16), nullable=True),
@@ -96,3 +105,32 @@ hits = Table(
 
 # Hotlist changes staged in the transaction that makes them; the relay publishes them.
 outbox = Outbox(metadata)
+
+
+async def add_missing_columns(engine: AsyncEngine) -> list[str]:
+    """Adds the columns tables of an earlier version lack (each with a default), so an existing
+    database or var/match.db keeps working: hotlists.owner_zone, hits.source_zone."""
+
+    def upgrade(connection: Any) -> list[str]:
+        # On SQLite the schema is translated away (anpr_core.db).
+        schema = SCHEMA if connection.dialect.name == "postgresql" else None
+        added = []
+        for table, column in ((hotlists, hotlists.c.owner_zone), (hits, hits.c.source_zone)):
+            present = {c["name"] for c in inspect(connection).get_columns(table.name, schema=schema)}
+            if column.name in present:
+                continue
+            name = f"{schema}.{table.name}" if schema else table.name
+            kind = column.type.compile(connection.dialect)
+            connection.execute(
+                text(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT ''")
+            )
+            added.append(f"{table.name}.{column.name}")
+        return added
+
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together: one adds them, the others find them there.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"schema:{SCHEMA}"}
+            )
+        return await connection.run_sync(upgrade)

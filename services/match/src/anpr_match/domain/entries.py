@@ -62,6 +62,9 @@ class ListRules:
     timezone: str = DEFAULT_TIMEZONE
     camera_ids: frozenset[str] = frozenset()
     description: str = ""
+    # A neighbour zone's list, shared under an agreement (anpr_share): it changes only when that
+    # zone changes it, and ends with the agreement. "": this zone's own.
+    owner_zone: str = ""
 
     def __post_init__(self) -> None:
         if not LIST_NAME_PATTERN.match(self.name):
@@ -104,7 +107,21 @@ def rules_fields(rules: ListRules) -> dict[str, Any]:
         "timezone": rules.timezone,
         "camera_ids": ",".join(sorted(rules.camera_ids)),
         "description": rules.description,
+        "owner_zone": rules.owner_zone,
     }
+
+
+# A neighbour's lists are named after it, apart from this zone's, whose names may not start so.
+PARTNER_LIST_PREFIX = "zone-"
+
+
+def partner_list_name(zone_id: str, name: str) -> str:
+    """The name here of a list a neighbour zone shares: zone-<zone>.<its name>. ValueError when that
+    is longer than a list name may be."""
+    named = f"{PARTNER_LIST_PREFIX}{zone_id}.{name}"
+    if not LIST_NAME_PATTERN.match(named):
+        raise ValueError(f"zone {zone_id}'s list {name!r} cannot be named here ({named!r} is no list name)")
+    return named
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,14 @@ class Withdrawal:
     """An entry taken off its list: no read matches it any more."""
 
     entry_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharingEnded:
+    """A neighbour zone's shared lists end at `ended_at` (its agreement revoked, ended or narrowed)."""
+
+    zone_id: str
+    ended_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,12 @@ class Conflict(MatchError):
     title = "Conflict"
 
 
+class OwnedElsewhere(MatchError):
+    """The list or entry is a neighbour zone's, shared here: only that zone changes it."""
+
+    title = "Owned by a neighbour zone"
+
+
 class Invalid(MatchError):
     """The command's content is wrong (a list that does not exist, an impossible window, bad CSV)."""
 

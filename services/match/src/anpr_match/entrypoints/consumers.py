@@ -8,14 +8,16 @@ from anpr_core.bus import Record
 from anpr_core.consume import ConsumerWorker, PoisonMessage, ServiceConsumers
 from anpr_core.ids import new_event_id
 from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
-from anpr_match.adapters.codecs import hit_view, hotlist_change_of, seen_read_of
+from anpr_match.adapters.codecs import hit_view, hotlist_change_of, seen_read_of, shared_change_of
 from anpr_match.entrypoints.stream import HitStream
+from anpr_match.handlers.context import HotlistPorts
 from anpr_match.handlers.matching import MatchPipeline, on_hotlist_change, on_read
+from anpr_match.handlers.partners import NotTheirs, take_partner_changes
 
 
 class MatchConsumers:
-    """The three consumers of a replica: the hotlist into its index, reads into matching, hits
-    into its live stream."""
+    """The consumers of a replica: the hotlist into its index, reads into matching, hits into its
+    live stream, and neighbour zones' shared hotlists into the hotlist."""
 
     def __init__(
         self,
@@ -26,8 +28,10 @@ class MatchConsumers:
         replica: str,
         indexed_here: tuple[str, bytes],
         started_ms: int,
+        hotlist_ports: HotlistPorts,
     ) -> None:
         self._pipeline = pipeline
+        self._hotlist_ports = hotlist_ports
         self._stream = stream
         self._indexed_here = indexed_here
         self._started_ms = started_ms
@@ -42,6 +46,11 @@ class MatchConsumers:
             # Likewise every replica streams every replica's hits to its own SSE subscribers.
             consumers.worker(
                 topics.hits, f"match-stream-{new_event_id()}", self.on_hit_record, max_records=1000
+            ),
+            # One group for every replica: each neighbour's change is stored once, then indexed by
+            # every replica from the hotlist topic, as this zone's own changes are.
+            consumers.batch_worker(
+                topics.shared_hotlist, "match-shared-hotlist", self.on_shared_hotlist, max_records=1000
             ),
         )
 
@@ -77,6 +86,18 @@ class MatchConsumers:
         if not read.meta.event_id:
             raise PoisonMessage("read without event_id")
         await on_read(self._pipeline, seen_read_of(read))
+
+    async def on_shared_hotlist(self, records: list[Record]) -> None:
+        # 1. the neighbours' lists and entries (or their end) stored with their events and the
+        #    batch's audit record (outbox rows), committed; 2. the worker commits the offsets; 3. the
+        #    relay publishes the events to the hotlist topic, which every replica's index consumes.
+        # A record that may not be taken (another zone's list or entry, a bad field) fails the batch:
+        # the records are then taken one by one, and that one goes to the DLQ.
+        try:
+            changes = [shared_change_of(record.headers, record.value) for record in records]
+            await take_partner_changes(self._hotlist_ports, changes)
+        except (NotTheirs, ValueError) as error:
+            raise PoisonMessage(f"shared hotlist record refused: {error}") from error
 
     async def on_hit_record(self, record: Record) -> None:
         # 1. the hit is handed to this replica's live subscribers (memory only: GET /v1/hits is its

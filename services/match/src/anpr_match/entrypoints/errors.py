@@ -6,9 +6,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from anpr_core.problems import RETRY_AFTER_S, Problem, problem_response
-from anpr_match.domain.errors import Conflict, Invalid, MatchError, NotFound, Unavailable
+from anpr_match.domain.errors import Conflict, Invalid, MatchError, NotFound, OwnedElsewhere, Unavailable
 
-STATUS: dict[type[MatchError], int] = {NotFound: 404, Conflict: 409, Invalid: 422, Unavailable: 503}
+STATUS: dict[type[MatchError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    OwnedElsewhere: 409,
+    Invalid: 422,
+    Unavailable: 503,
+}
 
 
 def problem_of(error: MatchError) -> Problem:

@@ -91,6 +91,11 @@ class ListOut(BaseModel):
     timezone: str
     camera_ids: list[str]
     description: str
+    owner_zone: str = Field(
+        default="",
+        description="The neighbour zone whose shared list it is (only that zone changes it); "
+        "empty: this zone's own",
+    )
 
     @classmethod
     def of(cls, rules: ListRules) -> Self:
@@ -230,6 +235,9 @@ class HitOut(BaseModel):
     action: str
     direction: str
     from_lookback: bool
+    source_zone: str = Field(
+        default="", description="The neighbour zone whose shared list was hit; empty: this zone's own list"
+    )
     ack_outcome: str | None
     ack_reason: str | None
     ack_by: str | None

@@ -71,7 +71,8 @@ _collector_paused = _CollectorPause()
 
 async def import_hotlist(ports: HotlistPorts, principal: Principal, text: str) -> Imported:
     """All or nothing: every line is checked first; one bad line and nothing is imported."""
-    lists = {rules.name: rules for rules in await ports.hotlists.lists()}
+    # A neighbour zone's shared lists take no imports: only that zone adds to them.
+    lists = {rules.name: rules for rules in await ports.hotlists.lists() if not rules.owner_zone}
     # Whole milliseconds, as the entries' UUIDv7 ids (made after it) have: an entry without a
     # start starts when it was entered, not a fraction of a millisecond after.
     now = utcnow()

@@ -12,7 +12,7 @@ from anpr_core.events import utcnow
 from anpr_core.ids import new_event_id
 from anpr_core.plates import normalise_plate
 from anpr_match.domain.entries import Category, HotlistEntry, entered_at
-from anpr_match.domain.errors import Conflict, Invalid, NotFound
+from anpr_match.domain.errors import Conflict, Invalid, NotFound, OwnedElsewhere
 from anpr_match.domain.operators import Justification
 from anpr_match.handlers.context import HotlistPorts
 from anpr_match.handlers.looks import not_found, record_look
@@ -47,6 +47,10 @@ async def create_entry(ports: HotlistPorts, principal: Principal, request: Entry
     if rules is None:
         raise Invalid(
             f"list {request.list_name!r} does not exist; create it with POST /v1/lists", title="Unknown list"
+        )
+    if rules.owner_zone:
+        raise OwnedElsewhere(
+            f"list {request.list_name!r} is zone {rules.owner_zone}'s: only that zone adds to it"
         )
     entry_id = new_event_id()
     # Without a start, it starts when it is entered: the time its UUIDv7 id carries.
@@ -95,6 +99,7 @@ async def expire_entry(ports: HotlistPorts, principal: Principal, entry_id: str,
     entry = await ports.hotlists.entry(entry_id)
     if entry is None:
         raise NotFound(f"hotlist entry {entry_id} does not exist")
+    _refuse_a_neighbours(ports, entry)
     now = utcnow()
     if entry.valid_until is not None and entry.valid_until <= now:
         raise Conflict(f"entry {entry_id} already expired at {entry.valid_until.isoformat()}")
@@ -113,6 +118,7 @@ async def _change_entry(
         entry = await change.entry(entry_id)
         if entry is None:
             raise NotFound(f"hotlist entry {entry_id} does not exist")
+        _refuse_a_neighbours(ports, entry)
         changed = replace(entry, **changes)
         if changed.valid_until is not None and changed.valid_until <= changed.valid_from:
             raise Invalid(
@@ -132,6 +138,13 @@ async def _change_entry(
             )
         )
     return EntryState(changed, ports.indexed(entry_id))
+
+
+def _refuse_a_neighbours(ports: HotlistPorts, entry: HotlistEntry) -> None:
+    if entry.source_zone and entry.source_zone != ports.zone_id:
+        raise OwnedElsewhere(
+            f"entry {entry.entry_id} is zone {entry.source_zone}'s: only that zone changes or ends it"
+        )
 
 
 async def list_entries(

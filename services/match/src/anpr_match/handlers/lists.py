@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from anpr_core.auth import Principal
 from anpr_core.events import utcnow
-from anpr_match.domain.entries import ListRules, rules_fields
-from anpr_match.domain.errors import Conflict, NotFound
+from anpr_match.domain.entries import PARTNER_LIST_PREFIX, ListRules, rules_fields
+from anpr_match.domain.errors import Conflict, Invalid, NotFound, OwnedElsewhere
 from anpr_match.handlers.context import HotlistPorts
 
 
@@ -17,7 +17,18 @@ async def save_list(
     # The rules, their event and the change's audit record (outbox rows) in one transaction; the
     # relay publishes them.
     async with ports.hotlists.change() as change:
-        exists = await change.list_exists(rules.name)
+        existing = await change.rules(rules.name)
+        exists = existing is not None
+        if existing is not None and existing.owner_zone:
+            raise OwnedElsewhere(
+                f"list {rules.name!r} is zone {existing.owner_zone}'s: only that zone changes it"
+            )
+        if create and rules.name.startswith(PARTNER_LIST_PREFIX):
+            raise Invalid(
+                f"list names starting with {PARTNER_LIST_PREFIX!r} are neighbour zones' shared lists; "
+                "choose another name",
+                title="Invalid list",
+            )
         if create and exists:
             raise Conflict(f"list {rules.name!r} exists; change it with PUT")
         if not create and not exists:
