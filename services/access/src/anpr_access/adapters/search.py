@@ -204,6 +204,7 @@ def _view(passage: Any, members: list[ReadSummary]) -> PassageView:
         country=passage.country,
         confidence=passage.confidence,
         reads=members,
+        zone_id=passage.zone_id,
     )
 
 
@@ -219,6 +220,7 @@ def _single(read: ReadSummary) -> PassageView:
         country=read.country,
         confidence=read.confidence,
         reads=[read],
+        zone_id=read.zone_id,
     )
 
 

@@ -69,6 +69,8 @@ class ReadSummary:
     camera_read: bool
     has_crop: bool
     has_overview: bool
+    # The zone whose camera read it: this zone, or a neighbour that shared it under an agreement.
+    zone_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class PassageView:
     country: str
     confidence: float
     reads: list[ReadSummary]
+    zone_id: str = ""
 
     @property
     def record_ids(self) -> list[str]:

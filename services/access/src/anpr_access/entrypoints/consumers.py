@@ -44,6 +44,9 @@ class AccessConsumers:
         topics = self._consumers.topics
         return [
             self._consumers.worker(topics.reads, "access-reads", self.on_read),
+            # Reads a neighbour zone shared, as share took them in under an agreement: stored like
+            # this zone's own (their zone kept), under the same tiers, retention and DPO rules.
+            self._consumers.worker(topics.shared_reads, "access-shared-reads", self.on_read),
             self._consumers.worker(topics.passages, "access-passages", self.on_passage),
             self._consumers.worker(topics.hits, "access-hits", self.on_hit),
         ]

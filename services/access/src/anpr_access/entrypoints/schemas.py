@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from anpr_access.domain.dpo import Decision, RequestKind, RequestState
 from anpr_access.domain.legal import LegalTier
@@ -37,6 +37,10 @@ class ReadOut(BaseModel):
     camera_read: bool
     has_crop: bool
     has_overview: bool
+    source_zone: str = Field(
+        validation_alias=AliasChoices("zone_id", "source_zone"),
+        description="the zone whose camera read it: this zone, or the neighbour zone that shared it",
+    )
 
 
 class PassageOut(BaseModel):
@@ -54,6 +58,10 @@ class PassageOut(BaseModel):
     country: str
     confidence: float
     reads: list[ReadOut]
+    source_zone: str = Field(
+        validation_alias=AliasChoices("zone_id", "source_zone"),
+        description="the zone whose camera saw it: this zone, or the neighbour zone that shared its reads",
+    )
 
 
 class PassagePage(BaseModel):
