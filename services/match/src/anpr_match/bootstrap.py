@@ -26,17 +26,19 @@ from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
 from anpr_core.outbox import OutboxRelay
 from anpr_core.service import create_service_app
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER, seen_read_from
+from anpr_match.adapters.hit_rates import VerdictTally
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.hotlist_store import HotlistEvents, HotlistStore
 from anpr_match.adapters.tables import SCHEMA, add_missing_columns, metadata, outbox
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.recent import RecentReads
-from anpr_match.entrypoints import http_hits, http_hotlist, http_lists
+from anpr_match.entrypoints import http_hit_rates, http_hits, http_hotlist, http_lists
 from anpr_match.entrypoints.consumers import MatchConsumers
 from anpr_match.entrypoints.errors import install_error_answers
 from anpr_match.entrypoints.stream import HitStream
 from anpr_match.handlers.context import HitPorts, HotlistPorts
+from anpr_match.handlers.hit_rates import HitRatePorts
 from anpr_match.handlers.matching import MatchPipeline
 from anpr_match.handlers.restore import restore_recent_reads
 from anpr_match.settings import MatchSettings
@@ -169,9 +171,11 @@ def build_service(
     app.state.refusal_recorder = audit
     app.state.hotlist_ports = hotlist_ports
     app.state.hit_ports = HitPorts(hits, audit)
+    app.state.hit_rate_ports = HitRatePorts(VerdictTally(sessions), audit)
     app.state.hit_stream = stream
     install_error_answers(app)
-    for routes in (http_lists, http_hotlist, http_hits):
+    # The rates' path before /v1/hits/{hit_id}, which would take it for a hit id.
+    for routes in (http_lists, http_hotlist, http_hit_rates, http_hits):
         app.include_router(routes.router)
     return MatchService(app, pipeline, hotlists, hits, relay)
 

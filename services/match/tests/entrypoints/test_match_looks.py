@@ -328,6 +328,7 @@ def calls(looks: Looks) -> dict[tuple[str, str], dict[str, Any]]:
         ("GET", "/v1/hits"): {"url": "/v1/hits"},
         ("GET", "/v1/hits/{hit_id}"): {"url": f"/v1/hits/{hit}"},
         ("GET", "/v1/hits/stream"): {"url": "/v1/hits/stream", "params": {"limit": 1}},
+        ("GET", "/v1/hits/false-alarm-rates"): {"url": "/v1/hits/false-alarm-rates"},
         ("POST", "/v1/hits/{hit_id}/ack"): {"url": f"/v1/hits/{hit}/ack", "json": {"outcome": "confirmed"}},
         ("GET", "/v1/hotlist"): {"url": "/v1/hotlist"},
         ("GET", "/v1/hotlist/{entry_id}"): {"url": f"/v1/hotlist/{entry}"},

@@ -11,6 +11,7 @@ from anpr_core.auth import Action, Principal, require
 from anpr_match.domain.operators import Justification, Purpose
 from anpr_match.entrypoints.stream import HitStream
 from anpr_match.handlers.context import HitPorts, HotlistPorts
+from anpr_match.handlers.hit_rates import HitRatePorts
 
 
 def view_justification(
@@ -47,6 +48,11 @@ def hit_ports(request: Request) -> HitPorts:
     return ports
 
 
+def hit_rate_ports(request: Request) -> HitRatePorts:
+    ports: HitRatePorts = request.app.state.hit_rate_ports
+    return ports
+
+
 def hit_stream(request: Request) -> HitStream:
     stream: HitStream = request.app.state.hit_stream
     return stream
@@ -62,3 +68,4 @@ Exporting = Annotated[Justification, Depends(export_justification)]
 Hotlist = Annotated[HotlistPorts, Depends(hotlist_ports)]
 Hits = Annotated[HitPorts, Depends(hit_ports)]
 Stream = Annotated[HitStream, Depends(hit_stream)]
+HitRates = Annotated[HitRatePorts, Depends(hit_rate_ports)]
