@@ -101,13 +101,18 @@ def _answers(page: Page, hits: int, passages: int) -> None:
             "limit": 500,
             "next_offset": None,
             "legal_tier": "recent",
+            "total": passages,
+            "total_exact": True,
         }
     )
+    rates = json.dumps({"since": now.isoformat(), "until": now.isoformat(), "lists": [], "cameras": []})
 
     def answer(route: Route) -> None:
         url = route.request.url
         if "/hits/stream" in url:
             route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=stream)
+        elif "/hits/false-alarm-rates" in url:
+            route.fulfill(status=200, content_type="application/json", body=rates)
         elif "/match/v1/hits" in url:
             route.fulfill(status=200, content_type="application/json", body=history)
         else:

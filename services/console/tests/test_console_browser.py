@@ -130,6 +130,15 @@ def _push_frame(served: Served, seed: int) -> None:
         assert sent.status_code == 202, sent.text
 
 
+def _stored_by_access(served: Served) -> None:
+    """Waits until access holds the hit of PLATE (it stores hits a moment after match raises them)."""
+    with served.client(Role.OPERATOR) as client:
+        deadline = time.monotonic() + 60
+        while not [h for h in client.get("/access/v1/hits").json() if h["plate_listed"] == PLATE]:
+            assert time.monotonic() < deadline, "the hit never reached access"
+            time.sleep(0.2)
+
+
 def _found_by_search(served: Served) -> int:
     with served.client(Role.INVESTIGATOR) as client:
         deadline = time.monotonic() + 180
@@ -177,18 +186,26 @@ def test_a_hotlisted_plate_pushed_as_a_frame_arrives_live_and_is_marked_a_false_
     plate.first.wait_for(timeout=180_000)
     expect(page.locator(".counts")).to_contain_text("open: 1")
     page.screenshot(path=str(shots / "live.png"))
+    _stored_by_access(served)
     plate.first.click()
     expect(page.get_by_role("heading", name=f"Hit: {PLATE}")).to_be_focused()
     expect(page.locator(".detail .action")).to_have_text("stop and check")
+    # The operator sees the hit's own crop and overview (access, each view audited).
+    expect(page.locator(".detail").get_by_role("img", name=f"Plate crop of {PLATE}")).to_have_count(1)
+    expect(page.locator(".detail").get_by_role("img", name=f"Overview image of {PLATE}")).to_have_count(1)
     page.get_by_label("false alarm").check()
     page.get_by_role("button", name="Record").click()
     # No reason: match refuses a false alarm without one, and the page says so.
     expect(page.get_by_role("alert")).to_contain_text("a false alarm needs a reason")
     page.get_by_label("Reason").fill("plate read 8 for B, another car")
-    page.get_by_role("button", name="Record").click()
+    # The rates are match's counts of every verdict, asked again once this one is recorded.
+    with page.expect_response("**/console/api/match/v1/hits/false-alarm-rates?*") as rates:
+        page.get_by_role("button", name="Record").click()
+    assert rates.value.status == 200
     expect(page.locator(".acked")).to_contain_text("false alarm by op-jansen")
     expect(page.locator("tbody tr").first).to_contain_text("false alarm")
     expect(page.locator(".rates table").first).to_contain_text("100%")
+    expect(page.locator(".detail").get_by_role("img", name=f"Plate crop of {PLATE}")).to_have_count(1)
     page.screenshot(path=str(shots / "live-acknowledged.png"))
     with served.client(Role.OPERATOR) as client:
         (hit,) = [h for h in client.get("/match/v1/hits").json() if h["plate_listed"] == PLATE]
@@ -197,6 +214,18 @@ def test_a_hotlisted_plate_pushed_as_a_frame_arrives_live_and_is_marked_a_false_
         "plate read 8 for B, another car",
         "op-jansen",
     )
+    # Each image seen was audited once (the redraw after the verdict asked for none again).
+    with served.client(Role.AUDITOR) as auditor:
+        deadline = time.monotonic() + 30
+        while True:
+            asked = {"actor": "op-jansen", "action": "view_image"}
+            views = [
+                (v["service"], v["outcome"]) for v in auditor.get("/audit/v1/events", params=asked).json()
+            ]
+            if len(views) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert views == [("access", "allowed")] * 2
     page.close()
 
 
@@ -219,6 +248,9 @@ def test_a_search_is_refused_without_a_purpose_allowed_with_one_and_seen_by_the_
     page.get_by_label("Legal basis").fill("art. 46/12 WPA")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".tier")).to_have_text("Legal period: first month: administrative or judicial")
+    found = len(page.locator("ol.passages > li").all())
+    # The answer's total: here all of it fits on the page.
+    expect(page.locator("#results-title ~ .counts")).to_have_text(f"Passages 1 to {found} of {found}")
     first = page.locator("ol.passages > li").first
     expect(first.locator(".plate")).to_contain_text("1-ABC-234")
     first.locator("summary").click()

@@ -1,12 +1,14 @@
 // Live hits: the newest first as they are raised (Server-Sent Events from match), paged so that the
-// page stays usable with tens of thousands of hits; handle one: confirm, false alarm (with a
-// reason) or not seen; the false-alarm rate per list and per camera over the hits on the page.
-import { api, apiUrl, problemBox } from '../api.js';
+// page stays usable with tens of thousands of hits; a hit's crop and overview (access, each view
+// audited); handle one: confirm, false alarm (with a reason) or not seen; the false-alarm rate per
+// list and per camera over a period, as match counts it from every operator's verdicts.
+import { ApiError, api, apiUrl, problemBox } from '../api.js';
 import { formValues, h } from '../dom.js';
 import { dateTime, number, percent, t, term } from '../i18n.js';
 
 const PAGE_SIZE = 50;
 const HISTORY = 200;
+const RATE_PERIODS = [['1', 'live.rates_day'], ['7', 'live.rates_week'], ['30', 'live.rates_month']];
 
 export function render(main, { can, announce }) {
   const hits = [];
@@ -16,6 +18,8 @@ export function render(main, { can, announce }) {
   let onlyOpen = false;
   let selected = null;
   let scheduled = false;
+  let shownImages = [];
+  let rateDays = '30';
 
   const status = h('p', { class: 'status', role: 'status' }, t('live.connecting'));
   const counts = h('p', { class: 'counts' });
@@ -96,7 +100,6 @@ export function render(main, { can, announce }) {
       const same = pager.querySelector(`[data-go="${focused}"]`);
       (same && !same.disabled ? same : pager.querySelector(`[data-go="${fallback}"]`)).focus();
     }
-    drawRates();
   }
 
   function go(target) {
@@ -121,6 +124,7 @@ export function render(main, { can, announce }) {
   }
 
   function show(hit) {
+    if (selected !== hit.hit_id) forgetImages();
     selected = hit.hit_id;
     const outcome = h('div', { 'aria-live': 'polite' });
     const parts = [
@@ -158,66 +162,95 @@ export function render(main, { can, announce }) {
           announce(t('live.acked_announce', { outcome: term('outcome', done.ack_outcome) }));
           show(hit);
           draw();
+          loadRates();
         } catch (error) {
           outcome.replaceChildren(problemBox(error));
         }
       });
       parts.push(form);
     }
-    parts.push(h('button', { type: 'button', class: 'link', onclick: () => { detail.hidden = true; selected = null; draw(); } }, t('live.close')));
+    parts.push(h('button', { type: 'button', class: 'link', onclick: () => { detail.hidden = true; selected = null; forgetImages(); draw(); } }, t('live.close')));
     detail.replaceChildren(...parts);
     detail.hidden = false;
     draw();
     detail.querySelector('h2').focus();
   }
 
-  // The images of a hit are its read's, which access shows (and audits) to those who may view images,
-  // for a stated purpose; others see that they are withheld, and why.
+  // The images of a hit are its read's: access shows them to those who follow hits, for this hit
+  // only, and audits each view (purpose: operational). Access stores a hit a moment after match
+  // raises it: a hit opened at once may have no image yet, and the user may ask again.
   function images(hit) {
-    if (!can('view_image')) return h('p', { class: 'hint' }, t('live.images_withheld'));
     const box = h('div', { class: 'images' });
-    const form = h('form', { class: 'inline' },
-      h('label', { for: 'img-case' }, t('search.case_reference')),
-      h('input', { id: 'img-case', name: 'case_reference', required: true, maxlength: '100' }),
-      h('label', { for: 'img-basis' }, t('search.legal_basis')),
-      h('input', { id: 'img-basis', name: 'legal_basis', required: true, maxlength: '200' }),
-      h('button', { type: 'submit' }, t('live.show_images')), box);
-    form.addEventListener('submit', async (event) => {
-      event.preventDefault();
-      const why = { purpose: 'judicial', ...formValues(form) };
-      box.replaceChildren();
-      for (const kind of ['crop', 'overview']) {
-        try {
-          const answer = await api('access', `passages/${encodeURIComponent(hit.read_event_id)}/image`, { query: { kind, ...why }, raw: true });
-          const url = URL.createObjectURL(await answer.blob());
-          box.append(h('figure', {}, h('img', { src: url, alt: t(`image.${kind}_alt`, { plate: hit.plate_read }) }), h('figcaption', {}, t(`image.${kind}`))));
-        } catch (error) {
-          box.append(problemBox(error));
-        }
-      }
-    });
-    return form;
+    if (!hit.images) hit.images = {};
+    for (const kind of ['crop', 'overview']) box.append(image(hit, kind));
+    return box;
   }
 
-  function drawRates() {
-    const tally = (key) => {
-      const groups = new Map();
-      for (const hit of hits) {
-        if (!hit.ack_outcome || hit.ack_outcome === 'not_seen') continue;
-        const group = groups.get(hit[key]) || { confirmed: 0, false_alarm: 0 };
-        group[hit.ack_outcome] += 1;
-        groups.set(hit[key], group);
-      }
-      return [...groups.entries()].sort();
+  function image(hit, kind) {
+    const figure = h('figure', { 'aria-busy': 'true' }, h('figcaption', {}, t(`image.${kind}`)));
+    const shown = (url) => {
+      figure.prepend(h('img', { src: url, alt: t(`image.${kind}_alt`, { plate: hit.plate_read }) }));
+      figure.removeAttribute('aria-busy');
     };
-    const table = (titleKey, rows) => h('table', { class: 'compact' },
+    if (hit.images[kind]) {
+      shown(hit.images[kind]);
+      return figure;
+    }
+    api('access', `hits/${encodeURIComponent(hit.hit_id)}/images/${kind}`, { raw: true })
+      .then(async (answer) => {
+        const url = URL.createObjectURL(await answer.blob());
+        shownImages.push([hit, kind, url]);
+        hit.images[kind] = url;
+        shown(url);
+      })
+      .catch((error) => {
+        figure.removeAttribute('aria-busy');
+        if (error instanceof ApiError && error.status === 404) {
+          figure.append(h('p', { class: 'hint' }, t('live.no_image')),
+            h('button', { type: 'button', class: 'link', onclick: () => figure.replaceWith(image(hit, kind)) }, t('live.image_again')));
+        } else figure.append(problemBox(error));
+      });
+    return figure;
+  }
+
+  // Images are personal data: kept in the page only while their hit is open.
+  function forgetImages() {
+    for (const [hit, kind, url] of shownImages) {
+      URL.revokeObjectURL(url);
+      if (hit.images) delete hit.images[kind];
+    }
+    shownImages = [];
+  }
+
+  const periods = h('select', { id: 'rates-period' },
+    RATE_PERIODS.map(([days, key]) => h('option', { value: days, selected: days === rateDays }, t(key))));
+  periods.addEventListener('change', () => { rateDays = periods.value; loadRates(); });
+  const rateTables = h('div', { 'aria-live': 'polite' });
+  rates.append(h('h2', { id: 'rates-title' }, t('live.rates_title')),
+    h('div', { class: 'field' }, h('label', { for: 'rates-period' }, t('live.rates_period')), periods),
+    h('p', { class: 'hint' }, t('live.rates_hint')), rateTables);
+
+  async function loadRates() {
+    const since = new Date(Date.now() - Number(rateDays) * 86400_000).toISOString();
+    try {
+      drawRates(await api('match', 'hits/false-alarm-rates', { query: { since } }));
+    } catch (error) {
+      rateTables.replaceChildren(problemBox(error));
+    }
+  }
+
+  function drawRates(answer) {
+    const table = (titleKey, nameKey, rows, name) => h('table', { class: 'compact' },
       h('caption', {}, t(titleKey)),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t(titleKey === 'live.rate_lists' ? 'live.list' : 'live.camera')),
-        h('th', { scope: 'col' }, term('outcome', 'confirmed')), h('th', { scope: 'col' }, term('outcome', 'false_alarm')), h('th', { scope: 'col' }, t('live.rate')))),
-      h('tbody', {}, rows.map(([name, c]) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', { class: 'num' }, number(c.confirmed)),
-        h('td', { class: 'num' }, number(c.false_alarm)), h('td', { class: 'num' }, percent(c.false_alarm / (c.confirmed + c.false_alarm)))))));
-    rates.replaceChildren(h('h2', { id: 'rates-title' }, t('live.rates_title')), h('p', { class: 'hint' }, t('live.rates_hint')),
-      table('live.rate_lists', tally('list_name')), table('live.rate_cameras', tally('camera_id')));
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t(nameKey)),
+        ['confirmed', 'false_alarm', 'not_seen'].map((outcome) => h('th', { scope: 'col' }, term('outcome', outcome))),
+        h('th', { scope: 'col' }, t('live.rate')))),
+      h('tbody', {}, rows.filter((row) => row.acknowledged).map((row) => h('tr', {}, h('th', { scope: 'row' }, row[name]),
+        h('td', { class: 'num' }, number(row.confirmed)), h('td', { class: 'num' }, number(row.false_alarms)),
+        h('td', { class: 'num' }, number(row.not_seen)), h('td', { class: 'num' }, percent(row.false_alarm_rate))))));
+    rateTables.replaceChildren(
+      table('live.rate_lists', 'live.list', answer.lists, 'list_name'),
+      table('live.rate_cameras', 'live.camera', answer.cameras, 'camera_id'));
   }
 
   let source = null;
@@ -258,9 +291,11 @@ export function render(main, { can, announce }) {
   }
 
   draw();
+  loadRates();
   loadHistory().then(connect);
   return () => {
     closed = true;
     if (source) source.close();
+    forgetImages();
   };
 }

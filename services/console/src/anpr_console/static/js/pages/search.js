@@ -64,13 +64,20 @@ export function render(main) {
     results.replaceChildren(
       h('h2', { id: 'results-title', tabindex: '-1' }, t('search.results_title')),
       h('p', { class: 'tier' }, t('search.tier', { tier: term('tier', page.legal_tier) })),
-      h('p', { class: 'counts' }, page.items.length ? t('search.range', { first, last }) : t('search.none')),
+      h('p', { class: 'counts' }, page.items.length ? range(first, last, page) : t('search.none')),
       h('ol', { class: 'passages', start: String(first) }, page.items.map(passage)),
       h('nav', { class: 'pager', 'aria-label': t('search.pages') },
         page.offset > 0 ? h('button', { type: 'button', onclick: () => run(Math.max(0, page.offset - page.limit)) }, t('pager.previous')) : null,
         page.next_offset !== null && page.next_offset !== undefined ? h('button', { type: 'button', onclick: () => run(page.next_offset) }, t('pager.next')) : null),
     );
     results.querySelector('h2').focus();
+  }
+
+  // The total over all pages; past what access counts (total_exact false) it says "more than".
+  function range(first, last, page) {
+    if (page.total === undefined || page.total === null) return t('search.range', { first, last });
+    const key = page.total_exact === false ? 'search.range_more' : 'search.range_of';
+    return t(key, { first, last, total: page.total });
   }
 
   function passage(item) {
