@@ -208,3 +208,73 @@ async def database_roles(database_url: str) -> DatabaseRoles:
         return url.set(username=role, password=role).render_as_string(hide_password=False)
 
     return DatabaseRoles(as_role(OWNER_ROLE), as_role(APP_ROLE), database_url)
+
+
+# The zone exchange (cross-zone sharing): a throwaway broker of its own, never the shared one.
+EXCHANGE_SCRIPT = REPO / "deploy" / "kafka" / "zone-exchange.sh"
+EXCHANGE_ZONES = ("5344", "5388", "5390")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class ZoneExchange:
+    """A broker with the zone exchange's SASL/SCRAM listener and ACLs, as compose and the chart set it
+    up (deploy/kafka/zone-exchange.sh): `bootstrap` is its plaintext listener (the zones' own
+    services; its clients are super users), `sasl_bootstrap` the exchange, where zone-<zone> logs in
+    with `passwords[zone]`."""
+
+    bootstrap: str
+    sasl_bootstrap: str
+    passwords: dict[str, str]
+    env: dict[str, str]
+
+    def allow(self, zone: str, *neighbours: str, prefix: str) -> None:
+        """`zone`'s ACLs on topics and groups named with `prefix`, and each neighbour's read of its topics."""
+        subprocess.run(
+            [str(EXCHANGE_SCRIPT), "acls", zone, *neighbours],
+            env={**self.env, "TOPIC_PREFIX": prefix, "KAFKA_ACLS": f"{INFRA} kafka-acls"},
+            check=True,
+            capture_output=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def zone_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZoneExchange]:
+    state = tmp_path_factory.mktemp("zone-exchange")
+    plain, controller, sasl = _free_port(), _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "SCHILD_INFRA_DIR": str(state),
+        "SCHILD_KAFKA_PORT": str(plain),
+        "SCHILD_KAFKA_CONTROLLER_PORT": str(controller),
+        "SCHILD_KAFKA_SASL_PORT": str(sasl),
+        "SCHILD_KAFKA_HEAP": "-Xms128m -Xmx384m",
+    }
+    started = subprocess.run([str(INFRA), "kafka-up"], env=env, capture_output=True, text=True)
+    if started.returncode != 0:
+        raise RuntimeError(f"the exchange broker did not start:\n{started.stderr[-4000:]}")
+    try:
+        passwords = {zone: uuid.uuid4().hex for zone in EXCHANGE_ZONES}
+        files = []
+        for zone, password in passwords.items():
+            path = state / f"zone-{zone}.password"
+            path.write_text(password)
+            files.append(f"{zone}={path}")
+        # The users as compose and the chart make them (kafka-configs), on the running broker.
+        subprocess.run(
+            [str(EXCHANGE_SCRIPT), "users", *files],
+            env={**env, "KAFKA_CONFIGS": f"{INFRA} kafka-configs"},
+            check=True,
+            capture_output=True,
+        )
+        yield ZoneExchange(f"127.0.0.1:{plain}", f"127.0.0.1:{sasl}", passwords, env)
+    finally:
+        subprocess.run([str(INFRA), "kafka-down"], env=env, capture_output=True)
