@@ -4,7 +4,9 @@ a search of a busy camera over months costs no more than the cap's worth of inde
 
 from __future__ import annotations
 
-from sqlalchemy import String, case, func, literal, literal_column, select, union
+from typing import Any
+
+from sqlalchemy import Select, String, Subquery, case, func, literal, literal_column, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_access.adapters.search import _matching
@@ -51,5 +53,14 @@ class SearchTotals:
         # reach means more than the cap, whatever the other holds.
         found = union(select(by_passage.subquery()), select(by_read.subquery())).subquery()
         async with self._sessions() as session:
-            total = await session.scalar(select(func.count(literal_column("*"))).select_from(found))
+            # The passages alone first, from their index: past the cap, the reads (a walk of every
+            # read in the window, to find those no passage claims) need not be looked at.
+            stored = await session.scalar(_count(by_passage.with_only_columns(literal(1)).subquery()))
+            if int(stored or 0) >= reach:
+                return reach
+            total = await session.scalar(_count(found))
         return min(int(total or 0), reach)
+
+
+def _count(rows: Subquery) -> Select[Any]:
+    return select(func.count(literal_column("*"))).select_from(rows)
