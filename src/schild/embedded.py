@@ -1,8 +1,9 @@
-"""The embedded platform: all five services in one process, on the in-process bus and SQLite.
+"""The embedded platform: every service in one process, on the in-process bus and SQLite.
 
 Same service code as on Kafka and PostgreSQL; only the adapters handed to each composition
-root differ. The REST surfaces share one port under /ingest, /detect, /match, /audit, /access;
-the operator console is at /.
+root differ. The REST surfaces share one port under /ingest, /detect, /match, /audit, /access,
+/share; the operator console is at /. A neighbour zone runs beside it (schild.partner, under
+/partner/<zone>), both zones' share services on one in-process exchange.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ from anpr_ingest.entrypoints.http_vendors import FixedPathsAtRoot
 from anpr_ingest.settings import IngestSettings
 from anpr_match.bootstrap import build_app as build_match
 from anpr_match.settings import MatchSettings
+from anpr_share.bootstrap import build_app as build_share
+from anpr_share.settings import ShareSettings
+from schild.partner import PartnerZone, build_partner
 
-SERVICES = ("ingest", "detect", "match", "audit", "access")
+SERVICES = ("ingest", "detect", "match", "audit", "access", "share")
 
 
 @dataclass
@@ -49,14 +53,22 @@ class EmbeddedPlatform:
     issuer: DevIssuer
     services: dict[str, FastAPI]
     engines: dict[str, AsyncEngine] = field(default_factory=dict)
+    # Where this zone and its neighbours share topics, and the neighbour zone running beside it.
+    exchange: MemoryBus = field(default_factory=MemoryBus)
+    partner: PartnerZone | None = None
+    zone_id: str = ""
+
+    def _pending(self) -> int:
+        buses = [self.bus, self.exchange] + ([self.partner.bus] if self.partner else [])
+        return sum(bus.pending() for bus in buses)
 
     async def wait_until_idle(self, timeout_s: float = 120.0, settle_s: float = 0.3) -> bool:
         """Waits until every consumer group has committed everything published so far."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.bus.pending() == 0:
+            if self._pending() == 0:
                 await asyncio.sleep(settle_s)
-                if self.bus.pending() == 0:
+                if self._pending() == 0:
                     return True
             await asyncio.sleep(0.05)
         return False
@@ -75,6 +87,7 @@ def build_platform(
             "unset them, or run the services one by one (`anpr serve SERVICE`)"
         )
     bus = MemoryBus(partitions=core.topic_partitions)
+    exchange = MemoryBus(partitions=core.topic_partitions)
     issuer = DevIssuer(core.resolved_dev_key_path(), core.oidc_audience)
     engines = {name: make_engine(None, name, core.data_dir) for name in SERVICES}
     services: dict[str, FastAPI] = {
@@ -83,7 +96,11 @@ def build_platform(
         "match": build_match(MatchSettings(**overrides), bus, engines["match"], issuer),
         "audit": build_audit(AuditSettings(**overrides), bus, engines["audit"], issuer),
         "access": build_access(AccessSettings(**overrides), bus, engines["access"], issuer),
+        "share": build_share(
+            ShareSettings(**overrides, topic_check_s=1.0), bus, engines["share"], issuer, exchange
+        ),
     }
+    partner = build_partner(core.data_dir, exchange, issuer)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -94,9 +111,10 @@ def build_platform(
             stack.push_async_callback(bus.stop)
             for engine in engines.values():
                 stack.push_async_callback(engine.dispose)
-            for name in ("audit", "access", "match", "detect", "ingest"):
+            for name in ("audit", "access", "match", "share", "detect", "ingest"):
                 service = services[name]
                 await stack.enter_async_context(service.router.lifespan_context(service))
+            await stack.enter_async_context(partner.running())
             yield
 
     async def databases_ready() -> bool:
@@ -114,11 +132,21 @@ def build_platform(
     )
     for name, service in services.items():
         app.mount(f"/{name}", service)
+    app.mount(f"/partner/{partner.zone_id}", partner.app)
     # The console at /, last: it calls the services mounted above in process, with the user's token.
     app.mount("/", build_console(ConsoleSettings(**overrides), in_process(services), issuer))
     # Dahua cameras post to /NotificationInfo/... at the server's root, whatever else is set.
     app.add_middleware(FixedPathsAtRoot, mounted_at="/ingest")
-    return EmbeddedPlatform(app=app, bus=bus, issuer=issuer, services=services, engines=engines)
+    return EmbeddedPlatform(
+        app=app,
+        bus=bus,
+        issuer=issuer,
+        services=services,
+        engines=engines,
+        exchange=exchange,
+        partner=partner,
+        zone_id=core.zone_id,
+    )
 
 
 @asynccontextmanager

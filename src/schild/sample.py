@@ -26,6 +26,7 @@ from anpr_core.ids import new_event_id
 from anpr_detect.settings import DetectSettings
 from anpr_detect_training.synthetic import SampleFrame, sample_frames
 from schild.embedded import EmbeddedPlatform
+from schild.sample_sharing import SharingWatcher, agree_with_neighbour
 
 DEMO_CAMERA = "demo-cam-01"
 DEMO_LIST = "demo-stolen"
@@ -38,6 +39,7 @@ class DemoSummary:
     reads: int = 0
     passages: int = 0
     hits: int = 0
+    shared: int = 0  # reads shared with the neighbour zone
     audit_rows: int = 0
     plates: list[str] = field(default_factory=list)
     hit_plates: list[str] = field(default_factory=list)
@@ -102,9 +104,10 @@ class ConsoleWatcher:
             self._summary.hits += 1
             self._summary.hit_plates.append(hit.plate_listed)
             kind = hit_pb2.MatchKind.Name(hit.match_kind).removeprefix("MATCH_KIND_").lower()
+            whose = f" (zone {hit.source_zone}'s list)" if hit.source_zone else ""
             self._out.write(
                 f"HIT   {hit.plate_listed:<12} list={hit.list_name} category={hit.category} "
-                f"match={kind} action={hit.action}\n"
+                f"match={kind} action={hit.action}{whose}\n"
             )
         if self._passages_read <= self._passages_seen:
             self._passages_all_seen.set()
@@ -171,6 +174,16 @@ async def replay_sample(
     summary = DemoSummary(frames=len(frames))
     watcher = ConsoleWatcher(platform, summary, out)
     watcher.worker.start()
+    partner = platform.partner
+    sharing = None
+    if partner is not None and len(frames) > 1:
+
+        def shared() -> None:
+            summary.shared += 1
+
+        zone_id = platform.zone_id
+        sharing = SharingWatcher(platform.exchange, zone_id, partner.zone_id, out, shared)
+        sharing.worker.start()
     admin = {"Authorization": f"Bearer {platform.issuer.issue('demo-admin', Role.ADMIN)}"}
     supervisor = {"Authorization": f"Bearer {platform.issuer.issue('demo-supervisor', Role.SUPERVISOR)}"}
     transport = httpx.ASGITransport(app=platform.app)
@@ -179,6 +192,14 @@ async def replay_sample(
             key = await _camera_key(client, admin)
             await _hotlist(client, supervisor, frames[0].plate)
             out.write(f"camera {DEMO_CAMERA} replays {len(frames)} frames; {frames[0].plate} is hotlisted\n")
+            if sharing is not None and partner is not None:
+                listed = await agree_with_neighbour(
+                    client, platform.issuer, zone_id, partner.zone_id, DEMO_CAMERA, frames[1].plate
+                )
+                out.write(
+                    f"zone {partner.zone_id} (beside this one) takes {DEMO_CAMERA}'s reads under an "
+                    f"agreement and shares its list: {frames[1].plate} is on {listed} here\n"
+                )
             for index, frame in enumerate(frames):
                 response = await client.post(
                     "/ingest/v1/frames",
@@ -195,5 +216,7 @@ async def replay_sample(
         await watcher.passages_out(DetectSettings().passage_window_s + 2.0)
     finally:
         await watcher.worker.stop()
+        if sharing is not None:
+            await sharing.worker.stop()
     summary.audit_rows = await AuditLog(platform.engines["audit"]).count()
     return summary

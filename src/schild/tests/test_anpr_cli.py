@@ -44,6 +44,12 @@ def test_run_once_replays_the_sample_and_ends_with_a_json_summary(tmp_path: Path
     # Each sample car is one passage, published once the camera went quiet for the window.
     assert 1 <= summary["passages"] <= summary["reads"]
     assert any(line.startswith("PASS ") for line in lines)
+    # The neighbour zone beside the platform: the demo camera's reads are shared with it under an
+    # agreement, and its shared list is hit here (2XYZ789, the second sample car), saying whose it is.
+    assert summary["shared"] == summary["reads"]
+    assert any(line.startswith("SHARE ") and "-> zone 5388" in line for line in lines)
+    assert "2XYZ789" in summary["hit_plates"]
+    assert any(line.startswith("HIT ") and "(zone 5388's list)" in line for line in lines)
     assert (tmp_path / "var" / "audit.db").exists(), "embedded storage is SQLite under the data dir"
 
     # A second run reuses the camera (its key is rotated) and the hotlist entry.
@@ -126,7 +132,7 @@ async def test_each_service_is_served_under_its_prefix_with_its_openapi(platform
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=platform.app), base_url="http://t"
     ) as client:
-        for prefix in ("ingest", "detect", "match", "audit", "access"):
+        for prefix in ("ingest", "detect", "match", "audit", "access", "share"):
             spec = await client.get(f"/{prefix}/openapi.json")
             assert spec.status_code == 200, prefix
             assert spec.json()["info"]["title"] == f"Schild {prefix}"

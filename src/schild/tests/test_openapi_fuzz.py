@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.formats import STRING_FORMATS
 from anpr_core.auth import Role
 from schild.embedded import EmbeddedPlatform, build_platform
 
-SERVICES = ("ingest", "detect", "match", "audit", "access")
+SERVICES = ("ingest", "detect", "match", "audit", "access", "share")
 # Per operation and phase; with the coverage phase's boundary cases, about 3,400 calls in all (~20 s).
 MAX_EXAMPLES = 20
 SEED = 15
