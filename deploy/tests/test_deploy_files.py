@@ -36,8 +36,9 @@ GRAFANA_DIR = REPO / "deploy" / "grafana"
 CHART_DIR = REPO / "helm" / "schild"
 METRICS_PY = REPO / "libs" / "core" / "src" / "anpr_core" / "metrics.py"
 
-SERVICES = ("ingest", "detect", "match", "audit", "access")
-HOST_PORTS = {"ingest": 8001, "detect": 8002, "match": 8003, "audit": 8004, "access": 8005}
+SERVICES = ("ingest", "detect", "match", "audit", "access", "share")
+HOST_PORTS = {"ingest": 8001, "detect": 8002, "match": 8003, "audit": 8004, "access": 8005, "share": 8007}
+EXCHANGE_SCRIPT = REPO / "deploy" / "kafka" / "zone-exchange.sh"
 TOPICS = (
     "anpr.frames.v1",
     "anpr.reads.v1",
@@ -323,6 +324,32 @@ def test_compose_kafka_is_single_node_kraft_without_zookeeper() -> None:
     } <= set(rf_keys)
     assert all(env[k] == "1" for k in rf_keys), {k: env[k] for k in rf_keys}
     assert kafka.get("healthcheck", {}).get("test")
+
+
+def test_compose_kafka_has_the_zone_exchange_and_share_logs_in_there() -> None:
+    """The exchange: a SASL/SCRAM listener with ACLs enforced (the internal plaintext listener's
+    clients stay super users), its users and ACLs made by deploy/kafka/zone-exchange.sh before share
+    starts, share logged in there as its zone's user."""
+    services = _compose()["services"]
+    kafka = _env_dict(services["kafka"])
+    assert "EXCHANGE://:9094" in kafka["KAFKA_LISTENERS"]
+    assert "EXCHANGE:SASL_PLAINTEXT" in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka["KAFKA_SUPER_USERS"] == "User:ANONYMOUS"
+    init = services["kafka-exchange"]
+    mounts = {str(v).split(":")[0]: str(v).split(":")[1] for v in init["volumes"]}
+    assert mounts["./deploy/kafka/zone-exchange.sh"] == "/opt/schild/zone-exchange.sh"
+    command = " ".join(init["command"])
+    assert "zone-exchange.sh users 5344=" in command and "zone-exchange.sh acls 5344" in command
+    share = services["share"]
+    assert share["depends_on"]["kafka-exchange"]["condition"] == "service_completed_successfully"
+    env = _env_dict(share)
+    assert env["ANPR_SHARE_EXCHANGE_BOOTSTRAP"] == "kafka:9094"
+    assert env["ANPR_SHARE_EXCHANGE_USERNAME"] == "zone-5344"
+    password_file = next(src for src, dst in mounts.items() if dst == "/opt/schild/zone-5344.password")
+    assert (REPO / password_file).read_text() == env["ANPR_SHARE_EXCHANGE_PASSWORD"]
 
 
 def test_compose_topics_come_only_from_the_services() -> None:
@@ -764,6 +791,27 @@ def _check_console(kinds: dict[str, list[dict[str, Any]]]) -> None:
     assert env["ANPR_CONSOLE_OIDC_CLIENT_ID"]["value"] == "schild-console"
 
 
+def _check_zone_exchange(kinds: dict[str, list[dict[str, Any]]]) -> None:
+    """The Job that makes this zone's exchange user and ACLs runs the script compose runs."""
+    (job,) = [d for d in kinds.get("Job", []) if d["metadata"]["name"] == "schild-zone-exchange"]
+    (script,) = [d for d in kinds["ConfigMap"] if d["metadata"]["name"] == "schild-zone-exchange"]
+    kinds["Job"].remove(job)
+    kinds["ConfigMap"].remove(script)
+    assert script["data"]["zone-exchange.sh"].strip() == EXCHANGE_SCRIPT.read_text().strip()
+    assert (CHART_DIR / "files" / "zone-exchange.sh").read_text() == EXCHANGE_SCRIPT.read_text()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert "zone-exchange.sh users 5344=" in container["args"][0]
+    assert "zone-exchange.sh acls 5344 5388 5390" in container["args"][0]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    (share,) = [
+        d for d in kinds["Deployment"] if d["metadata"]["labels"]["app.kubernetes.io/component"] == "share"
+    ]
+    env = {e["name"]: e for e in share["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ANPR_SHARE_EXCHANGE_USERNAME"]["value"] == "zone-5344"
+    assert env["ANPR_SHARE_EXCHANGE_PROTOCOL"]["value"] == "SASL_SSL"
+    assert env["ANPR_SHARE_EXCHANGE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "schild-zone-exchange"
+
+
 def test_helm_lint_and_template_render(tmp_path: Path) -> None:
     helm = _tool("helm")
     ci_values = str(CHART_DIR / "ci" / "test-values.yaml")
@@ -781,6 +829,7 @@ def test_helm_lint_and_template_render(tmp_path: Path) -> None:
         kinds.setdefault(doc["kind"], []).append(doc)
     # The operator console is a deployment of its own beside the five services: checked, then set aside.
     _check_console(kinds)
+    _check_zone_exchange(kinds)
     assert len(kinds["Deployment"]) == len(SERVICES)
     assert len(kinds["Service"]) == len(SERVICES)
     assert len(kinds["ConfigMap"]) == 1
