@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
 
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
-    serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access", "console"])
+    serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access", "console", "share"])
     return parser
 
 
@@ -203,8 +203,10 @@ async def _serve_embedded(platform: object, host: str, port: int, *, sample: boo
         return 1
     sys.stdout.write(
         f"Schild is running on http://{host}:{port} (embedded: in-process bus, SQLite)\n"
-        f"  OpenAPI: http://{host}:{port}/<service>/docs for ingest, detect, match, audit, access\n"
+        f"  OpenAPI: http://{host}:{port}/<service>/docs for ingest, detect, match, audit, access, share\n"
         "  a token: anpr dev-token --role investigator\n"
+        f"  neighbour zone 5388 beside it: http://{host}:{port}/partner/5388/<share|match|access>/docs "
+        "(anpr dev-token --zone 5388)\n"
     )
     sys.stdout.flush()
     if sample:
