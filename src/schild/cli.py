@@ -129,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
 
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
-    serve.add_argument("service", choices=["ingest", "detect", "match", "audit", "access", "console", "share"])
+    serve.add_argument(
+        "service", choices=["ingest", "detect", "match", "audit", "access", "console", "share"]
+    )
     return parser
 
 
