@@ -83,3 +83,8 @@ AUDIT_UNKNOWN_ACTIONS = Counter(
 )
 OUTBOX_PUBLISHED = Counter("anpr_outbox_published_total", "Outbox rows published by the relay", ["service"])
 OUTBOX_PENDING = Gauge("anpr_outbox_pending", "Outbox rows staged and not yet published", ["service"])
+SHARED_RECORDS = Counter(
+    "anpr_shared_records_total",
+    "Records shared with a neighbour zone (direction out) or taken in from one (in), by kind",
+    ["direction", "zone", "kind"],
+)

@@ -14,6 +14,7 @@ import pytest
 
 from anpr.v1 import camera_pb2, dlq_pb2, hotlist_pb2, read_pb2, share_pb2
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.metrics import SHARED_RECORDS
 from anpr_core.testing import eventually
 from anpr_share.domain.book import AgreementBook
 from anpr_share.domain.zone_topics import ZoneTopics
@@ -65,6 +66,9 @@ async def test_reads_of_a_shared_border_camera_cross_minimised_and_each_disclosu
     agreement = await a.agree("5388", reads={"border_cameras": True, "fields": ["plate", "time", "camera"]})
     await b.agree("5344", inbound={"reads": True})
     await a.settled()
+    counted_out = SHARED_RECORDS.labels("out", "5388", "reads")
+    counted_in = SHARED_RECORDS.labels("in", "5344", "reads")
+    before = (counted_out._value.get(), counted_in._value.get())
 
     shared_id = await a.publish_read("cam-border", "1ABC234")
     await a.publish_read("cam-inner", "2DEF345")
@@ -102,6 +106,7 @@ async def test_reads_of_a_shared_border_camera_cross_minimised_and_each_disclosu
     # The neighbour takes it (its agreement takes reads in) onto its shared reads, as it came.
     taken = reads_of(await b.arrived(TOPICS.shared_reads, 1))
     assert [(r.meta.event_id, r.meta.zone_id) for r in taken] == [(shared_id, "5344")]
+    assert (counted_out._value.get() - before[0], counted_in._value.get() - before[1]) == (1, 1)
 
 
 async def test_crop_and_overview_cross_only_where_the_agreement_names_them(zones: Callable[..., Any]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from anpr_core.bus import OutgoingRecord, Record
 from anpr_core.events import utcnow
+from anpr_core.metrics import SHARED_RECORDS
 from anpr_share.domain.errors import RefusedRecord
 from anpr_share.domain.zone_topics import SharedKind
 from anpr_share.handlers.ports import SharePorts
@@ -20,6 +21,7 @@ async def take_in(ports: SharePorts, records: Sequence[Record]) -> int:
     worker then takes them one by one, so the refused one alone is dead-lettered)."""
     now = utcnow()
     accepted = []
+    taken: list[tuple[str, str]] = []
     for record in records:
         topic = ports.zone_topics.parse(record.topic)
         if topic is None or topic.recipient != ports.zone_id:
@@ -48,8 +50,11 @@ async def take_in(ports: SharePorts, records: Sequence[Record]) -> int:
             # One key per neighbour: its records reach match in the order it sent them.
             target, key = ports.topics.shared_hotlist, f"zone:{topic.sender}".encode()
         accepted.append(OutgoingRecord(target, key, encoded.value, encoded.headers))
+        taken.append((topic.sender, topic.kind.value))
     # 1. the records on this zone's shared topics, acknowledged; 2. the worker commits.
     await ports.bus.publish_many(accepted)
+    for sender, kind in taken:
+        SHARED_RECORDS.labels("in", sender, kind).inc()
     return len(accepted)
 
 

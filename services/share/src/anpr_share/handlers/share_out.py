@@ -11,6 +11,7 @@ from anpr.v1 import audit_pb2
 from anpr_core.auditing import MAX_LISTED_RECORDS
 from anpr_core.bus import OutgoingRecord
 from anpr_core.events import utcnow
+from anpr_core.metrics import SHARED_RECORDS
 from anpr_share.domain.agreements import Agreement
 from anpr_share.domain.zone_topics import SharedKind
 from anpr_share.handlers.agreements import PURPOSE
@@ -95,6 +96,8 @@ async def disclose(ports: SharePorts, shared: Sequence[Shared]) -> int:
         )
         records = [record for s in live for record in s.records]
         await ports.exchange.publish_many(records)
+    for done in live:
+        SHARED_RECORDS.labels("out", done.agreement.partner_zone, done.kind.value).inc(len(done.records))
     return len(records)
 
 
