@@ -4,15 +4,25 @@ the supervisor and the DPO read them), refusals as problem+json."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from anpr_core.auth import Role
+from anpr_share.testing import zone_factory
 
 pytestmark = pytest.mark.usefixtures("no_anpr_environment")
+
+
+@pytest.fixture
+async def zones(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`await zones("5344", "5388")`: those zones' share services, running, on one exchange."""
+    async with zone_factory(tmp_path) as start:
+        yield start
+
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -5,9 +5,10 @@ an agreement in force, the others dead-lettered with the reason; revocation stop
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,17 @@ from anpr_share.domain.book import AgreementBook
 from anpr_share.domain.zone_topics import ZoneTopics
 from anpr_share.handlers.share_in import refresh_agreements
 from anpr_share.handlers.share_out import share_reads
+from anpr_share.testing import zone_factory
 
 pytestmark = pytest.mark.usefixtures("no_anpr_environment")
+
+
+@pytest.fixture
+async def zones(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`await zones("5344", "5388")`: those zones' share services, running, on one exchange."""
+    async with zone_factory(tmp_path) as start:
+        yield start
+
 
 TOPICS = Topics()
 EXCHANGE = ZoneTopics()

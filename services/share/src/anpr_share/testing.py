@@ -1,5 +1,5 @@
-"""Two zones' share services in one process: each with its own in-process bus and SQLite, both on
-one in-process exchange, as the embedded platform runs a partner zone."""
+"""For share's tests: zones' share services in one process, each with its own in-process bus and
+SQLite, all on one in-process exchange (as the embedded platform runs a partner zone)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from anpr.v1 import audit_pb2, common_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
@@ -48,7 +47,8 @@ class Zone:
             },
             headers=self.auth(Role.ADMIN, "admin"),
         )
-        assert answer.status_code == 201, answer.text
+        if answer.status_code != 201:
+            raise AssertionError(f"the agreement was refused: {answer.text}")
         agreement: dict[str, Any] = answer.json()
         return agreement
 
@@ -145,12 +145,9 @@ def plate_read(zone_id: str, camera_id: str, plate: str, **fields: Any) -> read_
     return read
 
 
-ZoneFactory = Callable[..., Any]
-
-
-@pytest.fixture
-async def zones(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """`await zones("5344", "5388")`: those zones' share services, running, on one exchange."""
+@asynccontextmanager
+async def zone_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """`await start("5344", "5388")`: those zones' share services, running, on one exchange."""
     exchange = MemoryBus()
     issuer = DevIssuer(tmp_path / "key.pem")
     async with AsyncExitStack() as stack:
@@ -158,9 +155,8 @@ async def zones(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         async def start(*zone_ids: str, **settings: Any) -> list[Zone]:
             made = []
             for zone_id in zone_ids:
-                made.append(
-                    await stack.enter_async_context(_zone(tmp_path, zone_id, exchange, issuer, **settings))
-                )
+                running = _zone(tmp_path, zone_id, exchange, issuer, **settings)
+                made.append(await stack.enter_async_context(running))
             return made
 
         yield start
