@@ -80,6 +80,10 @@ def test_the_chart_gives_every_service_the_owner_url_and_the_audit_its_key_and_a
     deployments = {
         d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"
     }
+    # The console holds no data of its own (it calls the services with the user's token): no database.
+    console = _env(deployments.pop("console")["spec"]["template"]["spec"]["containers"][0])
+    assert not {"ANPR_DATABASE_URL", "ANPR_DATABASE_OWNER_URL"} & set(console)
+    assert set(deployments) >= {"ingest", "detect", "match", "audit", "access", "share"}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         env = _env(pod["containers"][0])
