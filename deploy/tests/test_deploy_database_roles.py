@@ -99,7 +99,7 @@ def test_the_chart_gives_every_service_the_owner_url_and_the_audit_its_key_and_a
     assert volumes["anchors"]["persistentVolumeClaim"]["claimName"] == "schild-audit-anchors"
     assert env["ANPR_AUDIT_SIGNING_KEY_PATH"]["value"].startswith(mounts["signing-key"] + "/")
     assert volumes["signing-key"]["secret"]["secretName"] == "schild-audit-signing-key"
-    [job] = [d for d in docs if d["kind"] == "Job"]
+    [job] = [d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("database-roles")]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
     assert 'GRANT CREATE ON DATABASE :"db" TO :"owner"' in script
