@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -110,3 +111,28 @@ def test_composition_roots_define_no_functions_beyond_one_line_route_bodies() ->
                         f"{path.relative_to(REPO)}:{node.lineno} {root.name} defines {node.name}"
                     )
     assert offenders == []
+
+
+def test_every_package_names_the_licence_and_the_notice_lists_the_models() -> None:
+    assert (
+        (REPO / "LICENSE")
+        .read_text(encoding="utf-8")
+        .lstrip()
+        .startswith("EUROPEAN UNION PUBLIC LICENCE v. 1.2")
+    )
+    projects = [
+        REPO / "pyproject.toml",
+        *sorted(REPO.glob("libs/*/pyproject.toml")),
+        *sorted(REPO.glob("services/*/pyproject.toml")),
+    ]
+    unlicensed = [
+        str(path.relative_to(REPO))
+        for path in projects
+        if tomllib.loads(path.read_text(encoding="utf-8"))["project"].get("license") != "EUPL-1.2"
+    ]
+    assert unlicensed == []
+    notice = (REPO / "NOTICE").read_text(encoding="utf-8")
+    models = sorted((REPO / "services").rglob("*.onnx"))
+    assert models, "the detector's committed model"
+    for model in models:
+        assert str(model.relative_to(REPO)) in notice, f"{model.name} is not in NOTICE"
