@@ -2,6 +2,8 @@
 # The command-line tools the deploy tests run, installed once where they are missing:
 #   promtool  from Debian's package `prometheus` (checks the Prometheus config, rules and alert tests)
 #   helm      built from the Go module proxy into .tools/bin (lints and renders the chart)
+#   kubeconform  built from the Go module proxy into .tools/bin (checks every object the chart renders
+#             against the schemas in deploy/schemas/, offline)
 #   chromium  Debian's package, which the console's browser tests drive (Playwright; no browser is downloaded)
 # Prints nothing on stdout; progress goes to stderr.
 set -euo pipefail
@@ -9,6 +11,7 @@ set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS_BIN=${REPO_DIR}/.tools/bin
 HELM_VERSION=${SCHILD_HELM_VERSION:-v4.3.2}
+KUBECONFORM_VERSION=${SCHILD_KUBECONFORM_VERSION:-v0.7.0}
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -38,4 +41,14 @@ if [[ ! -x ${TOOLS_BIN}/helm || $(cat "${HELM_STAMP}" 2>/dev/null) != "${HELM_VE
   GOBIN=${TOOLS_BIN} GOFLAGS=-mod=mod go install "helm.sh/helm/v4/cmd/helm@${HELM_VERSION}" >&2 \
     || die "go install helm.sh/helm/v4/cmd/helm@${HELM_VERSION} failed"
   printf '%s\n' "${HELM_VERSION}" >"${HELM_STAMP}"
+fi
+
+KUBECONFORM_STAMP=${TOOLS_BIN}/.kubeconform-version
+if [[ ! -x ${TOOLS_BIN}/kubeconform || $(cat "${KUBECONFORM_STAMP}" 2>/dev/null) != "${KUBECONFORM_VERSION}" ]]; then
+  command -v go >/dev/null || die "go not found (needed once to build kubeconform ${KUBECONFORM_VERSION})"
+  log "building kubeconform ${KUBECONFORM_VERSION} from the Go module proxy into ${TOOLS_BIN} (once)"
+  mkdir -p "${TOOLS_BIN}"
+  GOBIN=${TOOLS_BIN} GOFLAGS=-mod=mod go install "github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION}" >&2 \
+    || die "go install github.com/yannh/kubeconform/cmd/kubeconform@${KUBECONFORM_VERSION} failed"
+  printf '%s\n' "${KUBECONFORM_VERSION}" >"${KUBECONFORM_STAMP}"
 fi
