@@ -107,7 +107,7 @@ def test_a_reading_carries_its_evidence() -> None:
     assert len(result.character_probabilities) == len(result.text)
     assert result.character_probabilities[5] == pytest.approx(0.9)
     assert 1 <= len(result.readings) <= 3 and result.readings[0].text == result.text
-    assert sum(r.probability for r in result.readings) <= 1.0 + 1e-6
+    assert sum(r.probability for r in result.readings) <= 1.0 + 1e-3  # each rounded to 4 places
     assert result.format_name == "BE current (2010)"
 
 

@@ -35,6 +35,8 @@ from anpr_detect.domain.reading import PlateDecoder
 
 __all__ = ["Recognised", "Reread", "TwoRows", "read_line", "read_two_rows"]
 
+_MIN_TWO_ROW_CHARACTERS = 5
+
 
 @dataclass(frozen=True)
 class Recognised:
@@ -89,11 +91,9 @@ def read_two_rows(lines: Sequence[Sequence[TextBox]], decoder: PlateDecoder | No
                 continue
             lattice = two_row_lattice(pair)
             found = decoder.read_lattice(lattice) if lattice is not None else decoder.read_text([reading])
-            if (
-                found is not None
-                and found.valid
-                and (best is None or found.confidence > best.interpretation.confidence)
-            ):
+            if found is None or not found.valid or len(found.text) < _MIN_TWO_ROW_CHARACTERS:
+                continue  # every two-row layout holds five or more; fewer is two stray words
+            if best is None or found.confidence > best.interpretation.confidence:
                 best = TwoRows(found, reading, (*top.boxes, *bottom.boxes))
     return best
 

@@ -32,6 +32,11 @@ for _pair in LOOK_ALIKE_PAIRS:
     _first, _second = sorted(_pair)
     _LOOK_ALIKE[CLASSES.index(_first), CLASSES.index(_second)] = 1.0
     _LOOK_ALIKE[CLASSES.index(_second), CLASSES.index(_first)] = 1.0
+# A class and its look-alikes: one may follow the other only across a blank, as a repeat does, so
+# that the look-alike share of a character held over two timesteps never makes a second one.
+_SAME_SHAPE: tuple[frozenset[int], ...] = tuple(
+    frozenset({index, *np.nonzero(_LOOK_ALIKE[index])[0].tolist()}) for index in range(len(CLASSES))
+)
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ def _step(
                 path = (*char_path[:-1], max(char_path[-1], float(row[last])))
             entry[1], entry[5] = char_score + float(log_row[last]), path
         for index, character, log_score, probability in branches:
-            if index == last:
+            if index in _SAME_SHAPE[last]:
                 start, start_path = blank_score, blank_path  # a repeat needs a blank between
             else:
                 start, start_path = best, best_path

@@ -57,8 +57,9 @@ class CountryPriors:
         )
 
 
-# A Belgian zone: Belgian plates first, then the neighbours, then the rest of Europe. The spread is
-# kept within what one look-alike swap costs (domain/reading.py), so that a prior never turns a
+# A Belgian zone: Belgian plates first, then the neighbours, then the rest of Europe. The spread
+# (x4) stays below what a look-alike swap costs (domain/reading.py: x20 against the recogniser's
+# output, x4 for a text alone, where ties keep the reading), so that a prior never turns a
 # correctly read foreign plate into a Belgian one on its own.
 BELGIAN_ZONE = CountryPriors(
     MappingProxyType({"BE": 1.0, "NL": 0.7, "FR": 0.6, "DE": 0.5, "LU": 0.4}), default=0.25

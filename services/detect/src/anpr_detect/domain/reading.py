@@ -32,6 +32,8 @@ _MIN_READING_LENGTH = 2
 _TOP_READINGS = 3
 # An unvalidated reading reports half its reading confidence, as the earlier grammar did.
 _UNKNOWN_FIT = 0.5
+# Texts this long or longer fit a format by design rather than by chance (most plates: 6-8).
+_DISTINCTIVE_LENGTH = 6
 # A character the recogniser gave less than this is one the format put there (a look-alike swap).
 _SWAPPED = 1e-6
 
@@ -40,11 +42,20 @@ _SWAPPED = 1e-6
 class ReadingSettings:
     priors: CountryPriors = BELGIAN_ZONE
     # What a look-alike costs where the format demands it: the share of the other character's
-    # probability that counts for it. One swap (x0.25) outweighs the widest prior spread (x4).
-    lookalike_weight: float = 0.25
-    # The raw reading, no format, competes at this weight: a reading that fits only after costly
-    # changes (x0.25 per look-alike, x0.3 per misplaced separator, ...) falls below it.
-    unknown_weight: float = 0.02
+    # probability that counts for it. Against the recogniser's output it is small (x0.05): a swap
+    # the recogniser gave no weight to is taken only into a likely format (BE, NL, FR: what the
+    # earlier grammar repaired), one into any other country needs the recogniser's own doubt (a
+    # few per cent for the other character). A correctly read plate of a country the table does
+    # not know (a US plate) is thereby not bent into a European one.
+    lookalike_weight: float = 0.05
+    # A reading known only as text carries no such doubt: every character counts as certain, and
+    # a swap costs what the earlier grammar's repair did relative to an unknown reading.
+    text_lookalike_weight: float = 0.25
+    # The raw reading, no format, competes at this weight against the readings the decoder changed
+    # (a character swapped, dropped or added): one of those is taken only where its country, its
+    # format and the recogniser make it at least this likely (x0.25 per look-alike in a text, the
+    # recogniser's own doubt otherwise). A raw reading that fits a format as read is never below it.
+    unknown_weight: float = 0.1
     # A raw reading that fits a format and whose least sure character is at least this is kept.
     sure_probability: float = 0.9
     beam_width: int = 12
@@ -100,7 +111,10 @@ class PlateDecoder:
         first_unknown: PlateInterpretation | None = None
         for raw, confidence in candidates:
             found = self.read_lattice(
-                Lattice.from_text(raw), _clamp(confidence), swaps=self.settings.text_swaps
+                Lattice.from_text(raw),
+                _clamp(confidence),
+                swaps=self.settings.text_swaps,
+                lookalike_weight=self.settings.text_lookalike_weight,
             )
             if found is None:
                 continue
@@ -111,10 +125,16 @@ class PlateDecoder:
         return best or first_unknown
 
     def read_lattice(
-        self, lattice: Lattice, confidence: float = 1.0, *, swaps: int | None = None
+        self,
+        lattice: Lattice,
+        confidence: float = 1.0,
+        *,
+        swaps: int | None = None,
+        lookalike_weight: float | None = None,
     ) -> PlateInterpretation | None:
         """The interpretation of one reading; `confidence` scales the result's (a text reading's
-        own score); `swaps` caps the look-alike swaps (None: the scores alone decide)."""
+        own score); `swaps` caps the look-alike swaps (None: the scores alone decide);
+        `lookalike_weight` replaces the settings' (readings known only as text)."""
         raw, raw_probabilities = lattice.best_path()
         raw_text = raw.replace("-", "")
         if len(raw_text) < _MIN_READING_LENGTH:
@@ -123,7 +143,7 @@ class PlateDecoder:
         result = constrained_beam(
             lattice,
             self._automaton,
-            lookalike_weight=settings.lookalike_weight,
+            lookalike_weight=settings.lookalike_weight if lookalike_weight is None else lookalike_weight,
             beam_width=settings.beam_width,
             separator_drop=settings.separator_drop,
             margin=self._margin,
@@ -145,7 +165,12 @@ class PlateDecoder:
             by_text.setdefault(candidate.body, candidate)
         ranked = sorted(by_text.values(), key=lambda c: c.score, reverse=True)
         readings = self._readings(ranked, raw_text, unknown)
-        if not ranked or ranked[0].score <= unknown:
+        as_read = sorted((c for c in candidates if c.full == raw_text), key=lambda c: c.score, reverse=True)
+        if ranked and ranked[0].score > unknown:
+            best = ranked[0]
+        elif as_read:
+            best = as_read[0]  # it fits as read: valid, however unlikely its country
+        else:
             return PlateInterpretation(
                 text=raw_text,
                 formatted=raw_text,
@@ -155,7 +180,6 @@ class PlateDecoder:
                 character_probabilities=raw_probabilities,
                 readings=readings,
             )
-        best = ranked[0]
         country = best.path.plate_format.country
         others = [c for c in candidates if c.body == best.body and c.path.plate_format.country != country]
         runner_up = max(others, key=lambda c: c.score).path.plate_format.country if others else ""
@@ -164,9 +188,17 @@ class PlateDecoder:
             formatted=self._display(best, candidates),
             country=country,
             valid=True,
-            confidence=_clamp(_mean(best.probabilities) * confidence * best.agreement),
+            # Times the reading's share among the decoder's readings: a reading the formats changed,
+            # or one another reading rivals, is less sure than one that stands alone.
+            confidence=_clamp(
+                _mean(best.probabilities)
+                * confidence
+                * self._fit(best)
+                * _share(best, ranked, raw_text, unknown)
+            ),
             character_probabilities=best.probabilities,
-            readings=readings,
+            # The plate first, then the others by their share.
+            readings=tuple(sorted(readings, key=lambda r: r.text != best.body)),
             runner_up_country=runner_up,
             format_name=best.path.plate_format.label,
         )
@@ -220,6 +252,13 @@ class PlateDecoder:
             )
         return found
 
+    def _fit(self, candidate: _Candidate) -> float:
+        """How distinctively the format fits, for the confidence: its weight, its separators as
+        read, and its length (a short text fits some format by chance; an unvalidated reading
+        counts half, as the earlier grammar's did)."""
+        length = min(1.0, len(candidate.body) / _DISTINCTIVE_LENGTH)
+        return candidate.path.plate_format.weight * candidate.agreement * length
+
     def _separator_fit(self, read: frozenset[int], printed: frozenset[int]) -> float:
         fit = self.settings.separator_mismatch ** len(read - printed)
         return fit * (self.settings.separators_missing if printed - read else 1.0)
@@ -263,6 +302,15 @@ def _boundaries(text: str, prefix_length: int) -> frozenset[int]:
         else:
             count += 1
     return frozenset(position for position in positions if 0 < position < count - prefix_length)
+
+
+def _share(best: _Candidate, ranked: Sequence[_Candidate], raw: str, unknown: float) -> float:
+    """The best reading's share among all the decoder's readings and the unvalidated one."""
+    scores = [c.score for c in ranked]
+    if raw not in {c.body for c in ranked}:
+        scores.append(unknown)
+    top = max(scores)
+    return math.exp(best.score - top) / sum(math.exp(score - top) for score in scores)
 
 
 def _set_apart(text: str, prefix_length: int) -> bool:
