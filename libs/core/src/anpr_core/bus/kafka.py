@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,14 @@ class KafkaBus:
                 # Another replica may have created it first.
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(wanted)
+                # CreateTopics answers before every broker's metadata shows the topic: wait, so
+                # that once start() returns, listing and subscribing see what was created.
+                missing = {topic.name for topic in wanted}
+                deadline = time.monotonic() + 15.0
+                while missing and time.monotonic() < deadline:
+                    missing -= set(await admin.list_topics())
+                    if missing:
+                        await asyncio.sleep(0.1)
         finally:
             await admin.close()
 
