@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from anpr_core.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
+
+if TYPE_CHECKING:
+    from anpr_core.bus.kafka import KafkaSecurity
 
 
 class Environment(StrEnum):
@@ -31,6 +34,14 @@ class CoreSettings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     zone_id: str = Field(default="5344", min_length=1, max_length=32)
     kafka_bootstrap: str | None = None
+    # How the service logs in to those brokers: PLAINTEXT (a private listener, compose), or a SASL
+    # listener as its own SCRAM user (the chart's Strimzi KafkaUser per service, whose ACLs allow it
+    # only its topics and groups), over TLS with the brokers' CA (ANPR_KAFKA_CA_FILE).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ca_file: str | None = None
     # The runtime role: it serves requests with only the rights its service needs, and owns no table.
     database_url: str | None = None
     # The owner role, for migrations (schemas, tables, triggers, grants). Unset: the runtime role
@@ -64,6 +75,29 @@ class CoreSettings(BaseSettings):
     @property
     def confusables(self) -> Confusables:
         return Confusables(self.confusable_classes)
+
+    @model_validator(mode="after")
+    def _kafka_login_complete(self) -> Self:
+        if self.kafka_security_protocol != "PLAINTEXT" and not (self.kafka_username and self.kafka_password):
+            raise ValueError(
+                f"ANPR_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs ANPR_KAFKA_USERNAME "
+                "and ANPR_KAFKA_PASSWORD (the service's user on the brokers' SASL listener)"
+            )
+        return self
+
+    def kafka_security(self) -> KafkaSecurity | None:
+        """The service's login to its brokers; None on a PLAINTEXT listener."""
+        from anpr_core.bus.kafka import KafkaSecurity  # aiokafka only where there is a broker
+
+        if self.kafka_security_protocol == "PLAINTEXT" or not self.kafka_username:
+            return None
+        return KafkaSecurity(
+            username=self.kafka_username,
+            password=self.kafka_password.get_secret_value() if self.kafka_password else "",
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            ca_file=self.kafka_ca_file,
+        )
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Self:

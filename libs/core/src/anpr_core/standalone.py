@@ -61,6 +61,7 @@ def kafka_bus_for(settings: CoreSettings, client_id: str) -> KafkaBus:
         topics=topics.all(),
         compacted=topics.compacted(),
         partitions=settings.topic_partitions,
+        security=settings.kafka_security(),
     )
 
 

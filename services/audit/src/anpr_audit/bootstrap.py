@@ -83,7 +83,11 @@ def build_app(
     anchor_file = AnchorFile(settings.resolved_anchor_file(), settings.zone_id)
     anchor_topic = (
         AnchorTopic(
-            bus, settings.kafka_bootstrap, topics.prefix + settings.audit_anchor_topic, settings.zone_id
+            bus,
+            settings.kafka_bootstrap,
+            topics.prefix + settings.audit_anchor_topic,
+            settings.zone_id,
+            security=settings.kafka_security(),
         )
         if settings.kafka_bootstrap
         else None

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from anpr_audit.adapters.anchors import AnchorError, anchor_line, read_anchor_lines
 from anpr_audit.domain.checkpoints import Checkpoint, newest
 from anpr_core.bus import Bus
+from anpr_core.bus.kafka import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,17 @@ class AnchorTopic:
     """The Kafka topic: published through the service's bus (acks=all), read back from its tail."""
 
     def __init__(
-        self, bus: Bus, bootstrap: str, topic: str, zone_id: str, *, replication_factor: int = 1
+        self,
+        bus: Bus,
+        bootstrap: str,
+        topic: str,
+        zone_id: str,
+        *,
+        replication_factor: int = 1,
+        security: KafkaSecurity | None = None,
     ) -> None:
+        # The admin and the tail reader log in as the service's bus does (its SASL user, if any).
+        self._options = security.client_options() if security is not None else {}
         self.name = f"anchor topic {topic}"
         self._replication = replication_factor
         self.topic = topic
@@ -48,7 +58,9 @@ class AnchorTopic:
         """Creates the topic (one partition, never deleted), as the service's other topics are made
         (production creates it beforehand, replicated, with its ACLs); warns where it exists with
         a retention."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="audit-anchors-admin")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap, client_id="audit-anchors-admin", **self._options
+        )
         await admin.start()
         try:
             if self.topic not in set(await admin.list_topics()):
@@ -101,6 +113,7 @@ class AnchorTopic:
                     group_id=None,
                     enable_auto_commit=False,
                     client_id="audit-anchors-reader",
+                    **self._options,
                 )
                 await consumer.start()
                 self._consumer = consumer
