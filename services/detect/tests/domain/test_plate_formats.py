@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -16,12 +18,16 @@ from anpr_detect.domain.formats import (
     format_table,
     parse_format_table,
 )
+from anpr_detect.domain.grammar import LOOK_ALIKE_PAIRS
+from anpr_detect.domain.lattice import BLANK, CLASSES, Lattice, plate_character
 from anpr_detect.domain.layouts import Variant
 from anpr_detect.domain.priors import BELGIAN_ZONE
-from anpr_detect.domain.reading import PlateDecoder
+from anpr_detect.domain.reading import PlateDecoder, ReadingSettings
 
 TABLE = format_table()
 DECODER = PlateDecoder()
+# A look-alike at the full probability of its twin: only the rule for sure readings keeps them.
+SWAPS_FREE = PlateDecoder(ReadingSettings(lookalike_weight=1.0))
 EU = frozenset(
     {
         "AT",
@@ -180,3 +186,45 @@ def test_a_valid_raw_reading_is_never_changed(variant: Variant, seed: int, bare:
     if result.text != text:
         signs = TABLE.countries[result.country].band
         assert any(text == sign + result.text for sign in signs), (text, result)
+
+
+def _sure_lattice(display: str, sureness: list[float]) -> Lattice:
+    """The recogniser's output for a plate read as printed: each character at its sureness, the
+    rest of its timestep on its look-alike (the swap a format could tempt the decoder into), a
+    blank between characters, separators as printed."""
+    twins = {c: other for pair in LOOK_ALIKE_PAIRS for c in pair for other in pair if other != c}
+    rows: list[npt.NDArray[np.float32]] = []
+    for character, sure in zip(display, sureness, strict=False):
+        plate = plate_character(character)
+        if plate is None:
+            continue
+        row = np.zeros(len(CLASSES), np.float32)
+        row[CLASSES.index(plate)] = sure
+        row[CLASSES.index(twins[plate]) if plate in twins else BLANK] += 1.0 - sure
+        blank = np.zeros(len(CLASSES), np.float32)
+        blank[BLANK] = 1.0
+        rows.extend((blank, row))
+    rows.append(np.eye(1, len(CLASSES), BLANK, dtype=np.float32)[0])
+    return Lattice(np.stack(rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    variant=st.sampled_from(VARIANTS),
+    seed=st.integers(0, 2**32 - 1),
+    sureness=st.lists(st.floats(0.91, 1.0), min_size=24, max_size=24),
+)
+def test_a_sure_valid_reading_of_the_recogniser_is_never_changed(
+    variant: Variant, seed: int, sureness: list[float]
+) -> None:
+    """Read by the recogniser as printed, every character surer than 0.9 and the rest on its
+    look-alike, a plate that fits a format keeps every character, whatever likelier country a swap
+    would make of it, even where a look-alike costs nothing; at most a leading band sign of the
+    country it is read in is the band."""
+    text = variant.example(random.Random(seed))
+    for decoder in (DECODER, SWAPS_FREE):
+        result = decoder.read_lattice(_sure_lattice(variant.display(text), sureness))
+        assert result is not None and result.valid
+        if result.text != text:
+            signs = TABLE.countries[result.country].band
+            assert any(text == sign + result.text for sign in signs), (text, result)
