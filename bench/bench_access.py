@@ -32,6 +32,7 @@ from anpr_access.domain.retention import Month
 from anpr_core.db import make_engine
 from anpr_core.plates import Confusables
 from bench.common import percentile, write_result
+from schild.progress import progress
 
 DEFAULT_ROWS = 10_000_000
 ROWS = int(os.environ.get("BENCH_ACCESS_ROWS", str(DEFAULT_ROWS)))
@@ -145,13 +146,17 @@ async def load(url: str, engine: AsyncEngine) -> dict[str, float]:
     data_rng = random.Random(7)
     try:
         # Generated chunk by chunk: 10M tuples at once would not fit in memory.
-        for chunk in range(0, ROWS, 200_000):
-            t0 = time.perf_counter()
-            generated = records(min(200_000, ROWS - chunk), data_rng)
-            t1 = time.perf_counter()
-            await conn.copy_records_to_table("reads", schema_name=SCHEMA, columns=COLUMNS, records=generated)
-            generate_s += t1 - t0
-            copy_s += time.perf_counter() - t1
+        with progress("reads loaded", ROWS) as advance:
+            for chunk in range(0, ROWS, 200_000):
+                t0 = time.perf_counter()
+                generated = records(min(200_000, ROWS - chunk), data_rng)
+                t1 = time.perf_counter()
+                await conn.copy_records_to_table(
+                    "reads", schema_name=SCHEMA, columns=COLUMNS, records=generated
+                )
+                generate_s += t1 - t0
+                copy_s += time.perf_counter() - t1
+                advance(len(generated))
     finally:
         await conn.close()
     t0 = time.perf_counter()

@@ -34,6 +34,7 @@ from anpr_match.domain.entries import Category, Direction, HotlistEntry, ListRul
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.settings import MatchSettings
 from bench.common import percentile, write_result
+from schild.progress import progress as bar
 
 ENTRIES = int(os.environ.get("BENCH_MATCH_ENTRIES", "1000000"))
 READS = int(os.environ.get("BENCH_MATCH_READS", "200000"))
@@ -83,10 +84,13 @@ def build_index(count: int) -> tuple[HotlistIndex, list[str]]:
     for rules in RULES:
         index.set_rules(rules)
     sample: list[str] = []
-    for n, listed in enumerate(entries(count)):
-        index.put(listed)
-        if n % 50 == 0:
-            sample.append(listed.plate)
+    with bar("entries indexed", count) as advance:
+        for n, listed in enumerate(entries(count)):
+            index.put(listed)
+            if n % 50 == 0:
+                sample.append(listed.plate)
+            if n % 10_000 == 9_999:
+                advance(10_000)
     return index, sample
 
 
@@ -193,9 +197,14 @@ async def rest_import(lines: int) -> dict[str, float]:
     writer.writerow(
         ("plate", "country", "list_name", "priority", "action", "valid_until", "reason", "case_reference")
     )
-    for e in entries(lines, seed=3):
-        until = e.valid_until.isoformat() if e.valid_until else ""
-        writer.writerow((e.plate, "BE", e.list_name, e.priority, e.action, until, e.reason, e.case_reference))
+    with bar("CSV lines written", lines) as advance:
+        for n, e in enumerate(entries(lines, seed=3)):
+            until = e.valid_until.isoformat() if e.valid_until else ""
+            writer.writerow(
+                (e.plate, "BE", e.list_name, e.priority, e.action, until, e.reason, e.case_reference)
+            )
+            if n % 10_000 == 9_999:
+                advance(10_000)
     body = buffer.getvalue()
     with tempfile.TemporaryDirectory() as data_dir:
         path = Path(data_dir)
@@ -220,9 +229,11 @@ async def rest_import(lines: int) -> dict[str, float]:
                 )
                 made.raise_for_status()
             started = time.perf_counter()
-            response = await client.post(
-                "/v1/hotlist/import", content=body, headers={**headers, "Content-Type": "text/csv"}
-            )
+            # One request, all or nothing: the bar counts its time, not its lines.
+            with bar(f"POST /v1/hotlist/import of {lines} lines", None):
+                response = await client.post(
+                    "/v1/hotlist/import", content=body, headers={**headers, "Content-Type": "text/csv"}
+                )
             elapsed = time.perf_counter() - started
             response.raise_for_status()
             imported = response.json()["imported"]

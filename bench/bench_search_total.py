@@ -47,6 +47,7 @@ from bench.bench_access import (
     plate_key,
 )
 from bench.common import percentile, write_result
+from schild.progress import progress
 
 DEFAULT_ROWS = 10_000_000
 READS_PER_PASSAGE = 3
@@ -120,24 +121,26 @@ async def load(url: str, engine: AsyncEngine) -> dict[str, float]:
     generate_s = copy_s = 0.0
     rng = random.Random(7)
     try:
-        for chunk in range(0, ROWS, 300_000):
-            t0 = time.perf_counter()
-            read_rows, passage_rows, member_rows = generate(min(300_000, ROWS - chunk), rng)
-            t1 = time.perf_counter()
-            await conn.copy_records_to_table(
-                "reads", schema_name=SCHEMA, columns=[*COLUMNS, "passage_id"], records=read_rows
-            )
-            await conn.copy_records_to_table(
-                "passages", schema_name=SCHEMA, columns=PASSAGE_COLUMNS, records=passage_rows
-            )
-            await conn.copy_records_to_table(
-                "passage_reads",
-                schema_name=SCHEMA,
-                columns=["read_id", "passage_id", "first_seen"],
-                records=member_rows,
-            )
-            generate_s += t1 - t0
-            copy_s += time.perf_counter() - t1
+        with progress("reads loaded", ROWS) as advance:
+            for chunk in range(0, ROWS, 300_000):
+                t0 = time.perf_counter()
+                read_rows, passage_rows, member_rows = generate(min(300_000, ROWS - chunk), rng)
+                t1 = time.perf_counter()
+                await conn.copy_records_to_table(
+                    "reads", schema_name=SCHEMA, columns=[*COLUMNS, "passage_id"], records=read_rows
+                )
+                await conn.copy_records_to_table(
+                    "passages", schema_name=SCHEMA, columns=PASSAGE_COLUMNS, records=passage_rows
+                )
+                await conn.copy_records_to_table(
+                    "passage_reads",
+                    schema_name=SCHEMA,
+                    columns=["read_id", "passage_id", "first_seen"],
+                    records=member_rows,
+                )
+                generate_s += t1 - t0
+                copy_s += time.perf_counter() - t1
+                advance(len(read_rows))
     finally:
         await conn.close()
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,30 @@ def source_frames(source: str, fps: float, limit: int | None = None) -> Iterator
     if "://" not in source and not path.exists():
         raise ReplaySourceError(f"{source}: no such file or folder")
     yield from _video_frames(source, fps, limit)
+
+
+def source_size(source: str, fps: float, limit: int | None = None) -> int | None:
+    """How many frames `source_frames` will give, for a progress bar: a folder's images, a video's
+    frames sampled at `fps` (as the file's header counts them); None for a stream."""
+    path = Path(source)
+    if path.is_dir():
+        count: int | None = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif path.is_file():
+        import cv2
+
+        capture = cv2.VideoCapture(source)
+        try:
+            frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+            source_fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        finally:
+            capture.release()
+        step = max(1, round(source_fps / fps)) if fps > 0 else 1
+        count = -(-frames // step) if frames > 0 else None
+    else:
+        count = None
+    if limit is not None:
+        return limit if count is None else min(count, limit)
+    return count
 
 
 def _video_frames(source: str, fps: float, limit: int | None) -> Iterator[bytes]:
@@ -152,8 +176,10 @@ async def replay(
     *,
     fps: float = 2.0,
     limit: int | None = None,
+    on_frame: Callable[[ReplayReport], None] | None = None,
 ) -> ReplayReport:
-    """Pushes the source's frames one after the other, at most `fps` per second (0: no pacing).
+    """Pushes the source's frames one after the other, at most `fps` per second (0: no pacing);
+    `on_frame` is told the report after each frame (a progress bar).
 
     `client` has ingest's base URL, e.g. http://127.0.0.1:8080/ingest.
     """
@@ -171,3 +197,5 @@ async def replay(
                 await asyncio.sleep(delay)
             next_at = max(next_at + interval, time.monotonic())
         await push_frame(client, camera_id, key, image, report)
+        if on_frame is not None:
+            on_frame(report)

@@ -7,11 +7,12 @@ import asyncio
 import dataclasses
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from anpr_detect.adapters.readers import ReaderKind
@@ -31,36 +32,64 @@ _VENDORS = ("hikvision", "dahua", "axis", "vaxtor", "genetec", "tattile")
 ROLES = ["operator", "investigator", "supervisor", "dpo", "auditor", "admin"]
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that says each option's default, unless there is none (None, off) or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and "default" not in text
+            and (action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+        ):
+            return f"{text} (default: %(default)s)"
+        return action.help
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser of `anpr`, subcommands included (they are made with the parser's own class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsShown)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anpr", description="Schild: lawful ANPR for Belgian police zones.")
+    parser = _Parser(prog="anpr", description="Schild: lawful ANPR for Belgian police zones.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
         "run", help="run every service in one process (embedded: in-process bus, SQLite)"
     )
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8080)
-    run.add_argument("--data-dir", type=Path, default=None, help="where SQLite files live (default ./var)")
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    run.add_argument("--port", type=int, default=8080, help="port to listen on")
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where SQLite files and the development keys live (default: ANPR_DATA_DIR, else the "
+        "checkout's var/ wherever it is run from, or ~/.local/state/schild when installed)",
+    )
     run.add_argument("--once", action="store_true", help="replay the sample, print a JSON summary, exit")
     run.add_argument("--no-sample", action="store_true", help="do not replay the sample camera")
 
     token = commands.add_parser("dev-token", help="mint a development bearer token (never in production)")
-    token.add_argument("--role", required=True, choices=ROLES)
-    token.add_argument("--subject", default="dev-user")
-    token.add_argument("--zone", default=None)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds")
+    token.add_argument("--role", required=True, choices=ROLES, help="the role the token carries")
+    token.add_argument("--subject", default="dev-user", help="the user the token names")
+    token.add_argument("--zone", default=None, help="the zone the token is for (default: ANPR_ZONE_ID, 5344)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
 
     read = commands.add_parser("read", help="read the plates in images; one JSON line per image")
     read.add_argument("paths", nargs="+", type=Path, metavar="IMAGE|DIR")
     read.add_argument("--json", action="store_true", help="JSON lines (the default and only format)")
-    read.add_argument("--threads", type=int, default=2)
+    read.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     read.add_argument("--reader", default=DEFAULT_READER, choices=READER_CHOICES, help=READER_HELP)
 
     evaluate = commands.add_parser(
         "eval", help="score the reader on a labelled folder (images/ + manifest.jsonl); writes a JSON result"
     )
     evaluate.add_argument("folder", type=Path, metavar="DIR")
-    evaluate.add_argument("--threads", type=int, default=2)
+    evaluate.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     evaluate.add_argument("--reader", default=DEFAULT_READER, choices=READER_CHOICES, help=READER_HELP)
     evaluate.add_argument("--limit", type=int, default=None, help="only the first N images")
     evaluate.add_argument(
@@ -70,9 +99,8 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline",
         default="no-reread",
         help=(
-            "reader measured alongside: a reader kind, a text-reader configuration (default no-reread; "
-            "grammar: the reader before the national formats), or a public detector where installed "
-            "(platedet)"
+            "reader measured alongside: a reader kind, a text-reader configuration (grammar: the "
+            "reader before the national formats), or a public detector where installed (platedet)"
         ),
     )
 
@@ -111,9 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("source", metavar="FILE|DIR|rtsp://URL")
     replay.add_argument("--camera", required=True, help="the registered camera id")
-    replay.add_argument(
-        "--key", default=os.environ.get("ANPR_CAMERA_KEY"), help="the camera's key (default $ANPR_CAMERA_KEY)"
-    )
+    replay.add_argument("--key", default=None, help="the camera's key (default: $ANPR_CAMERA_KEY)")
     replay.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
     replay.add_argument("--fps", type=float, default=2.0, help="frames per second sampled and sent (0: all)")
     replay.add_argument("--limit", type=int, default=None, help="stop after this many frames")
@@ -123,9 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     emulate.add_argument("plates", nargs="+", metavar="PLATE")
     emulate.add_argument("--vendor", required=True, choices=_VENDORS)
     emulate.add_argument("--camera", required=True, help="the camera id, registered smart with that vendor")
-    emulate.add_argument(
-        "--key", default=os.environ.get("ANPR_CAMERA_KEY"), help="the camera's key (default $ANPR_CAMERA_KEY)"
-    )
+    emulate.add_argument("--key", default=None, help="the camera's key (default: $ANPR_CAMERA_KEY)")
     emulate.add_argument("--url", default="http://127.0.0.1:8080/ingest", help="ingest's base URL")
 
     serve = commands.add_parser("serve", help="run one service on Kafka and PostgreSQL")
@@ -158,9 +182,16 @@ def _run(args: argparse.Namespace) -> int:
 
     from anpr_core.jsonlog import configure_logging
     from anpr_core.settings import CoreSettings
-    from anpr_core.standalone import event_loop_factory
+    from anpr_core.standalone import PortUnavailable, event_loop_factory, listening_socket
     from schild.embedded import build_platform
 
+    try:
+        # The port first: one taken is said at once, before the platform is built.
+        sock = None if args.once else listening_socket(args.host, args.port)
+    except PortUnavailable as error:
+        hint = " (another `anpr run`? choose another with --port)" if error.in_use else ""
+        sys.stderr.write(f"anpr run: {error}{hint}\n")
+        return 2
     try:
         settings = CoreSettings()
         platform = build_platform(args.data_dir)
@@ -168,11 +199,11 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"anpr run: {error}\n")
         return 2
     configure_logging(settings.log_level)
-    if args.once:
+    if sock is None:
         return asyncio.run(_run_once(platform))
     # The same event loop (uvloop when installed) as the standalone services; see anpr_core.standalone.
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(_serve_embedded(platform, args.host, args.port, sample=not args.no_sample))
+        return runner.run(_serve_embedded(platform, sock, args.host, args.port, sample=not args.no_sample))
 
 
 async def _run_once(platform: object) -> int:
@@ -186,7 +217,9 @@ async def _run_once(platform: object) -> int:
     return 0 if summary.accepted == summary.frames else 1
 
 
-async def _serve_embedded(platform: object, host: str, port: int, *, sample: bool) -> int:
+async def _serve_embedded(
+    platform: object, sock: socket.socket, host: str, port: int, *, sample: bool
+) -> int:
     import uvicorn
 
     from anpr_core.standalone import http_protocol
@@ -198,7 +231,7 @@ async def _serve_embedded(platform: object, host: str, port: int, *, sample: boo
         platform.app, host=host, port=port, http=http_protocol(), log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn exposes no start event
         await asyncio.sleep(0.05)
     if serving.done():
@@ -233,7 +266,22 @@ def _dev_token(args: argparse.Namespace) -> int:
     if settings.env is Environment.PRODUCTION:
         sys.stderr.write("anpr dev-token: refused in production\n")
         return 2
-    issuer = DevIssuer(settings.resolved_dev_key_path(), settings.oidc_audience)
+    key = settings.resolved_dev_key_path().absolute()
+    if not key.is_file():
+        # A key made here would sign tokens no service accepts (401 "Signature verification failed").
+        if settings.dev_issuer_key_path is not None:
+            where = "ANPR_DEV_ISSUER_KEY_PATH"
+        elif "ANPR_DATA_DIR" in os.environ:
+            where = "under ANPR_DATA_DIR"
+        else:
+            where = "under the default data directory; ANPR_DATA_DIR and ANPR_DEV_ISSUER_KEY_PATH are unset"
+        sys.stderr.write(
+            f"anpr dev-token: no development key at {key} ({where}). The platform makes it when it "
+            "first starts in development: start it (`anpr run`), or set ANPR_DATA_DIR (or "
+            "ANPR_DEV_ISSUER_KEY_PATH) to the platform's\n"
+        )
+        return 2
+    issuer = DevIssuer(key, settings.oidc_audience)
     sys.stdout.write(
         issuer.issue(args.subject, Role(args.role), args.zone or settings.zone_id, args.ttl) + "\n"
     )
@@ -305,6 +353,7 @@ def _eval(args: argparse.Namespace) -> int:
     from anpr_detect.adapters.readers import READER_KINDS, DetectorPlateReader, build_reader
     from anpr_detect_eval.public_detectors import PUBLIC_DETECTORS, PlatedetBoxes, PublicDetectorMissing
     from anpr_detect_eval.scoring import BASELINES, evaluate, load_manifest, summarise
+    from schild.progress import progress
     from schild.results import write_result
 
     if args.baseline not in BASELINES and args.baseline not in (*READER_KINDS, *PUBLIC_DETECTORS):
@@ -339,7 +388,8 @@ def _eval(args: argparse.Namespace) -> int:
         )
     readers = [build_reader(_reader_kind(args.reader), args.threads), baseline_reader]
     try:
-        measured, baseline = (summarise(outcomes) for outcomes in evaluate(readers, labelled))
+        with progress(f"images of {set_name}", len(labelled)) as advance:
+            measured, baseline = (summarise(outcomes) for outcomes in evaluate(readers, labelled, advance))
     except (OSError, ValueError) as error:
         sys.stderr.write(f"anpr eval: {error}\n")
         return 1
@@ -407,15 +457,26 @@ def _audit_verify(path: Path, public_key: Path | None, anchors: Path | None, *, 
 def _camera_replay(args: argparse.Namespace) -> int:
     import httpx
 
-    from schild.camera_replay import ReplaySourceError, replay
+    from schild.camera_replay import ReplayReport, ReplaySourceError, replay, source_size
+    from schild.progress import progress
 
-    if not args.key:
+    key = args.key or os.environ.get("ANPR_CAMERA_KEY")
+    if not key:
         sys.stderr.write("anpr camera replay: give the camera's key with --key or ANPR_CAMERA_KEY\n")
         return 2
 
     async def pushing() -> dict[str, object]:
-        async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=30.0) as client:
-            report = await replay(client, args.source, args.camera, args.key, fps=args.fps, limit=args.limit)
+        total = source_size(args.source, args.fps, args.limit)
+        status = "{accepted} accepted, {refused} refused"
+        with progress(f"frames to {args.camera}", total, status=status, accepted=0, refused=0) as advance:
+
+            def shown(report: ReplayReport) -> None:
+                advance(accepted=report.accepted + report.duplicates, refused=report.refused)
+
+            async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=30.0) as client:
+                report = await replay(
+                    client, args.source, args.camera, key, fps=args.fps, limit=args.limit, on_frame=shown
+                )
         return report.as_dict()
 
     try:
@@ -432,13 +493,14 @@ def _camera_emulate(args: argparse.Namespace) -> int:
 
     from schild.camera_emulate import emulate
 
-    if not args.key:
+    key = args.key or os.environ.get("ANPR_CAMERA_KEY")
+    if not key:
         sys.stderr.write("anpr camera emulate: give the camera's key with --key or ANPR_CAMERA_KEY\n")
         return 2
 
     async def pushing() -> dict[str, object]:
         async with httpx.AsyncClient(base_url=args.url.rstrip("/"), timeout=30.0) as client:
-            report = await emulate(client, args.vendor, args.camera, args.key, args.plates)
+            report = await emulate(client, args.vendor, args.camera, key, args.plates)
         return report.as_dict()
 
     try:

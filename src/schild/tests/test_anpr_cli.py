@@ -60,10 +60,11 @@ def test_run_once_replays_the_sample_and_ends_with_a_json_summary(tmp_path: Path
 
 def test_dev_token_is_accepted_by_the_platform_and_refused_in_production(tmp_path: Path) -> None:
     env = _env(tmp_path)
+    # The platform's key, as it makes it when it first starts (dev-token makes none: see test_cli_behaviour).
+    issuer = DevIssuer(tmp_path / "var" / "dev-issuer" / "key.pem")
     minted = _anpr("dev-token", "--role", "auditor", "--subject", "carol", env=env, timeout=60)
     assert minted.returncode == 0, minted.stderr
     token = minted.stdout.strip()
-    issuer = DevIssuer(tmp_path / "var" / "dev-issuer" / "key.pem")
     principal = asyncio.run(issuer.verify(token))
     assert (principal.subject, principal.role) == ("carol", Role.AUDITOR)
 

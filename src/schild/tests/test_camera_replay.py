@@ -27,7 +27,7 @@ from anpr_core.events import Topics
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.settings import IngestSettings
 from schild import cli
-from schild.camera_replay import ReplaySourceError, replay
+from schild.camera_replay import ReplayReport, ReplaySourceError, replay, source_size
 
 TOPICS = Topics()
 
@@ -86,7 +86,14 @@ def write_video(path: Path, frames: int, fps: float = 10.0, size: tuple[int, int
 
 async def test_a_video_is_sampled_and_arrives_as_frames(ingest: Harness, tmp_path: Path) -> None:
     video = write_video(tmp_path / "clip.avi", frames=20, fps=10)
-    report = await replay(ingest.client, str(video), "cam-video", ingest.key, fps=5)
+    assert source_size(str(video), fps=5) == 10, "the progress bar's total: the frames that will be sent"
+    seen: list[int] = []
+
+    def shown(so_far: ReplayReport) -> None:
+        seen.append(so_far.accepted)
+
+    report = await replay(ingest.client, str(video), "cam-video", ingest.key, fps=5, on_frame=shown)
+    assert seen == list(range(1, 11)), "the bar is told after each frame"
     # 2 s of video at 10 fps, sampled at 5 fps: every second frame.
     assert report.as_dict() == {
         "sent": 10,
@@ -111,6 +118,8 @@ async def test_a_folder_of_images_is_replayed_up_to_the_limit(ingest: Harness, t
         Image.new("RGB", (200, 100), (n * 40, 0, 0)).save(buffer, format="PNG" if n % 2 else "JPEG")
         (folder / f"{n:02d}.{'png' if n % 2 else 'jpg'}").write_bytes(buffer.getvalue())
     (folder / "notes.txt").write_text("not an image")
+    assert (source_size(str(folder), fps=0), source_size(str(folder), fps=0, limit=3)) == (4, 3)
+    assert source_size("rtsp://camera.example/stream", fps=2) is None, "a stream has no known length"
     report = await replay(ingest.client, str(folder), "cam-video", ingest.key, fps=0, limit=3)
     assert (report.sent, report.accepted) == (3, 3)
     assert [f.content_type for f in await ingest.frames()] == ["image/jpeg", "image/png", "image/jpeg"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
@@ -94,8 +95,11 @@ def _bears(request: Request, token: bytes) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token)
 
 
-async def serve(app: FastAPI, settings: CoreSettings, *, http: str = "auto") -> None:
-    """Runs one service under uvicorn until SIGTERM/SIGINT, on the running event loop."""
+async def serve(
+    app: FastAPI, settings: CoreSettings, *, http: str = "auto", sock: socket.socket | None = None
+) -> None:
+    """Runs one service under uvicorn until SIGTERM/SIGINT, on the running event loop; on `sock`
+    when given (bound early by anpr_core.standalone.listening_socket), else on the settings' port."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -105,7 +109,7 @@ async def serve(app: FastAPI, settings: CoreSettings, *, http: str = "auto") -> 
         access_log=False,
         lifespan="on",
     )
-    await uvicorn.Server(config).serve()
+    await uvicorn.Server(config).serve(sockets=[sock] if sock is not None else None)
 
 
 async def no_lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
@@ -15,6 +16,18 @@ from anpr_core.plates import DEFAULT_CONFUSABLE_CLASSES, Confusables
 
 if TYPE_CHECKING:
     from anpr_core.bus.kafka import KafkaSecurity
+
+
+def default_data_dir(module: Path = Path(__file__)) -> Path:
+    """Where development data lives when ANPR_DATA_DIR is unset, never the current folder (a token
+    minted elsewhere must be signed by the key the platform uses): the source checkout's var/ when the
+    platform runs from one, wherever the command is started; else $XDG_STATE_HOME/schild
+    (~/.local/state/schild). Images set ANPR_DATA_DIR."""
+    checkout = module.resolve().parents[4]  # <checkout>/libs/core/src/anpr_core/settings.py
+    if (checkout / "libs" / "core" / "pyproject.toml").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout / "var"
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "schild"
 
 
 class Environment(StrEnum):
@@ -50,7 +63,7 @@ class CoreSettings(BaseSettings):
     # Prefix for every topic name; tests use it to get fresh topics on a shared broker.
     topic_prefix: str = ""
     topic_partitions: int = Field(default=3, ge=1, le=256)
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

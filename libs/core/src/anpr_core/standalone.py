@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +53,31 @@ def http_protocol() -> HttpProtocol:
     return "httptools"
 
 
+class PortUnavailable(OSError):
+    """The address cannot be listened on; the message names it and why."""
+
+    def __init__(self, message: str, *, in_use: bool) -> None:
+        super().__init__(message)
+        self.in_use = in_use
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Binds the port before anything else is built, so that a port in use (or a host that is not
+    this machine's) is one clear line at once, not a traceback once the service has started.
+    uvicorn then serves on this socket (`serve(..., sock=)`)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as error:
+        # create_server appends the address to strerror; getaddrinfo errors have negative numbers.
+        reason = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror or str(error)
+        in_use = error.errno == errno.EADDRINUSE
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {reason}", in_use=in_use) from None
+
+
 def kafka_bus_for(settings: CoreSettings, client_id: str) -> KafkaBus:
     if settings.kafka_bootstrap is None:
         raise ValueError("ANPR_KAFKA_BOOTSTRAP is not set")
@@ -83,6 +110,12 @@ def run_standalone(
             "for everything in one process without them, run `anpr run`\n"
         )
         raise SystemExit(2)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except PortUnavailable as error:
+        hint = " (another process has it: set ANPR_PORT)" if error.in_use else ""
+        sys.stderr.write(f"{service}: {error}{hint}\n")
+        raise SystemExit(2) from None
     bus = kafka_bus_for(settings, client_id=f"schild-{service}")
     engine = make_engine(settings.database_url, service, Path(settings.data_dir))
     app = build_app(settings, bus, engine)
@@ -101,14 +134,16 @@ def run_standalone(
     gc.collect()
     gc.freeze()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_with(bus, engine, app, settings))
+        runner.run(_serve_with(bus, engine, app, settings, sock))
 
 
-async def _serve_with(bus: Bus, engine: AsyncEngine, app: FastAPI, settings: CoreSettings) -> None:
+async def _serve_with(
+    bus: Bus, engine: AsyncEngine, app: FastAPI, settings: CoreSettings, sock: socket.socket
+) -> None:
     # The composition root owns the bus and the engine; the app's lifespan owns its consumers.
     await bus.start()
     try:
-        await serve(app, settings, http=http_protocol())
+        await serve(app, settings, http=http_protocol(), sock=sock)
     finally:
         await bus.stop()
         await engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,10 +169,15 @@ def summarise(outcomes: Sequence[ImageOutcome]) -> dict[str, float]:
     }
 
 
-def evaluate(readers: Sequence[PlateReader], labelled: Sequence[LabelledImage]) -> list[list[ImageOutcome]]:
+def evaluate(
+    readers: Sequence[PlateReader],
+    labelled: Sequence[LabelledImage],
+    on_image: Callable[[], None] | None = None,
+) -> list[list[ImageOutcome]]:
     """Outcomes per reader, every image read once by each, serially; decoding is not timed.
 
     The readers take turns image by image, so a machine shared with other work slows them alike.
+    `on_image` is called once each image is read by every reader (a progress bar).
     """
     outcomes: list[list[ImageOutcome]] = [[] for _ in readers]
     for label in labelled:
@@ -181,6 +186,8 @@ def evaluate(readers: Sequence[PlateReader], labelled: Sequence[LabelledImage]) 
             started = time.perf_counter()
             plates = reader.read(image)
             scored.append(score_image(label, plates, (time.perf_counter() - started) * 1000))
+        if on_image is not None:
+            on_image()
     return outcomes
 
 
