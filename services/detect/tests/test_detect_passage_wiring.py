@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from anpr.v1 import common_pb2, frame_pb2, passage_pb2, read_pb2
 from anpr_core.auth import DevIssuer
@@ -171,9 +172,14 @@ async def test_each_read_names_the_reader_that_made_it(tmp_path: Path, reader: R
     assert READER_NAMES["text"] != READER_NAMES["detector"]
 
 
+def detect_reads(camera: str) -> float:
+    return REGISTRY.get_sample_value("anpr_reads_total", {"source": "detect", "camera": camera}) or 0.0
+
+
 async def test_open_passages_are_published_at_shutdown(tmp_path: Path) -> None:
     bus = MemoryBus()
     topics = Topics()
+    before = {camera: detect_reads(camera) for camera in ("cam-1", "cam-2")}
     async with detect(bus, tmp_path, window_s=60.0):
         await publish_frames(bus, FRAMES)
 
@@ -182,6 +188,8 @@ async def test_open_passages_are_published_at_shutdown(tmp_path: Path) -> None:
     records = await read_topic(bus, topics.passages)
     reads = reads_of([r.value for r in await read_topic(bus, topics.reads)])
     assert_fused(reads, passages_of([r.value for r in records]))
+    # The read rate is counted per camera (the dashboard's read rate per camera, its silence alerts).
+    assert {camera: detect_reads(camera) - before[camera] for camera in before} == {"cam-1": 3, "cam-2": 1}
 
 
 async def test_a_frame_read_again_gives_the_same_read_ids_and_joins_its_passage_once(tmp_path: Path) -> None:

@@ -29,14 +29,26 @@ DETECT_LATENCY = Histogram(
     "Time to read the plates of one frame",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
 )
-READS = Counter("anpr_reads_total", "Plate reads published", ["source"])
+READS = Counter("anpr_reads_total", "Plate reads published, per source and camera", ["source", "camera"])
 PASSAGES = Counter("anpr_passages_total", "Passages (reads of one vehicle fused) published by detect")
 HITS = Counter("anpr_hits_total", "Hotlist hits published", ["list_name", "match_kind"])
 READS_STORED = Counter("anpr_reads_stored_total", "Reads stored by access (new rows only)")
 AUDIT_APPENDED = Counter("anpr_audit_events_appended_total", "Audit rows appended to the chain")
 AUDIT_CHAIN_VALID = Gauge("anpr_audit_chain_valid", "1 when the last verification found the chain intact")
+AUDIT_VERIFIED_AT = Gauge(
+    "anpr_audit_chain_verified_timestamp_seconds",
+    "When the audit chain watch last finished a verification (intact or not); stale: it no longer runs",
+)
+AUDIT_ANCHORED_AT = Gauge(
+    "anpr_audit_anchor_last_success_timestamp_seconds",
+    "When an anchor store (file, topic) last took a signed checkpoint",
+    ["store"],
+)
 RETENTION_LAST_RUN = Gauge(
     "anpr_retention_last_run_timestamp_seconds", "When access's retention job last completed"
+)
+RETENTION_FAILURES = Counter(
+    "anpr_retention_failures_total", "Retention runs of access that failed (scheduled or asked for)"
 )
 RETENTION_ROWS_DELETED = Counter(
     "anpr_retention_rows_deleted_total",
@@ -87,4 +99,18 @@ SHARED_RECORDS = Counter(
     "anpr_shared_records_total",
     "Records shared with a neighbour zone (direction out) or taken in from one (in), by kind",
     ["direction", "zone", "kind"],
+)
+HTTP_REQUESTS = Counter(
+    "anpr_http_requests_total",
+    "HTTP requests answered, per route template and status (health, readiness and /metrics excluded)",
+    ["service", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "anpr_http_request_duration_seconds",
+    "Time from a request to the start of its answer (an event stream's start, not its end), per route",
+    ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+HTTP_IN_FLIGHT = Gauge(
+    "anpr_http_requests_in_flight", "HTTP requests being answered now, event streams included", ["service"]
 )

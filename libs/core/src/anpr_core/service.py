@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from anpr_core.auth import TokenVerifier
 from anpr_core.docs import serve_local_docs
+from anpr_core.http_metrics import HTTPMetrics
 from anpr_core.openapi import document_answers
 from anpr_core.problems import Problem, install_problem_handlers
 from anpr_core.settings import CoreSettings
@@ -53,6 +54,7 @@ def create_service_app(
     app.state.zone_id = zone_id
     install_problem_handlers(app)
     document_answers(app)
+    app.add_middleware(HTTPMetrics, service=name)  # requests, errors and latency per route
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,6 +76,7 @@ async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], port
     and publishes the reads (acknowledged by the broker when this returns)."""
     plates_per_frame = await ports.reader.get().read_many([image for _, image in frames])
     outgoing: list[OutgoingRecord] = []
+    per_camera: Counter[str] = Counter()
     for (frame, image), plates in zip(frames, plates_per_frame, strict=True):
         reads = reads_for_frame(
             frame,
@@ -89,9 +91,11 @@ async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], port
             OutgoingRecord(ports.reads_topic, frame.camera_id.encode(), read.SerializeToString())
             for read in reads
         )
+        per_camera[frame.camera_id] += len(reads)
     if outgoing:
         await ports.bus.publish_many(outgoing)
-        READS.labels("detect").inc(len(outgoing))
+        for camera_id, count in per_camera.items():
+            READS.labels("detect", camera_id).inc(count)
 
 
 def join_camera_reads(reads: Iterable[read_pb2.PlateRead], passages: PassageFeed) -> int:

@@ -859,12 +859,20 @@ def read_pb2_time(read: Any) -> str:
 
 
 async def test_resent_read_is_a_duplicate(ingest: Ingest) -> None:
+    from prometheus_client import REGISTRY
+
+    def published() -> float:
+        labels = {"source": "camera", "camera": "cam-smart"}
+        return REGISTRY.get_sample_value("anpr_reads_total", labels) or 0.0
+
     api_key = await register_smart(ingest)
     form = read_form()
+    before = published()
     first = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **form)
     again = await ingest.client.post("/v1/reads", headers={"X-Camera-Key": api_key}, **form)
     assert again.json() == {**first.json(), "duplicate": True}
     assert len(await read_topic(ingest.bus, TOPICS.reads)) == 1
+    assert published() - before == 1, "the read rate per camera counts a duplicate once"
 
 
 BAD_READS: list[Any] = [

@@ -174,7 +174,7 @@ async def accept_read(
         INTAKE_DUPLICATES.labels("read").inc()
     else:
         CAMERA_READS_RECEIVED.labels(camera.camera_id).inc()
-        READS.labels("camera").inc()
+        READS.labels("camera", camera.camera_id).inc()
     await record_seen(ports, camera.camera_id, now)
     return AcceptedRead(
         event_id=original or event_id,

@@ -139,7 +139,7 @@ async def _publish(ports: VendorPorts, camera: Camera, read: CameraRead, now: da
         INTAKE_DUPLICATES.labels("read").inc()
     else:
         CAMERA_READS_RECEIVED.labels(camera.camera_id).inc()
-        READS.labels("camera").inc()
+        READS.labels("camera", camera.camera_id).inc()
     if read.track:
         try:
             await ports.tracks.record(camera.camera_id, read.track, now)
