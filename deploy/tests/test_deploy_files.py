@@ -30,7 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TESTS_DIR = Path(__file__).resolve().parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
-COMPOSE_SCHEMA = TESTS_DIR / "compose-spec.json"
+COMPOSE_SCHEMA = REPO / "deploy" / "schemas" / "compose" / "compose-spec.json"  # SOURCES.md there
 PROM_DIR = REPO / "deploy" / "prometheus"
 GRAFANA_DIR = REPO / "deploy" / "grafana"
 CHART_DIR = REPO / "helm" / "schild"
@@ -259,7 +259,7 @@ def _run(
 
 def test_compose_validates_against_compose_spec_schema() -> None:
     schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(_compose()), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors
@@ -269,7 +269,7 @@ def test_compose_validates_against_compose_spec_schema() -> None:
 def test_compose_spec_schema_fixture_rejects_invalid_documents() -> None:
     """Guards against a vacuous fixture: known-bad documents must fail."""
     schema = json.loads(COMPOSE_SCHEMA.read_text(encoding="utf-8"))
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     bad_key = copy.deepcopy(_compose())
     bad_key["services"]["ingest"]["not_a_compose_key"] = True
     assert list(validator.iter_errors(bad_key))

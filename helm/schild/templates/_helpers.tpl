@@ -122,3 +122,65 @@ Key of the owner role's URL (ANPR_DATABASE_OWNER_URL) in the same Secret as the 
 {{- $db := .svc.database | default dict -}}
 {{- $db.ownerSecretKey | default .root.Values.database.ownerSecretKey | default "database-owner-url" -}}
 {{- end -}}
+
+{{/*
+Kafka: the Strimzi cluster's name, the bootstrap the services use, their login.
+*/}}
+{{- define "schild.kafkaName" -}}
+{{- .Values.kafka.strimzi.name | default (printf "%s-kafka" (include "schild.fullname" .)) | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "schild.kafkaBootstrap" -}}
+{{- if .Values.kafka.bootstrap -}}
+{{- .Values.kafka.bootstrap -}}
+{{- else if .Values.kafka.strimzi.enabled -}}
+{{- printf "%s-kafka-bootstrap:9093" (include "schild.kafkaName" .) -}}
+{{- else -}}
+{{- fail "kafka.bootstrap is required (e.g. kafka-bootstrap.kafka.svc:9092), or kafka.strimzi.enabled" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "schild.kafkaProtocol" -}}
+{{- ternary "SASL_SSL" (.Values.kafka.security.protocol | default "PLAINTEXT") .Values.kafka.strimzi.enabled -}}
+{{- end -}}
+
+{{- define "schild.kafkaCaSecret" -}}
+{{- if .Values.kafka.security.caSecret -}}
+{{- .Values.kafka.security.caSecret -}}
+{{- else if .Values.kafka.strimzi.enabled -}}
+{{- printf "%s-cluster-ca-cert" (include "schild.kafkaName" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A service's Kafka user (and the Secret with its password). Call with (dict "root" $ "name" $name "svc" $svc).
+*/}}
+{{- define "schild.kafkaUser" -}}
+{{- $own := .svc.kafka | default dict -}}
+{{- $own.username | default (printf "%s%s" (.root.Values.kafka.security.userPrefix | default (printf "%s-" (include "schild.fullname" .root))) .name) -}}
+{{- end -}}
+
+{{- define "schild.kafkaUserSecret" -}}
+{{- $own := .svc.kafka | default dict -}}
+{{- $own.existingSecret | default (include "schild.kafkaUser" .) -}}
+{{- end -}}
+
+{{/*
+What each service reads and writes (keys of kafka.topics.list; every service writes its dead
+letters and, but audit, its audit events). Its consumer groups all start with its name.
+*/}}
+{{- define "schild.kafkaAccess" -}}
+ingest: {read: [], write: [frames, reads, cameras, audit, dlq]}
+detect: {read: [frames, reads], write: [reads, passages, audit, dlq]}
+match: {read: [reads, hotlist, sharedHotlist], write: [hits, hotlist, audit, dlq]}
+audit: {read: [audit, anchors], write: [anchors, dlq]}
+access: {read: [reads, sharedReads, passages, hits], write: [audit, dlq]}
+share: {read: [reads, hotlist, cameras], write: [sharedReads, sharedHotlist, audit, dlq]}
+{{- end -}}
+
+{{/*
+PostgreSQL: the CloudNativePG cluster's name.
+*/}}
+{{- define "schild.cnpgName" -}}
+{{- .Values.database.cnpg.name | default (printf "%s-db" (include "schild.fullname" .)) | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
