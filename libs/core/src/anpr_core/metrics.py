@@ -41,7 +41,7 @@ AUDIT_VERIFIED_AT = Gauge(
 )
 AUDIT_ANCHORED_AT = Gauge(
     "anpr_audit_anchor_last_success_timestamp_seconds",
-    "When an anchor store (file, topic) last took a signed checkpoint",
+    "When an anchor store (file, topic) last held the newest signed checkpoint (took it, or owed none)",
     ["store"],
 )
 RETENTION_LAST_RUN = Gauge(

@@ -7,17 +7,21 @@ from datetime import datetime
 from anpr_access.domain.retention import months_ahead
 from anpr_access.ports import RetentionPorts
 from anpr_core.auth import Principal
-from anpr_core.metrics import READS_OLDEST_AGE, RETENTION_LAST_RUN, RETENTION_ROWS_DELETED
+from anpr_core.metrics import READS_OLDEST_AGE, RETENTION_FAILURES, RETENTION_LAST_RUN, RETENTION_ROWS_DELETED
 
 
 async def run_retention(ports: RetentionPorts, actor: Principal | None, now: datetime) -> dict[str, object]:
-    """`actor` None: the background schedule ran it."""
+    """`actor` None: the background schedule ran it. A run that fails is counted (its alert), and raised."""
     cutoff = now - ports.policy.retention
-    async with ports.lock:
-        # Partitions ahead first, so the consumer never meets a month without one.
-        await ports.store.ensure_partitions(months_ahead(now, ports.partitions_ahead))
-        counts = await ports.store.delete_expired(cutoff)
-        oldest = await ports.store.oldest_read()
+    try:
+        async with ports.lock:
+            # Partitions ahead first, so the consumer never meets a month without one.
+            await ports.store.ensure_partitions(months_ahead(now, ports.partitions_ahead))
+            counts = await ports.store.delete_expired(cutoff)
+            oldest = await ports.store.oldest_read()
+    except Exception:
+        RETENTION_FAILURES.inc()
+        raise
     RETENTION_LAST_RUN.set(now.timestamp())
     RETENTION_ROWS_DELETED.inc(counts["reads_deleted"])
     READS_OLDEST_AGE.set((now - oldest).total_seconds() if oldest else 0.0)

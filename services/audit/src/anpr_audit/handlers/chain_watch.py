@@ -21,7 +21,7 @@ from anpr_audit.domain.chain import GENESIS, micros
 from anpr_audit.domain.checkpoints import Checkpoint, newest, sign_checkpoint
 from anpr_audit.domain.verification import Verification
 from anpr_core.events import utcnow
-from anpr_core.metrics import AUDIT_CHAIN_VALID, AUDIT_CHECKPOINTS
+from anpr_core.metrics import AUDIT_ANCHORED_AT, AUDIT_CHAIN_VALID, AUDIT_CHECKPOINTS, AUDIT_VERIFIED_AT
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class ChainWatch:
     async def _check(self) -> Verification:
         if self._broken is not None:
             AUDIT_CHAIN_VALID.set(0)
+            AUDIT_VERIFIED_AT.set(time.time())
             return self._broken
         log_head, _ = await self._log.head()
         if log_head < self._head_seq:
@@ -95,6 +96,7 @@ class ChainWatch:
             self._broken = result
             log.error("audit chain broken at seq %s: %s", result.first_broken_seq, result.reason)
         AUDIT_CHAIN_VALID.set(0 if self._broken else 1)
+        AUDIT_VERIFIED_AT.set(time.time())  # a stale time: the watch no longer runs
         return result
 
     async def _sign(self, seq: int, head_hash: str) -> Checkpoint:
@@ -143,16 +145,19 @@ class ChainWatch:
     async def _anchor(self, signed: Checkpoint | None) -> None:
         """Hands `signed` (or, with None, what an earlier attempt could not) to every anchor store."""
         for store in self.anchors:
+            kind = store.name.split(" ")[1]  # file, topic
             pending = signed or self._unanchored.get(store.name)
             if pending is None:
+                AUDIT_ANCHORED_AT.labels(kind).set(time.time())  # it owes nothing: current
                 continue
             try:
                 await store.append(pending)
             except Exception as error:  # noqa: BLE001 - any store failure is retried, never fatal
-                ANCHOR_FAILURES.labels(store.name.split(" ")[1]).inc()
+                ANCHOR_FAILURES.labels(kind).inc()
                 log.error("the %s did not take the checkpoint at seq %d: %s", store.name, pending.seq, error)
                 self._unanchored[store.name] = pending
             else:
+                AUDIT_ANCHORED_AT.labels(kind).set(time.time())
                 self._unanchored.pop(store.name, None)
 
     def start(self) -> None:
