@@ -44,6 +44,7 @@ CRDS = {
     "prometheus-operator": (
         ("example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml", "v1"),
         ("example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml", "v1"),
+        ("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml", "v1"),
     ),
 }
 

@@ -151,7 +151,8 @@ def test_production_renders_the_operators_resources_and_every_safeguard() -> Non
     kinds = {doc["kind"] for doc in _docs("production")}
     assert kinds >= {
         "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "Deployment", "Service", "ConfigMap",
-        "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule",
+        "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler", "ServiceMonitor", "PodMonitor",
+        "PrometheusRule",
     }  # fmt: skip
 
 
@@ -474,6 +475,11 @@ def test_detect_scales_on_its_consumer_lag() -> None:
         encoding="utf-8"
     )
     assert re.search(r'topics\.frames,\s*"detect",', consumers)
+    # Prometheus scrapes the metric from Strimzi's Kafka Exporter.
+    (kafka,) = _kinds(docs, "Kafka")
+    assert "kafkaExporter" in kafka["spec"]
+    (exporter,) = _kinds(docs, "PodMonitor")
+    assert exporter["spec"]["selector"]["matchLabels"] == {"strimzi.io/name": "schild-kafka-kafka-exporter"}
 
 
 def test_the_prometheus_rule_carries_the_alert_rules() -> None:
