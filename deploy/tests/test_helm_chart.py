@@ -363,6 +363,45 @@ def test_each_service_logs_in_as_its_own_user_allowed_only_its_topics_and_groups
     )
 
 
+def test_a_zone_with_its_own_brokers_names_the_logins_secrets(tmp_path: Path) -> None:
+    """Without Strimzi: SASL to the zone's brokers, each service's password from the Secret the
+    values name (by prefix, or one service's own), the brokers' CA from caSecret; PLAINTEXT (the
+    default) asks for no login."""
+    sets = (
+        *DEFAULT_SETS,
+        "kafka.security.protocol=SASL_SSL",
+        "kafka.security.userPrefix=zone5344-",
+        "kafka.security.caSecret=zone-kafka-ca",
+        "services.match.kafka.existingSecret=match-login",
+        "services.match.kafka.username=matcher",
+    )
+    result = _helm(tmp_path, "template", "schild", str(CHART), "--kube-version", KUBE_VERSION,
+                   *(arg for value in sets for arg in ("--set", value)))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert not _kinds(docs, "KafkaUser") and not _kinds(docs, "Kafka")
+    assert _kinds(docs, "ConfigMap")[0]["data"]["ANPR_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    logins = {}
+    for service, dep in _deployments(docs).items():
+        pod = dep["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        if service == "console":
+            assert "ANPR_KAFKA_PASSWORD" not in env
+            continue
+        logins[service] = (
+            env["ANPR_KAFKA_USERNAME"]["value"],
+            env["ANPR_KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"],
+        )
+        assert {"name": "kafka-ca", "secret": {"secretName": "zone-kafka-ca"}} in pod["volumes"]
+    assert logins.pop("match") == ("matcher", "match-login")
+    assert logins == {
+        service: (f"zone5344-{service}", f"zone5344-{service}") for service in SERVICES if service != "match"
+    }
+    assert "ANPR_KAFKA_USERNAME" not in _render("default") and "ANPR_KAFKA_SECURITY_PROTOCOL" not in _render(
+        "default"
+    )
+
+
 def test_each_neighbour_zone_reads_only_what_this_zone_shares_with_it() -> None:
     """As deploy/kafka/zone-exchange.sh makes them in compose (`acls 5344 5388`)."""
     users = {d["metadata"]["name"]: d for d in _kinds(_docs("production"), "KafkaUser")}
