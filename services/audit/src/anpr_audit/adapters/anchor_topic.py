@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -75,6 +76,13 @@ class AnchorTopic:
                             )
                         ]
                     )
+                # CreateTopics answers before the brokers' metadata shows the topic: wait for it
+                # (as KafkaBus.ensure_topics does), so that the topic is there once ensure returns.
+                deadline = time.monotonic() + 15.0
+                while time.monotonic() < deadline:
+                    if self.topic in set(await admin.list_topics()):
+                        break
+                    await asyncio.sleep(0.1)
             config = await self._config(admin)
         finally:
             await admin.close()
