@@ -58,6 +58,7 @@ def test_the_login_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
         "/var/run/schild/kafka-ca/ca.crt",
     )
     assert "from-the-kafkauser-secret" not in repr(CoreSettings())
+    assert "from-the-kafkauser-secret" not in repr(security)
 
 
 @pytest.mark.integration

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -28,11 +28,12 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 @dataclass(frozen=True)
 class KafkaSecurity:
     """How a client authenticates to a broker's SASL listener (SCRAM user and password, over TLS or
-    plaintext): the exchange where neighbour zones share topics. Without it a client connects as
-    the zone's own services do, to the internal plaintext listener."""
+    plaintext): the exchange where neighbour zones share topics, and the zone's own brokers where a
+    service logs in as its own user (ANPR_KAFKA_SECURITY_PROTOCOL). Without it a client connects to
+    a plaintext listener."""
 
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line
     protocol: str = "SASL_SSL"  # or SASL_PLAINTEXT (tests, a private network)
     mechanism: str = "SCRAM-SHA-512"
     ca_file: str | None = None  # the CA that signed the broker's certificate (SASL_SSL)
