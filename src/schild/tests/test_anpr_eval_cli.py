@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,11 @@ def _labelled_folder(folder: Path, scenes: list[tuple[str, str, str, int]]) -> N
     (folder / "manifest.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def _anpr(*args: str) -> subprocess.CompletedProcess[str]:
+def _anpr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "schild.cli", *args],
         cwd=REPOSITORY,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -59,6 +61,17 @@ def test_eval_scores_a_labelled_folder_and_writes_a_result_with_its_baseline(tmp
         assert 0 < figures["ms_p50"] <= figures["ms_p95"]
     assert "no-reread" in written["notes"]
     assert json.loads(result.stdout)["result"] == str(out)
+    assert "images of" not in result.stderr, "no progress bar where stderr is not a terminal"
+
+
+def test_eval_draws_its_progress_on_a_terminal(tmp_path: Path) -> None:
+    folder = tmp_path / "tiny_set"
+    _labelled_folder(folder, [("1ABC234", "1ABC234", "BE", 101)])
+    # rich's own switches, for a terminal it cannot ask (the output is a pipe here).
+    env = {**os.environ, "TTY_INTERACTIVE": "1", "TTY_COMPATIBLE": "1"}
+    result = _anpr("eval", str(folder), "--out", str(tmp_path / "tiny.json"), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "images of tiny_set" in result.stderr and "1/1" in result.stderr
 
 
 def test_eval_refuses_a_folder_without_a_manifest_and_an_unknown_baseline(tmp_path: Path) -> None:

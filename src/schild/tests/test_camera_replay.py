@@ -148,9 +148,19 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "on-a-terminal"])
 async def test_the_cli_replays_against_a_running_ingest(
-    ingest: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ingest: Harness,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    terminal: bool,
 ) -> None:
+    for name in ("TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    if terminal:  # rich's own switches, for a terminal it cannot ask (pytest captures stderr)
+        monkeypatch.setenv("TTY_INTERACTIVE", "1")
+        monkeypatch.setenv("TTY_COMPATIBLE", "1")
     video = write_video(tmp_path / "clip.avi", frames=6, fps=10)
     port = free_port()
     server = uvicorn.Server(
@@ -167,5 +177,12 @@ async def test_the_cli_replays_against_a_running_ingest(
         server.should_exit = True
         await serving
     assert code == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["accepted"] == 4
+    shown = capsys.readouterr()
+    assert json.loads(shown.out.strip().splitlines()[-1])["accepted"] == 4
+    if terminal:
+        assert (
+            "frames to cam-video" in shown.err and "4/4" in shown.err and "4 accepted, 0 refused" in shown.err
+        )
+    else:
+        assert shown.err == "", "no bar where stderr is not a terminal"
     assert len(await ingest.frames()) == 4

@@ -16,12 +16,14 @@ does not know fails.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,9 +200,12 @@ def test_every_shell_example_of_the_readme_runs(platform: tuple[int, Path, dict[
     assert len(ran) >= 12, [str(o) for o in outcomes]
     # What was not run is named, by its first command, with the reason.
     assert {o.example.first_command for o in outcomes if not o.ran} <= set(NOT_RUNNABLE)
-    # The examples left what they say they make.
-    assert (folder / "export.zip").stat().st_size > 0
-    assert (folder / "audit-month.jsonl").read_text().strip()
+    # The examples left what they say they make, and their windows (from today's date) hold data: the
+    # DPO's export has the plate the examples pushed, the audit export this month's rows.
+    with zipfile.ZipFile(folder / "export.zip") as export:
+        given = json.loads(export.read("reads.json"))
+    assert given["plate"] == "1ABC234" and given["reads"], given
+    assert len((folder / "audit-month.jsonl").read_text().splitlines()) >= 10
 
 
 BROKEN = """
