@@ -71,6 +71,15 @@ async def test_requests_are_counted_by_route_template_and_status_never_by_path()
     assert "1ABC234" not in exposition and "/v1/nowhere" not in exposition
 
 
+async def test_an_invented_method_is_counted_as_other_never_as_a_series_of_its_own() -> None:
+    async with _client(_app("probe-methods")) as client:
+        for method in ("BREW", "PROPFIND", "X-ANYTHING"):
+            await client.request(method, "/v1/plates/1ABC234")
+        exposition = (await client.get("/metrics")).text
+    assert _count("probe-methods", "OTHER", "/v1/plates/{plate}", "405") == 3
+    assert "BREW" not in exposition and "PROPFIND" not in exposition
+
+
 async def test_probes_and_scrapes_are_not_counted() -> None:
     async with _client(_app("probe-ops")) as client:
         for path in ("/healthz", "/readyz", "/metrics"):
