@@ -1,4 +1,5 @@
-"""Schild's Grafana dashboards, as code: `python deploy/grafana/build.py` writes dashboards/*.json.
+"""Schild's Grafana dashboards, as code: `python deploy/grafana/build.py` writes dashboards/*.json
+and the chart's copy, helm/schild/files/dashboards/*.json.
 
 Both forms are checked in: compose's Grafana provisions the JSON, and
 deploy/tests/test_deploy_observability.py fails when the JSON is not what this file makes, when a
@@ -18,6 +19,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
+# The chart's copy (its ConfigMaps for Grafana's dashboard sidecar): Helm reads files in the chart only.
+CHART_OUT = HERE.parents[1] / "helm" / "schild" / "files" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 SERVICES = ("ingest", "detect", "match", "audit", "access", "share")
 ALL_JOBS = "|".join(SERVICES)
@@ -540,13 +543,14 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
     for file_name, make in DASHBOARDS.items():
-        path = OUT / file_name
         text = render(make)
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        stale.append(file_name)
-        if not check:
-            path.write_text(text, encoding="utf-8")
+        for path in (OUT / file_name, CHART_OUT / file_name):
+            if path.exists() and path.read_text(encoding="utf-8") == text:
+                continue
+            stale.append(str(path.relative_to(HERE.parents[1])))
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
     if check and stale:
         print(f"stale: {', '.join(stale)}; run python deploy/grafana/build.py", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """Dashboards and alerts as code, checked against what the services really export.
 
-- deploy/grafana/dashboards/*.json is what deploy/grafana/build.py makes (both checked in);
+- deploy/grafana/dashboards/*.json and the chart's copy are what deploy/grafana/build.py makes (all
+  checked in), and the chart hands them to Grafana's sidecar as ConfigMaps;
 - every metric and label an alert or a panel names is declared by the services (the registry of
   anpr_core.metrics and the services' own metric modules, imported), and every query parses;
 - the dashboards show, per service, the golden signals, and the platform's consumer lag, DLQ
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ import anpr_ingest.timing
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "deploy" / "grafana"
+CHART = REPO / "helm" / "schild"
 PROM_DIR = REPO / "deploy" / "prometheus"
 README = REPO / "README.md"
 SERVICES = ("ingest", "detect", "match", "audit", "access", "share")
@@ -112,14 +115,51 @@ def _metrics_and_labels(expr: str) -> tuple[set[str], set[str]]:
 
 
 def test_the_dashboards_are_what_the_generator_makes() -> None:
+    """For compose's Grafana and the chart's copy alike."""
     made = {file_name: BUILD.render(make) for file_name, make in BUILD.DASHBOARDS.items()}
-    committed = {
-        path.name: path.read_text(encoding="utf-8") for path in (GRAFANA / "dashboards").glob("*.json")
-    }
-    assert set(committed) == set(made), "a dashboard file the generator does not make, or one not written"
-    for file_name, text in made.items():
-        assert committed[file_name] == text, f"{file_name} is stale: run python deploy/grafana/build.py"
+    for folder in (GRAFANA / "dashboards", CHART / "files" / "dashboards"):
+        committed = {path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.json")}
+        assert set(committed) == set(made), (
+            f"{folder}: a dashboard the generator does not make, or not written"
+        )
+        for file_name, text in made.items():
+            assert committed[file_name] == text, f"{folder / file_name} is stale: run deploy/grafana/build.py"
     assert BUILD.main(["--check"]) == 0
+
+
+def test_the_chart_gives_grafana_each_dashboard_as_a_configmap(tmp_path: Path) -> None:
+    helm = shutil.which("helm") or shutil.which("helm", path=str(REPO / ".tools" / "bin"))
+    assert helm, "helm is not installed: run `make tools` (scripts/tools.sh)"
+    homes = {
+        name: str(tmp_path / name.lower())
+        for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")
+    }
+    rendered = subprocess.run(
+        [
+            helm,
+            "template",
+            "schild",
+            str(CHART),
+            "--namespace",
+            "anpr",
+            "-f",
+            str(CHART / "values-production.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **homes},
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    maps = [
+        doc
+        for doc in yaml.safe_load_all(rendered.stdout)
+        if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    shown = {name: json.loads(text) for doc in maps for name, text in doc["data"].items()}
+    assert shown == {name: json.loads(BUILD.render(make)) for name, make in BUILD.DASHBOARDS.items()}
+    assert {doc["metadata"]["annotations"]["grafana_folder"] for doc in maps} == {"Schild"}
 
 
 def test_every_metric_and_label_used_is_one_the_services_export() -> None:
