@@ -210,6 +210,26 @@ async def database_roles(database_url: str) -> DatabaseRoles:
     return DatabaseRoles(as_role(OWNER_ROLE), as_role(APP_ROLE), database_url)
 
 
+@pytest.fixture
+async def migrated_database_url(database_url: str) -> str:
+    """`database_url` with every service's schema at the head of its history, as `anpr migrate all`
+    leaves it before a zone's services start (one role: it migrates and serves)."""
+    from schild.migrate import SERVICES, migrate_services
+
+    await migrate_services(SERVICES, database_url, None)
+    return database_url
+
+
+@pytest.fixture
+async def migrated_roles(database_roles: DatabaseRoles) -> DatabaseRoles:
+    """`database_roles` with every service's schema at its head, migrated as the owner role (the
+    runtime role given its rights), as `anpr migrate all` leaves a zone's database."""
+    from schild.migrate import SERVICES, migrate_services
+
+    await migrate_services(SERVICES, database_roles.app_url, database_roles.owner_url)
+    return database_roles
+
+
 # The zone exchange (cross-zone sharing): a throwaway broker of its own, never the shared one.
 EXCHANGE_SCRIPT = REPO / "deploy" / "kafka" / "zone-exchange.sh"
 EXCHANGE_ZONES = ("5344", "5388", "5390")

@@ -25,11 +25,13 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_access.adapters.partitions import create_access_schema, ensure_partitions
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import ensure_partitions, make_partitions_ahead
 from anpr_access.adapters.retention import run_retention
 from anpr_access.adapters.tables import SCHEMA, reads
 from anpr_access.domain.retention import Month
 from anpr_core.db import make_engine
+from anpr_core.migrations import migrate
 from anpr_core.plates import Confusables
 from bench.common import percentile, write_result
 from schild.progress import progress
@@ -132,7 +134,8 @@ async def drop_database(admin_url: str, name: str) -> None:
 
 async def load(url: str, engine: AsyncEngine) -> dict[str, float]:
     """Fills the partitioned table with COPY; the secondary indexes are built after, in bulk."""
-    await create_access_schema(engine, NOW)
+    await migrate(engine, None, HISTORY)  # `anpr migrate access`
+    await make_partitions_ahead(engine, NOW)
     month, months = Month.of(NOW - SPAN), []
     while month <= Month.of(NOW):
         months.append(month)

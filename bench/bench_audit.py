@@ -29,7 +29,8 @@ from anpr.v1 import audit_pb2
 from anpr_audit.adapters.anchor_file import AnchorFile
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.columns import canonical_bytes, occurred_us, row_columns
-from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
+from anpr_audit.adapters.migrations import HISTORY
+from anpr_audit.adapters.tables import SCHEMA
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.entrypoints.consumers import decode_audit_event
@@ -39,8 +40,9 @@ from anpr_core.auth import Principal, Role
 from anpr_core.bus import MemoryBus, Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.consume import ConsumerWorker
-from anpr_core.db import create_schema, make_engine, schema_owner
+from anpr_core.db import make_engine
 from anpr_core.events import Topics, utcnow
+from anpr_core.migrations import migrate
 from bench.common import write_result
 
 EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "100000"))
@@ -119,9 +121,7 @@ class FreshDatabase:
 
 async def _prepared_log(db: FreshDatabase, data_dir: Path) -> AuditLog:
     engine = make_engine(db.app_url, SCHEMA, data_dir)
-    async with schema_owner(engine, db.owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
-        await create_schema(owner, metadata, SCHEMA)
-        await install_append_only_guards(owner)
+    await migrate(engine, db.owner_url, HISTORY)  # `anpr migrate audit`, as the owner role
     return AuditLog(engine)
 
 

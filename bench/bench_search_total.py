@@ -25,7 +25,8 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_access.adapters.partitions import create_access_schema, ensure_partitions
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import ensure_partitions, make_partitions_ahead
 from anpr_access.adapters.search import SearchStore
 from anpr_access.adapters.search_total import SearchTotals
 from anpr_access.adapters.tables import SCHEMA, passage_reads, passages, reads
@@ -33,6 +34,7 @@ from anpr_access.domain.retention import Month
 from anpr_access.domain.search import ReadCriteria
 from anpr_access.handlers.search import COUNT_CAP
 from anpr_core.db import make_engine
+from anpr_core.migrations import migrate
 from bench.bench_access import (
     CAMERAS,
     COLUMNS,
@@ -106,7 +108,8 @@ def generate(count: int, rng: random.Random) -> tuple[list[tuple[object, ...]], 
 
 async def load(url: str, engine: AsyncEngine) -> dict[str, float]:
     """COPY into the partitioned reads, passages and passage_reads; indexes built after, in bulk."""
-    await create_access_schema(engine, NOW)
+    await migrate(engine, None, HISTORY)  # `anpr migrate access`
+    await make_partitions_ahead(engine, NOW)
     month, months = Month.of(NOW - SPAN), []
     while month <= Month.of(NOW):
         months.append(month)

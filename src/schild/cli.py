@@ -156,6 +156,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "service", choices=["ingest", "detect", "match", "audit", "access", "console", "share"]
     )
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring a service's PostgreSQL schema (or all) to this release, as the owner role "
+        "(ANPR_DATABASE_OWNER_URL; ANPR_DATABASE_URL is the runtime role given its rights); before serving",
+    )
+    migrate.add_argument("service", choices=["ingest", "match", "audit", "access", "share", "all"])
     return parser
 
 
@@ -174,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _audit_verify(args.file, args.public_key, args.anchors, offline=args.offline)
     if args.command == "camera":
         return _camera_emulate(args) if args.camera_command == "emulate" else _camera_replay(args)
+    if args.command == "migrate":
+        from schild.migrate import main as migrate
+
+        return migrate(args.service)
     return _serve(args.service)
 
 

@@ -97,6 +97,16 @@ def platform(
         "ORT_DISABLE_TELEMETRY": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    # The owner's step before the services start, as the compose one-shot and the chart's Job run it.
+    migrated = subprocess.run(
+        [sys.executable, "-m", "schild.cli", "migrate", "all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
     processes: dict[str, subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
     logs: dict[str, Path] = {}

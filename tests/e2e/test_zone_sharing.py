@@ -42,6 +42,7 @@ from anpr_match.settings import MatchSettings
 from anpr_share.bootstrap import build_app as build_share
 from anpr_share.domain.zone_topics import ZoneTopics
 from anpr_share.settings import ShareSettings
+from schild.migrate import SERVICES, migrate_services
 
 if TYPE_CHECKING:
     from conftest import Infrastructure, ZoneExchange
@@ -151,6 +152,7 @@ async def two_zones(
     async with AsyncExitStack() as stack:
         zones = []
         for zone_id, (owner_url, app_url, _name) in zip((SENDER, RECEIVER), databases, strict=True):
+            await migrate_services(SERVICES, app_url, owner_url)  # `anpr migrate all`, before they start
             common: dict[str, Any] = {
                 "zone_id": zone_id,
                 "kafka_bootstrap": zone_exchange.bootstrap,

@@ -10,12 +10,12 @@ from sqlalchemy import Column, MetaData, String, Table, select
 
 from anpr_core.db import (
     UtcDateTime,
-    create_schema,
     insert_ignoring_duplicates,
     make_engine,
     ping,
     session_factory,
 )
+from anpr_core.testing import create_tables
 
 metadata = MetaData(schema="probe")
 events = Table(
@@ -30,8 +30,8 @@ async def _exercise(url: str | None, data_dir: Path) -> None:
     engine = make_engine(url, "probe", data_dir)
     try:
         assert await ping(engine)
-        await create_schema(engine, metadata, "probe")
-        await create_schema(engine, metadata, "probe")  # idempotent, as a second replica would
+        await create_tables(engine, metadata, "probe")
+        await create_tables(engine, metadata, "probe")  # idempotent, as a second replica would
         sessions = session_factory(engine)
         brussels = timezone(timedelta(hours=1))
         moment = datetime(2026, 11, 28, 21, 15, tzinfo=brussels)
@@ -66,7 +66,7 @@ async def test_sqlite_sink_is_idempotent_and_keeps_utc(tmp_path: Path) -> None:
 async def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
     engine = make_engine(None, "probe", tmp_path)
     try:
-        await create_schema(engine, metadata, "probe")
+        await create_tables(engine, metadata, "probe")
         with pytest.raises(Exception, match="naive datetime"):
             async with session_factory(engine).begin() as session:
                 await session.execute(events.insert().values(event_id="x", at=datetime(2026, 1, 1)))

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.db import (
     DatabaseRoleError,
-    create_schema,
     grant_runtime_rights,
     make_engine,
     owner_engine,
     schema_owner,
 )
 from anpr_core.settings import CoreSettings, Environment
+from anpr_core.testing import create_tables
 from conftest import APP_ROLE, OWNER_ROLE, DatabaseRoles
 
 SCHEMA = "probe"
@@ -61,7 +61,7 @@ async def runtime(database_roles: DatabaseRoles, tmp_path: Path) -> AsyncIterato
 async def _migrate(runtime: AsyncEngine, owner_url: str, privileges: tuple[str, ...]) -> None:
     async with schema_owner(runtime, owner_url, SCHEMA, privileges) as owner:
         assert owner is not runtime
-        await create_schema(owner, metadata, SCHEMA)
+        await create_tables(owner, metadata, SCHEMA)
         await _run(owner, *GUARD)
 
 
@@ -158,7 +158,7 @@ async def test_tables_of_another_role_are_refused_with_the_fix(
     # A deployment that ran with one role: its schema and tables belong to that role.
     legacy = make_engine(database_roles.admin_url, SCHEMA, tmp_path)
     try:
-        await create_schema(legacy, metadata, SCHEMA)
+        await create_tables(legacy, metadata, SCHEMA)
     finally:
         await legacy.dispose()
     with pytest.raises(DatabaseRoleError, match="OWNER TO"):
@@ -171,7 +171,7 @@ async def test_without_an_owner_url_or_on_sqlite_the_runtime_engine_migrates(tmp
         assert owner_engine(sqlite, "postgresql://schild_owner@db/schild") is sqlite
         async with schema_owner(sqlite, None, SCHEMA) as owner:
             assert owner is sqlite
-            await create_schema(owner, metadata, SCHEMA)
+            await create_tables(owner, metadata, SCHEMA)
         await grant_runtime_rights(sqlite, sqlite, SCHEMA)  # nothing to grant: one role
         assert await _run(sqlite, "INSERT INTO notes (body) VALUES ('a')") == [1]
     finally:

@@ -14,8 +14,9 @@ from sqlalchemy import Column, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from anpr_core.bus import MemoryBus, OutgoingRecord, Record
-from anpr_core.db import create_schema, insert_ignoring_duplicates, make_engine
+from anpr_core.db import insert_ignoring_duplicates, make_engine
 from anpr_core.outbox import Outbox, OutboxRelay
+from anpr_core.testing import create_tables
 
 SCHEMA = "outboxtest"
 TOPIC = "test.outbox"
@@ -94,7 +95,7 @@ def backend(request: pytest.FixtureRequest) -> str | None:
 async def service(backend: str | None, tmp_path: Path) -> AsyncIterator[Service]:
     engine = make_engine(backend, SCHEMA, tmp_path)
     created = Service(engine)
-    await create_schema(engine, created.metadata, SCHEMA)
+    await create_tables(engine, created.metadata, SCHEMA)
     try:
         yield created
     finally:
@@ -186,7 +187,7 @@ async def test_several_relays_on_postgresql_publish_each_row_once_in_order(
 ) -> None:
     engines = [make_engine(database_url, SCHEMA, tmp_path) for _ in range(3)]
     service = Service(engines[0])
-    await create_schema(engines[0], service.metadata, SCHEMA)
+    await create_tables(engines[0], service.metadata, SCHEMA)
     bus = MemoryBus(partitions=1)
     try:
         ids = []

@@ -22,10 +22,24 @@ from anpr_core.bus import Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics
+from anpr_core.migrations import migrate
+from anpr_ingest.adapters.migrations import HISTORY
 from anpr_ingest.bootstrap import build_app
 from anpr_ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database_url(database_url: str) -> str:
+    """The test's database with ingest's schema at its head, as `anpr migrate ingest` leaves it before
+    the service starts (it refuses a schema that is not)."""
+    engine = make_engine(database_url, "ingest", Path("."))
+    try:
+        await migrate(engine, None, HISTORY)
+    finally:
+        await engine.dispose()
+    return database_url
 
 
 def jpeg() -> bytes:

@@ -21,11 +21,25 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.migrations import migrate
+from anpr_match.adapters.migrations import HISTORY
 from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import hit_event_id
 from anpr_match.settings import MatchSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_anpr_environment")]
+
+
+@pytest.fixture
+async def database_url(database_url: str) -> str:
+    """The test's database with match's schema at its head, as `anpr migrate match` leaves it before
+    the service starts (it refuses a schema that is not)."""
+    engine = make_engine(database_url, "match", Path("."))
+    try:
+        await migrate(engine, None, HISTORY)
+    finally:
+        await engine.dispose()
+    return database_url
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, event, text
+from sqlalchemy import DateTime, Dialect, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -66,16 +66,6 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-async def create_schema(engine: AsyncEngine, metadata: MetaData, schema: str) -> None:
-    """Creates the service's schema and tables if missing (idempotent across replicas)."""
-    async with engine.begin() as conn:
-        if is_postgres(engine):
-            # Two replicas starting together must not race on CREATE SCHEMA.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"schema:{schema}"})
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        await conn.run_sync(metadata.create_all)
-
-
 class DatabaseRoleError(RuntimeError):
     """The owner and runtime roles are not set up as the split requires; the message says how to fix it."""
 
@@ -107,9 +97,11 @@ async def grant_runtime_rights(
     runtime: AsyncEngine,
     schema: str,
     privileges: Sequence[str] = RUNTIME_PRIVILEGES,
+    read_only: Sequence[str] = (),
 ) -> None:
     """Gives the runtime role `privileges` on the schema's tables, now and for tables the owner
-    creates there later (partitions), and use of its sequences; nothing else.
+    creates there later (partitions), and use of its sequences; nothing else. On the tables named
+    in `read_only` (the migrations' version table) it may only SELECT.
 
     Refuses, with what to do, a runtime role that could undo the split: a superuser, a role that
     may create roles (it could grant itself the owner's), a member of the owner role, or the
@@ -139,6 +131,9 @@ async def grant_runtime_rights(
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted} GRANT USAGE, SELECT ON SEQUENCES TO {role}",
         ):
             await conn.execute(text(statement))
+        for table in read_only:
+            await conn.execute(text(f"REVOKE ALL ON {quoted}.{_identifier(table)} FROM {role}"))
+            await conn.execute(text(f"GRANT SELECT ON {quoted}.{_identifier(table)} TO {role}"))
 
 
 def _split_runtime_role(owner: AsyncEngine, runtime: AsyncEngine) -> str | None:
@@ -238,6 +233,7 @@ async def schema_owner(
     owner_url: str | None,
     schema: str,
     privileges: Sequence[str] = RUNTIME_PRIVILEGES,
+    read_only: Sequence[str] = (),
 ) -> AsyncIterator[AsyncEngine]:
     """The owner's engine for a service's migrations; on leaving, the runtime role gets its rights
     on what they created, and the owner's connections are closed."""
@@ -245,7 +241,7 @@ async def schema_owner(
     try:
         await check_role_split(owner, runtime, schema)
         yield owner
-        await grant_runtime_rights(owner, runtime, schema, privileges)
+        await grant_runtime_rights(owner, runtime, schema, privileges, read_only)
     finally:
         await dispose_owner(owner, runtime)
 

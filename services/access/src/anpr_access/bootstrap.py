@@ -15,7 +15,8 @@ from anpr_access.adapters.dpo import DpoStore
 from anpr_access.adapters.hit_images import HitImageStore
 from anpr_access.adapters.holds import HoldStore
 from anpr_access.adapters.intake import IntakeStore
-from anpr_access.adapters.partitions import create_access_schema
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import make_partitions_ahead
 from anpr_access.adapters.plate_keys import rekey_plates
 from anpr_access.adapters.retention import RetentionStore
 from anpr_access.adapters.search import SearchStore
@@ -40,14 +41,16 @@ from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
 from anpr_core.consume import ConsumerWorker, ServiceConsumers
-from anpr_core.db import check_role_split, dispose_owner, grant_runtime_rights, owner_engine, ping
+from anpr_core.db import check_role_split, dispose_owner, owner_engine, ping
 from anpr_core.events import Topics, utcnow
+from anpr_core.migrations import prepare_schema
 from anpr_core.service import create_service_app
 
 
 @dataclass(frozen=True)
 class _Lifespan:
-    """Migrations as the owner role, then the consumers and the retention schedule; stopped in reverse."""
+    """The schema checked (the owner migrates it: `anpr migrate access`), this month's partitions and
+    the next as the owner role, then the consumers and the retention schedule; stopped in reverse."""
 
     settings: AccessSettings
     engine: AsyncEngine
@@ -57,11 +60,12 @@ class _Lifespan:
 
     @asynccontextmanager
     async def __call__(self, _app: FastAPI) -> AsyncIterator[None]:
+        await prepare_schema(self.engine, HISTORY)
         await check_role_split(self.owner, self.engine, SCHEMA)
-        await create_access_schema(self.owner, utcnow(), self.settings.partitions_ahead)
+        # Partitions made by the owner give the runtime role its rights on them (default privileges).
+        await make_partitions_ahead(self.owner, utcnow(), self.settings.partitions_ahead)
         # Before any consumer stores a key or any search looks one up: keys of the zone's classes.
         await rekey_plates(self.owner, self.settings.confusables, utcnow())
-        await grant_runtime_rights(self.owner, self.engine, SCHEMA)
         for worker in self.workers:
             worker.start()
         self.schedule.start()

@@ -37,11 +37,11 @@ async def bus(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[KafkaBus
 
 
 async def test_reads_from_kafka_land_in_month_partitions_and_searches_are_audited_on_kafka(
-    bus: KafkaBus, topic_prefix: str, database_url: str, tmp_path: Path
+    bus: KafkaBus, topic_prefix: str, migrated_database_url: str, tmp_path: Path
 ) -> None:
     topics = Topics(topic_prefix)
     issuer = DevIssuer(tmp_path / "key.pem")
-    engine = make_engine(database_url, "access", tmp_path)
+    engine = make_engine(migrated_database_url, "access", tmp_path)
     settings = AccessSettings(data_dir=tmp_path, topic_prefix=topic_prefix, retention_interval_s=0)
     app = build_app(settings, bus, engine, issuer)
     # Ten weeks back: a month with no partition made ahead, so the consumer must create it.

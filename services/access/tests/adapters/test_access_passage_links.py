@@ -1,23 +1,26 @@
 """The link between a read and its passage, on the database: made by whichever of the two is stored
 second, also when both are stored at the same moment by two consumers; and a reads table of an
-earlier version gets its passage_id column."""
+earlier version gets its passage_id column from migration 0002."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from anpr_access.adapters.intake import IntakeStore
-from anpr_access.adapters.partitions import add_passage_link, create_access_schema
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import make_partitions_ahead
 from anpr_access.adapters.tables import SCHEMA, reads
 from anpr_access.domain.records import PassageRecord, ReadRecord
 from anpr_core.db import is_postgres, make_engine
+from anpr_core.migrations import migrate, upgrade
 
 pytestmark = pytest.mark.usefixtures("no_anpr_environment")
 
@@ -75,7 +78,8 @@ async def test_reads_and_passages_stored_at_once_are_all_linked(database: str | 
     engine = make_engine(database, "access", tmp_path)
     now = datetime.now(UTC)
     try:
-        await create_access_schema(engine, now)
+        await migrate(engine, None, HISTORY)  # `anpr migrate access`
+        await make_partitions_ahead(engine, now)
         rng = random.Random(3)
         cars = []
         for n in range(30):
@@ -100,11 +104,13 @@ async def test_a_reads_table_of_an_earlier_version_gets_its_passage_column(
     engine = make_engine(database, "access", tmp_path)
     now = datetime.now(UTC)
     try:
-        await create_access_schema(engine, now)
-        name = f"{SCHEMA}.reads" if is_postgres(engine) else "reads"
-        async with engine.begin() as conn:
-            await conn.execute(text(f"ALTER TABLE {name} DROP COLUMN passage_id"))
-        await create_access_schema(engine, now)
+        # The previous release's tables (revision 0001), holding a read, then `anpr migrate access`.
+        assert await upgrade(engine, HISTORY, "0001") == (None, "0001")
+        await make_partitions_ahead(engine, now)
+        old = read("cam-0", now)
+        async with engine.begin() as conn:  # the columns of 0001 only: no passage_id
+            await conn.execute(reads.insert(), {**asdict(old), "stored_at": now})
+        assert await migrate(engine, None, HISTORY) == ("0001", HISTORY.head)
 
         def columns(connection: object) -> set[str]:
             schema = SCHEMA if is_postgres(engine) else None
@@ -112,12 +118,16 @@ async def test_a_reads_table_of_an_earlier_version_gets_its_passage_column(
 
         async with engine.connect() as conn:
             assert "passage_id" in await conn.run_sync(columns)
-        assert await add_passage_link(engine) is False, "added once"
+        async with engine.connect() as conn:
+            assert (
+                await conn.execute(select(reads.c.passage_id).where(reads.c.event_id == old.event_id))
+            ).all() == [(None,)], "a read stored before belongs to no passage"
         frames = [read("cam-1", now)]
         store = IntakeStore(engine, engine)
         await store.add_read(frames[0])
         await store.add_passage(passage_of(frames))
         async with engine.connect() as conn:
-            assert await conn.scalar(select(reads.c.passage_id)) == passage_of(frames).passage_id
+            linked = select(reads.c.passage_id).where(reads.c.event_id == frames[0].event_id)
+            assert await conn.scalar(linked) == passage_of(frames).passage_id
     finally:
         await engine.dispose()

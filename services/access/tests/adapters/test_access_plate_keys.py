@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select, update
 
 from anpr.v1 import common_pb2, read_pb2
-from anpr_access.adapters.partitions import create_access_schema
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import make_partitions_ahead
 from anpr_access.adapters.plate_keys import rekey_plates
 from anpr_access.adapters.tables import reads
 from anpr_access.bootstrap import build_app
@@ -24,6 +25,7 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.migrations import migrate
 from anpr_core.plates import Confusables
 from anpr_core.testing import eventually
 
@@ -39,7 +41,7 @@ CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     if request.param == "sqlite":
         return None
-    url: str = request.getfixturevalue("database_url")
+    url: str = request.getfixturevalue("migrated_database_url")  # as `anpr migrate all` leaves it
     return url
 
 
@@ -105,7 +107,8 @@ async def test_the_keys_made_in_sql_are_the_keys_made_in_python(database: str | 
     plates = ["".join(rng.choice(CHARACTERS) for _ in range(rng.randint(2, 12))) for _ in range(400)]
     try:
         now = datetime.now(UTC)
-        await create_access_schema(engine, now)
+        await migrate(engine, None, HISTORY)  # `anpr migrate access`, then the service's partitions
+        await make_partitions_ahead(engine, now)
         async with engine.begin() as conn:
             await conn.execute(reads.insert(), [_row(f"r{n}", plate, now) for n, plate in enumerate(plates)])
         assert await rekey_plates(engine, Confusables(), now) is False, "the defaults made the keys"

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from anpr_access.adapters.intake import IntakeStore
-from anpr_access.adapters.partitions import create_access_schema
+from anpr_access.adapters.migrations import HISTORY
+from anpr_access.adapters.partitions import make_partitions_ahead
 from anpr_access.adapters.search import SearchStore
 from anpr_access.adapters.search_total import SearchTotals
 from anpr_access.domain.records import PassageRecord, ReadRecord
 from anpr_access.domain.search import ReadCriteria
 from anpr_core.db import make_engine
+from anpr_core.migrations import migrate
 from anpr_core.plates import Confusables
 
 pytestmark = pytest.mark.usefixtures("no_anpr_environment")
@@ -91,7 +93,8 @@ async def test_the_total_is_what_the_pages_show_and_stops_past_its_cap(
     engine = make_engine(database, "access", tmp_path)
     now = datetime.now(UTC)
     try:
-        await create_access_schema(engine, now)
+        await migrate(engine, None, HISTORY)  # `anpr migrate access`, then the service's partitions
+        await make_partitions_ahead(engine, now)
         intake = IntakeStore(engine, engine)
         for n in range(5):  # cars of the wanted plate at cam-1, three reads each, one read misread
             first = now - timedelta(hours=n + 1)

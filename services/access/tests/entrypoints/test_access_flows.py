@@ -194,8 +194,8 @@ async def sqlite_access(tmp_path: Path) -> AsyncIterator[Access]:
 
 
 @pytest.fixture
-async def postgres_access(database_url: str, tmp_path: Path) -> AsyncIterator[Access]:
-    async for access in _running(make_engine(database_url, "access", tmp_path), tmp_path):
+async def postgres_access(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[Access]:
+    async for access in _running(make_engine(migrated_database_url, "access", tmp_path), tmp_path):
         yield access
 
 

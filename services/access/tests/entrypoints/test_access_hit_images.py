@@ -87,7 +87,7 @@ class Access:
 def database(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
-    url: str = request.getfixturevalue("database_url")
+    url: str = request.getfixturevalue("migrated_database_url")  # as `anpr migrate all` leaves it
     return url
 
 

@@ -16,8 +16,8 @@ from anpr_audit.adapters.anchor_topic import AnchorTopic
 from anpr_audit.adapters.anchors import AnchorStore
 from anpr_audit.adapters.audit_log import AuditLog
 from anpr_audit.adapters.audit_topic import AuditTopic
+from anpr_audit.adapters.migrations import HISTORY
 from anpr_audit.adapters.signing import load_signing_key
-from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
 from anpr_audit.entrypoints.consumers import audit_worker
 from anpr_audit.entrypoints.http import router
 from anpr_audit.handlers.auditor import AuditPorts
@@ -27,18 +27,18 @@ from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
 from anpr_core.consume import ConsumerWorker, ServiceConsumers
-from anpr_core.db import create_schema, ping, schema_owner
+from anpr_core.db import ping
 from anpr_core.events import Topics
+from anpr_core.migrations import prepare_schema
 from anpr_core.service import create_service_app
 from anpr_core.settings import Environment
 
 
 @dataclass(frozen=True)
 class _Running:
-    """What the app's lifespan migrates, opens, starts and stops."""
+    """What the app's lifespan checks, opens, starts and stops."""
 
     engine: AsyncEngine
-    owner_url: str | None
     anchor_file: AnchorFile
     anchor_topic: AnchorTopic | None
     worker: ConsumerWorker
@@ -47,10 +47,9 @@ class _Running:
 
 @asynccontextmanager
 async def _lifespan(running: _Running, _app: FastAPI) -> AsyncIterator[None]:
-    # The owner role creates the tables and their triggers; the runtime role may INSERT and SELECT.
-    async with schema_owner(running.engine, running.owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
-        await create_schema(owner, metadata, SCHEMA)
-        await install_append_only_guards(owner)
+    # The owner role made the tables and their triggers (`anpr migrate audit`); the runtime role may
+    # INSERT and SELECT. On PostgreSQL a schema not at its head is refused.
+    await prepare_schema(running.engine, HISTORY)
     running.anchor_file.open()
     if running.anchor_topic is not None:
         await running.anchor_topic.ensure()
@@ -100,7 +99,7 @@ def build_app(
         checkpoint_interval_s=settings.audit_checkpoint_interval_s,
         anchors=anchors,
     )
-    running = _Running(engine, settings.database_owner_url, anchor_file, anchor_topic, worker, watch)
+    running = _Running(engine, anchor_file, anchor_topic, worker, watch)
     app = create_service_app(
         "audit",
         lifespan=partial(_lifespan, running),

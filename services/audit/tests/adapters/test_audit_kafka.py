@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_audit.adapters.anchor_topic import TOPIC_CONFIG, AnchorTopic
 from anpr_audit.adapters.audit_log import AuditLog
-from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
+from anpr_audit.adapters.migrations import HISTORY
+from anpr_audit.adapters.tables import SCHEMA
 from anpr_audit.domain.chain import StoredRow
 from anpr_audit.entrypoints.consumers import on_audit_batch
 from anpr_audit.handlers.chain_watch import ChainWatch
@@ -27,8 +28,9 @@ from anpr_core.auth import Principal, Role
 from anpr_core.bus import Bus, Consumer, Record
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.consume import ConsumerWorker
-from anpr_core.db import create_schema, make_engine, schema_owner
+from anpr_core.db import make_engine
 from anpr_core.events import Topics
+from anpr_core.migrations import migrate
 from conftest import DatabaseRoles
 
 pytestmark = pytest.mark.integration
@@ -83,9 +85,7 @@ class CrashingBus:
 async def engine(database_roles: DatabaseRoles, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """The runtime role's engine (INSERT and SELECT only), after the owner role migrated."""
     created = make_engine(database_roles.app_url, SCHEMA, tmp_path)
-    async with schema_owner(created, database_roles.owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
-        await create_schema(owner, metadata, SCHEMA)
-        await install_append_only_guards(owner)
+    await migrate(created, database_roles.owner_url, HISTORY)  # as `anpr migrate audit`
     try:
         yield created
     finally:

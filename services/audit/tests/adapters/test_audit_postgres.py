@@ -20,12 +20,14 @@ from anpr.v1 import audit_pb2
 from anpr_audit.adapters.anchor_file import AnchorFile
 from anpr_audit.adapters.anchors import read_anchor_lines
 from anpr_audit.adapters.audit_log import AuditLog
-from anpr_audit.adapters.tables import RUNTIME_PRIVILEGES, SCHEMA, install_append_only_guards, metadata
+from anpr_audit.adapters.migrations import HISTORY
+from anpr_audit.adapters.tables import SCHEMA
 from anpr_audit.domain.chain import GENESIS, link_hash, micros
 from anpr_audit.domain.checkpoints import sign_checkpoint
 from anpr_audit.handlers.chain_watch import ChainWatch
-from anpr_core.db import create_schema, make_engine, schema_owner
+from anpr_core.db import make_engine
 from anpr_core.events import new_meta, utcnow
+from anpr_core.migrations import migrate
 from conftest import APP_ROLE, OWNER_ROLE, DatabaseRoles
 
 pytestmark = pytest.mark.integration
@@ -54,9 +56,8 @@ def _event(n: int) -> audit_pb2.AuditEvent:
 
 
 async def _migrate(runtime: AsyncEngine, owner_url: str) -> None:
-    async with schema_owner(runtime, owner_url, SCHEMA, RUNTIME_PRIVILEGES) as owner:
-        await create_schema(owner, metadata, SCHEMA)
-        await install_append_only_guards(owner)
+    # `anpr migrate audit`: the owner makes the tables and their triggers, the runtime role INSERTs.
+    await migrate(runtime, owner_url, HISTORY)
 
 
 @pytest.fixture
@@ -235,6 +236,7 @@ async def test_the_runtime_role_may_only_insert_and_select_and_owns_nothing(
         ("audit_log", "SELECT"),
         ("checkpoints", "INSERT"),
         ("checkpoints", "SELECT"),
+        ("alembic_version", "SELECT"),  # the schema's revision, which the service checks at start
     }
 
 

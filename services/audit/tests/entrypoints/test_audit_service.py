@@ -19,15 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from anpr.v1 import audit_pb2, dlq_pb2
 from anpr_audit.adapters.anchors import read_anchor_lines
 from anpr_audit.adapters.audit_log import AuditLog
-from anpr_audit.adapters.tables import SCHEMA, audit_log, checkpoints, metadata
+from anpr_audit.adapters.migrations import HISTORY
+from anpr_audit.adapters.tables import audit_log, checkpoints
 from anpr_audit.bootstrap import build_app
 from anpr_audit.domain.chain import GENESIS, link_hash_v1, micros
 from anpr_audit.settings import AuditSettings
 from anpr_core.auditing import AuditTrail
 from anpr_core.auth import DevIssuer, Principal, Role
 from anpr_core.bus import MemoryBus
-from anpr_core.db import create_schema, make_engine
+from anpr_core.db import make_engine
 from anpr_core.events import Topics
+from anpr_core.migrations import upgrade
 from anpr_core.testing import eventually, read_topic
 
 TOPICS = Topics()
@@ -286,7 +288,7 @@ async def test_a_wiped_embedded_log_is_reported_by_the_anchor_file(audit: Audit,
 async def test_an_old_development_log_is_a_clear_verify_break_not_a_crash(tmp_path: Path) -> None:
     # A var/audit.db written before every column was hashed (the first chain format).
     engine = make_engine(None, "audit", tmp_path)
-    await create_schema(engine, metadata, SCHEMA)
+    await upgrade(engine, HISTORY)
     event = AuditTrail(MemoryBus(), TOPICS.audit, "5344", "access").event(ALICE, "search")
     content = event.SerializeToString(deterministic=True)
     now = datetime.now(UTC)

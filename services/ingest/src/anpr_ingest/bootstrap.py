@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
 from anpr_core.db import ping, session_factory
 from anpr_core.events import Topics
+from anpr_core.migrations import prepare_schema
 from anpr_core.service import create_service_app
 from anpr_ingest.adapters.camera_cache import CameraCache
 from anpr_ingest.adapters.camera_feed import CameraFeed
@@ -29,8 +29,8 @@ from anpr_ingest.adapters.dead_letters import VendorDeadLetters
 from anpr_ingest.adapters.dedupe import IntakeDedupe, intake_engine_of
 from anpr_ingest.adapters.images import ImageChecker
 from anpr_ingest.adapters.last_seen import LastSeenWriter
+from anpr_ingest.adapters.migrations import HISTORY
 from anpr_ingest.adapters.publish_once import IntakeBatcher
-from anpr_ingest.adapters.tables import prepare_tables
 from anpr_ingest.adapters.vendor_tracks import VendorTracks
 from anpr_ingest.domain.errors import IngestRefusal
 from anpr_ingest.domain.intake import CropLimits, FrameLimits
@@ -45,8 +45,6 @@ from anpr_ingest.handlers.cameras import CameraPorts, announce_register, check_s
 from anpr_ingest.handlers.intake import IntakePorts, forget_old_intake
 from anpr_ingest.handlers.vendors import VendorPorts, forget_old_tracks
 from anpr_ingest.settings import IngestSettings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,9 +153,8 @@ def build_app(
 
 @asynccontextmanager
 async def _lifespan(running: _Running, _app: FastAPI) -> AsyncIterator[None]:
-    settings = running.settings
-    if added := await prepare_tables(running.engine, settings.database_owner_url):
-        log.info("camera register upgraded: added %s", ", ".join(added))
+    # On PostgreSQL the schema is the owner's (`anpr migrate ingest`): refused unless current.
+    await prepare_schema(running.engine, HISTORY)
     background = [asyncio.create_task(every(job)) for job in running.jobs]
     try:
         yield

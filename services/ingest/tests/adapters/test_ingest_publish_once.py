@@ -16,10 +16,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.bus import BusUnavailable
-from anpr_core.db import create_schema, make_engine
+from anpr_core.db import make_engine
+from anpr_core.migrations import migrate
 from anpr_ingest.adapters.dedupe import IntakeClaims, IntakeDedupe
+from anpr_ingest.adapters.migrations import HISTORY
 from anpr_ingest.adapters.publish_once import IntakeBatcher, PublishUnconfirmed
-from anpr_ingest.adapters.tables import SCHEMA, add_missing_columns, intake_dedupe, metadata
+from anpr_ingest.adapters.tables import intake_dedupe
 from anpr_ingest.domain.errors import DedupeUnavailable
 from anpr_ingest.domain.intake import Intake, IntakeEntry
 
@@ -60,7 +62,7 @@ class CountingDedupe(IntakeDedupe):
 @pytest.fixture
 async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url, "ingest", tmp_path)
-    await create_schema(engine, metadata, SCHEMA)
+    await migrate(engine, None, HISTORY)  # as `anpr migrate ingest`
     try:
         yield engine
     finally:
@@ -220,9 +222,11 @@ async def test_two_replicas_resending_an_unconfirmed_frame_at_once_publish_it_on
 async def test_a_dedupe_table_of_the_earlier_version_gets_its_column_and_its_rows_count_as_stored(
     engine: AsyncEngine,
 ) -> None:
-    """On PostgreSQL: the column is added in place; rows written before were all acknowledged ones."""
+    """On PostgreSQL, a database an unversioned release before 442a33f made: `anpr migrate ingest`
+    adopts it and adds the column in place; rows written before were all acknowledged ones."""
     async with engine.begin() as connection:
         await connection.execute(text("ALTER TABLE ingest.intake_dedupe DROP COLUMN published"))
+        await connection.execute(text("DROP TABLE ingest.alembic_version"))
         await connection.execute(
             text(
                 "INSERT INTO ingest.intake_dedupe (camera_id, captured_at, sha256, event_id, created_at) "
@@ -230,8 +234,8 @@ async def test_a_dedupe_table_of_the_earlier_version_gets_its_column_and_its_row
             ),
             {"at": NOW, "sha": "a".ljust(64, "0")},
         )
-    assert await add_missing_columns(engine) == ["intake_dedupe.published"]
-    assert await add_missing_columns(engine) == []
+    assert await migrate(engine, None, HISTORY) == (None, HISTORY.head)
+    assert await migrate(engine, None, HISTORY) == (HISTORY.head, HISTORY.head)
     assert await claims_of(engine) == {"a": True}
     bus = GatedBus()
     bus.gate.set()

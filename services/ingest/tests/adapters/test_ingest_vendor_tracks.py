@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr.v1 import dlq_pb2
 from anpr_core.bus.kafka import KafkaBus
-from anpr_core.db import create_schema, make_engine
+from anpr_core.db import make_engine
 from anpr_core.events import Topics
+from anpr_core.migrations import migrate
 from anpr_ingest.adapters.dead_letters import VendorDeadLetters
-from anpr_ingest.adapters.tables import SCHEMA, metadata
+from anpr_ingest.adapters.migrations import HISTORY
 from anpr_ingest.adapters.vendor_tracks import VendorTracks
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ NOW = datetime.now(UTC)
 @pytest.fixture
 async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(database_url, "ingest", tmp_path)
-    await create_schema(engine, metadata, SCHEMA)
+    await migrate(engine, None, HISTORY)  # as `anpr migrate ingest`
     try:
         yield engine
     finally:

@@ -990,6 +990,7 @@ async def test_a_dedupe_table_made_by_the_earlier_version_is_upgraded_and_its_ro
     async with running(tmp_path) as ingest:
         api_key = await ingest.register("cam-1")
     with sqlite3.connect(tmp_path / "ingest.db") as old:
+        old.execute("DROP TABLE alembic_version")  # the earlier version had no migrations
         old.execute("DROP TABLE intake_dedupe")
         old.execute(
             "CREATE TABLE intake_dedupe (camera_id VARCHAR(64) NOT NULL, captured_at DATETIME NOT NULL, "

@@ -19,17 +19,19 @@ from anpr_core.auditing import AuditTrail
 from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus, Replayable
 from anpr_core.consume import ServiceConsumers
-from anpr_core.db import create_schema, ping, schema_owner, session_factory
+from anpr_core.db import ping, session_factory
 from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
 from anpr_core.metrics import HOTLIST_ENTRIES_INDEXED
+from anpr_core.migrations import prepare_schema
 from anpr_core.outbox import OutboxRelay
 from anpr_core.service import create_service_app
 from anpr_match.adapters.codecs import INDEXED_BY_HEADER, seen_read_from
 from anpr_match.adapters.hit_rates import VerdictTally
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
 from anpr_match.adapters.hotlist_store import HotlistEvents, HotlistStore
-from anpr_match.adapters.tables import SCHEMA, add_missing_columns, metadata, outbox
+from anpr_match.adapters.migrations import HISTORY
+from anpr_match.adapters.tables import outbox
 from anpr_match.domain.dedupe import HitDeduplicator
 from anpr_match.domain.index import HotlistIndex
 from anpr_match.domain.recent import RecentReads
@@ -78,9 +80,8 @@ class Running:
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         settings, pipeline, index = self.settings, self.pipeline, self.pipeline.index
-        async with schema_owner(self.engine, settings.database_owner_url, SCHEMA) as owner:
-            await create_schema(owner, metadata, SCHEMA)
-            await add_missing_columns(owner)
+        # On PostgreSQL the schema is the owner's (`anpr migrate match`): refused unless current.
+        await prepare_schema(self.engine, HISTORY)
         if settings.embedded:
             # The in-process topic starts empty at each run; SQLite kept the lists and entries.
             for rules in await self.hotlists.lists():

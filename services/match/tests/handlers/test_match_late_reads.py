@@ -27,13 +27,15 @@ from sqlalchemy import func, select
 from anpr.v1 import hit_pb2, read_pb2
 from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
-from anpr_core.db import create_schema, make_engine, session_factory
+from anpr_core.db import make_engine, session_factory
 from anpr_core.events import Topics, new_meta, to_timestamp
 from anpr_core.ids import new_event_id
+from anpr_core.migrations import upgrade
 from anpr_core.plates import Confusables
 from anpr_core.testing import eventually, read_topic
 from anpr_match.adapters.hit_store import HitRecorder, HitStore
-from anpr_match.adapters.tables import SCHEMA, hits, metadata
+from anpr_match.adapters.migrations import HISTORY
+from anpr_match.adapters.tables import hits
 from anpr_match.bootstrap import MatchService, build_service
 from anpr_match.domain.dedupe import HitDeduplicator, hit_event_id
 from anpr_match.domain.entries import (
@@ -190,7 +192,7 @@ def test_a_hit_published_again_is_shown_once_on_the_live_stream() -> None:
 @asynccontextmanager
 async def pipelines(directory: Path) -> AsyncIterator[tuple[MemoryBus, object]]:
     engine = make_engine(None, "match", directory)
-    await create_schema(engine, metadata, SCHEMA)
+    await upgrade(engine, HISTORY)  # as the embedded mode's match at start
     try:
         yield MemoryBus(), session_factory(engine)
     finally:

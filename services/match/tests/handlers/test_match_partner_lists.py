@@ -19,8 +19,10 @@ from anpr_core.auth import DevIssuer, Role
 from anpr_core.bus import MemoryBus
 from anpr_core.db import make_engine
 from anpr_core.events import Topics, new_meta, to_timestamp
+from anpr_core.migrations import upgrade
 from anpr_core.testing import eventually
-from anpr_match.adapters.tables import add_missing_columns
+from anpr_match.adapters.migrations import HISTORY
+from anpr_match.adapters.tables import hits, hotlists
 from anpr_match.bootstrap import build_app
 from anpr_match.settings import MatchSettings
 
@@ -248,13 +250,54 @@ async def test_what_is_not_the_neighbours_goes_to_the_dlq_and_the_rest_is_taken(
 async def test_tables_of_an_earlier_version_get_the_sharing_columns(tmp_path: Path) -> None:
     engine = make_engine(None, "match", tmp_path)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("CREATE TABLE hotlists (name VARCHAR(64) PRIMARY KEY)"))
-            await conn.execute(text("CREATE TABLE hits (hit_id VARCHAR(36) PRIMARY KEY)"))
-            await conn.execute(text("INSERT INTO hits (hit_id) VALUES ('h1')"))
-        assert await add_missing_columns(engine) == ["hotlists.owner_zone", "hits.source_zone"]
-        assert await add_missing_columns(engine) == []
+        # The previous release's tables (revision 0001), with a list and a hit, then the upgrade.
+        assert await upgrade(engine, HISTORY, "0001") == (None, "0001")
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:  # the columns of 0001 only: no owner_zone, no source_zone
+            await conn.execute(
+                hotlists.insert(),
+                {
+                    "name": "stolen",
+                    "category": "stolen",
+                    "max_substitutions": 1,
+                    "allow_edit": True,
+                    "directions": "both",
+                    "timezone": "Europe/Brussels",
+                    "camera_ids": "",
+                    "description": "",
+                    "created_by": "alice",
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            await conn.execute(
+                hits.insert(),
+                {
+                    "hit_id": "h1",
+                    "read_event_id": "r1",
+                    "entry_id": "e1",
+                    "camera_id": "cam-1",
+                    "captured_at": now,
+                    "plate_read": "1ABC234",
+                    "plate_listed": "1ABC234",
+                    "match_kind": "exact",
+                    "differing_positions": "",
+                    "score": 1.0,
+                    "list_name": "stolen",
+                    "category": "stolen",
+                    "priority": 1,
+                    "action": "stop",
+                    "direction": "in",
+                    "from_lookback": False,
+                    "created_at": now,
+                },
+            )
+        assert await upgrade(engine, HISTORY) == ("0001", HISTORY.head)
+        assert await upgrade(engine, HISTORY) == (HISTORY.head, HISTORY.head)
         async with engine.connect() as conn:
-            assert (await conn.execute(text("SELECT source_zone FROM hits"))).scalar_one() == ""
+            assert (await conn.execute(text("SELECT source_zone FROM hits"))).all() == [("",)]
+            assert (await conn.execute(text("SELECT name, owner_zone FROM hotlists"))).all() == [
+                ("stolen", "")
+            ]
     finally:
         await engine.dispose()

@@ -17,15 +17,17 @@ from anpr_core.auth import TokenVerifier, build_verifier
 from anpr_core.bus import Bus
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.consume import ServiceConsumers
-from anpr_core.db import create_schema, is_postgres, ping, schema_owner, session_factory
+from anpr_core.db import is_postgres, ping, session_factory
 from anpr_core.events import Topics
 from anpr_core.ids import new_event_id
+from anpr_core.migrations import prepare_schema
 from anpr_core.outbox import OutboxRelay
 from anpr_core.service import create_service_app
 from anpr_share.adapters.agreement_store import AgreementStore
 from anpr_share.adapters.codecs import ShareCodec
 from anpr_share.adapters.exchange import ExchangeTopics
-from anpr_share.adapters.tables import SCHEMA, exchange_outbox, metadata, outbox
+from anpr_share.adapters.migrations import HISTORY
+from anpr_share.adapters.tables import exchange_outbox, outbox
 from anpr_share.domain.book import AgreementBook
 from anpr_share.domain.zone_topics import ZoneTopics
 from anpr_share.entrypoints import http
@@ -58,8 +60,8 @@ class _Running:
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        async with schema_owner(self.engine, self.settings.database_owner_url, SCHEMA) as owner:
-            await create_schema(owner, metadata, SCHEMA)
+        # On PostgreSQL the schema is the owner's (`anpr migrate share`): refused unless current.
+        await prepare_schema(self.engine, HISTORY)
         if self.owns_exchange:
             await self.ports.exchange.start()
         try:

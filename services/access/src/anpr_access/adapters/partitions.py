@@ -1,48 +1,24 @@
-"""Access's schema and the month partitions of `access.reads` on PostgreSQL: made ahead, made on
-demand, listed.
+"""The month partitions of `access.reads` on PostgreSQL: made ahead, made on demand, listed.
 
-Tables and partitions are DDL, so these run on the owner role's engine. SQLite (embedded) has no
-partitions.
+Partitions are DDL, so these run on the owner role's engine; they are the data's lifecycle, not the
+schema's history (migrations/ makes the partitioned table). SQLite (embedded) has no partitions.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from anpr_access.adapters.tables import SCHEMA, metadata, reads
+from anpr_access.adapters.tables import SCHEMA
 from anpr_access.domain.retention import Month, months_ahead
-from anpr_core.db import create_schema, is_postgres
+from anpr_core.db import is_postgres
 
 
-async def create_access_schema(engine: AsyncEngine, now: datetime, months_ahead_count: int = 2) -> None:
-    await create_schema(engine, metadata, SCHEMA)
-    await add_passage_link(engine)
+async def make_partitions_ahead(engine: AsyncEngine, now: datetime, months_ahead_count: int = 2) -> None:
+    """The partitions of this month and the next `months_ahead_count` (PostgreSQL; nothing on SQLite)."""
     await ensure_partitions(engine, months_ahead(now, months_ahead_count))
-
-
-async def add_passage_link(engine: AsyncEngine) -> bool:
-    """Gives a reads table of an earlier version its passage_id column (nullable: reads stored
-    before it belong to no passage). True if it was added."""
-
-    def missing(connection: Any) -> bool:
-        schema = SCHEMA if connection.dialect.name == "postgresql" else None
-        present = {c["name"] for c in inspect(connection).get_columns(reads.name, schema=schema)}
-        return "passage_id" not in present
-
-    async with engine.begin() as conn:
-        if is_postgres(engine):
-            # Replicas starting together: one adds it, the others find it there.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"schema:{SCHEMA}"})
-        if not await conn.run_sync(missing):
-            return False
-        name = f'"{SCHEMA}".reads' if is_postgres(engine) else "reads"
-        # On PostgreSQL the column reaches every partition of the table.
-        await conn.execute(text(f"ALTER TABLE {name} ADD COLUMN passage_id VARCHAR(128)"))
-    return True
 
 
 async def ensure_partitions(engine: AsyncEngine, months: list[Month]) -> None:

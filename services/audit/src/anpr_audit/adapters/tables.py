@@ -1,4 +1,5 @@
-"""The append-only audit tables (schema `audit`) and the triggers that keep them so.
+"""The append-only audit tables (schema `audit`); the triggers that keep them so are made with them
+by the owner role, in the schema's history (migrations/, `anpr migrate audit`).
 
 The service's runtime role may only INSERT and SELECT these tables and owns none of them (the
 owner role, ANPR_DATABASE_OWNER_URL, created them and their triggers), so it can neither change a
@@ -17,11 +18,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_core.db import UtcDateTime, is_postgres
+from anpr_core.db import UtcDateTime
 
 SCHEMA = "audit"
 metadata = MetaData(schema=SCHEMA)
@@ -76,35 +75,3 @@ LOG_COLUMNS = (
     "previous_hash",
     "row_hash",
 )
-
-
-def _append_only_ddl(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_no_update ON {SCHEMA}.{table}",
-        f"""CREATE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE ON {SCHEMA}.{table}
-            FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.refuse_change()""",
-        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {SCHEMA}.{table}",
-        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {SCHEMA}.{table}
-            FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.refuse_change()""",
-    ]
-
-
-_APPEND_ONLY_DDL = [
-    f"""
-    CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'the audit log is append-only: % refused', TG_OP;
-    END $$
-    """,
-    *_append_only_ddl("audit_log"),
-    *_append_only_ddl("checkpoints"),
-]
-
-
-async def install_append_only_guards(engine: AsyncEngine) -> None:
-    if not is_postgres(engine):
-        return
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-        for statement in _APPEND_ONLY_DDL:
-            await conn.execute(text(statement))

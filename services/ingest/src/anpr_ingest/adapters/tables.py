@@ -1,9 +1,7 @@
 """Ingest's tables (schema `ingest`): the camera register, the intake dedupe table, and the vehicles
-vendor cameras track (Axis's carID)."""
+vendor cameras track (Axis's carID). Their history is in migrations/; the models and its head agree."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -16,13 +14,10 @@ from sqlalchemy import (
     String,
     Table,
     false,
-    inspect,
-    text,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from anpr_core.db import UtcDateTime, create_schema, schema_owner
+from anpr_core.db import UtcDateTime
 
 SCHEMA = "ingest"
 metadata = MetaData(schema=SCHEMA)
@@ -53,7 +48,7 @@ cameras = Table(
     Column("impact_analysis_reference", String(200), nullable=False, server_default=""),
     Column("updated_at", UtcDateTime(), nullable=True),
     # The vendor format a smart camera pushes ("" for the platform's own API), and the IANA time zone
-    # its local times are in. Registers of earlier versions get both with these defaults.
+    # its local times are in. Registers of earlier versions got both with these defaults (migration 0002).
     Column("vendor", String(16), nullable=False, server_default=""),
     Column("time_zone", String(64), nullable=False, server_default="Europe/Brussels"),
     # Digest's H(camera:realm:key), written with the key and cleared with it; "" (cameras registered
@@ -93,42 +88,3 @@ vendor_tracks = Table(
     PrimaryKeyConstraint("camera_id", "track"),
     Index("ix_vendor_tracks_last_at", "last_at"),
 )
-
-
-async def add_missing_columns(engine: AsyncEngine) -> list[str]:
-    """Adds the columns that tables made by an earlier version lack (each has a server default or is
-    nullable), so an existing database or `var/ingest.db` keeps working."""
-
-    def upgrade(connection: Any) -> list[str]:
-        # On SQLite the schema is translated away (anpr_core.db), so the table has no schema there.
-        schema = SCHEMA if connection.dialect.name == "postgresql" else None
-        added = []
-        for table in (cameras, intake_dedupe):
-            name = f"{schema}.{table.name}" if schema else table.name
-            present = {c["name"] for c in inspect(connection).get_columns(table.name, schema=schema)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                ddl = f"{column.name} {column.type.compile(connection.dialect)}"
-                if column.server_default is not None:
-                    default = column.server_default.arg  # type: ignore[attr-defined]
-                    literal = (
-                        default.compile(dialect=connection.dialect)
-                        if hasattr(default, "compile")
-                        else f"'{default}'"
-                    )
-                    ddl += f" NOT NULL DEFAULT {literal}"
-                connection.execute(text(f"ALTER TABLE {name} ADD COLUMN {ddl}"))
-                added.append(f"{table.name}.{column.name}")
-        return added
-
-    async with engine.begin() as connection:
-        return await connection.run_sync(upgrade)
-
-
-async def prepare_tables(engine: AsyncEngine, owner_url: str | None) -> list[str]:
-    """Creates the schema and tables as the owner role (the runtime role owns none, and gets its
-    rights on them), and adds what an earlier version's tables lack; returns the columns added."""
-    async with schema_owner(engine, owner_url, SCHEMA) as owner:
-        await create_schema(owner, metadata, SCHEMA)
-        return await add_missing_columns(owner)

@@ -1,9 +1,7 @@
 """Match's tables (schema `match`): hotlists and their rules, entries as entered, hits as raised,
-and the outbox of hotlist changes."""
+and the outbox of hotlist changes. Their history is in migrations/; the models and its head agree."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -16,10 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    inspect,
-    text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from anpr_core.db import UtcDateTime
 from anpr_core.outbox import Outbox
@@ -105,32 +100,3 @@ hits = Table(
 
 # Hotlist changes staged in the transaction that makes them; the relay publishes them.
 outbox = Outbox(metadata)
-
-
-async def add_missing_columns(engine: AsyncEngine) -> list[str]:
-    """Adds the columns tables of an earlier version lack (each with a default), so an existing
-    database or var/match.db keeps working: hotlists.owner_zone, hits.source_zone."""
-
-    def upgrade(connection: Any) -> list[str]:
-        # On SQLite the schema is translated away (anpr_core.db).
-        schema = SCHEMA if connection.dialect.name == "postgresql" else None
-        added = []
-        for table, column in ((hotlists, hotlists.c.owner_zone), (hits, hits.c.source_zone)):
-            present = {c["name"] for c in inspect(connection).get_columns(table.name, schema=schema)}
-            if column.name in present:
-                continue
-            name = f"{schema}.{table.name}" if schema else table.name
-            kind = column.type.compile(connection.dialect)
-            connection.execute(
-                text(f"ALTER TABLE {name} ADD COLUMN {column.name} {kind} NOT NULL DEFAULT ''")
-            )
-            added.append(f"{table.name}.{column.name}")
-        return added
-
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Replicas starting together: one adds them, the others find them there.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"schema:{SCHEMA}"}
-            )
-        return await connection.run_sync(upgrade)

@@ -1,0 +1,5 @@
+"""Alembic's entry point for ingest's history."""
+
+from anpr_core.migrations import run_env
+
+run_env()
