@@ -105,6 +105,63 @@ def test_the_chart_gives_every_service_the_owner_url_and_the_audit_its_key_and_a
     assert 'GRANT CREATE ON DATABASE :"db" TO :"owner"' in script
 
 
+def test_the_chart_migrates_as_the_owner_before_the_services_start(tmp_path: Path) -> None:
+    rendered = _render(tmp_path, "-f", str(CHART_DIR / "ci" / "test-values.yaml"))
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    jobs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Job"}
+    [migrate] = [job for name, job in jobs.items() if name.endswith("-migrate")]
+    hooks = migrate["metadata"]["annotations"]
+    assert hooks["helm.sh/hook"] == "pre-install,pre-upgrade"
+    # After the roles Job, which makes the owner role it logs in as (weight 0 when unset).
+    roles = [job for name, job in jobs.items() if name.endswith("database-roles")]
+    roles_weight = int(roles[0]["metadata"]["annotations"].get("helm.sh/hook-weight", "0")) if roles else 0
+    assert int(hooks["helm.sh/hook-weight"]) > roles_weight
+    pod = migrate["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["command"] == ["anpr", "migrate", "all"]
+    assert container["image"].split(":")[0].endswith("anpr-cli")
+    env = _env(container)
+    owner = env["ANPR_DATABASE_OWNER_URL"]["valueFrom"]["secretKeyRef"]
+    runtime = env["ANPR_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert (owner["key"], runtime["key"]) == ("database-owner-url", "database-url")
+    assert "optional" not in owner, "no migration without the owner role"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Off, the Job is gone (a zone that runs `anpr migrate all` itself).
+    off = _render(
+        tmp_path,
+        "-f",
+        str(CHART_DIR / "ci" / "test-values.yaml"),
+        "--set",
+        "database.migrations.enabled=false",
+    )
+    assert off.returncode == 0, off.stderr
+    assert not [d for d in yaml.safe_load_all(off.stdout) if d and d["metadata"]["name"].endswith("-migrate")]
+
+
+def test_compose_migrates_as_the_owner_before_every_service_with_a_database() -> None:
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    migrate = services["migrate"]
+    assert [*migrate["entrypoint"], *migrate["command"]] == ["anpr", "migrate", "all"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert migrate["build"]["dockerfile"] == "deploy/cli/Dockerfile"
+    assert (REPO / migrate["build"]["dockerfile"]).is_file()
+    env = migrate["environment"]
+    assert (_user(env["ANPR_DATABASE_URL"]), _user(env["ANPR_DATABASE_OWNER_URL"])) == (
+        "schild_app",
+        "schild_owner",
+    )
+    for name in (*SERVICES, "share"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+    dockerfile = (REPO / "deploy" / "cli" / "Dockerfile").read_text()
+    assert "--package schild" in dockerfile and 'ENTRYPOINT ["anpr"]' in dockerfile
+    assert "USER 10001:10001" in dockerfile
+    for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.MULTILINE):
+        assert (REPO / source).exists(), source
+
+
 def test_the_chart_refuses_production_without_the_audit_key_or_anchor_volume(tmp_path: Path) -> None:
     production = [
         "--set", "config.zoneId=5344", "--set", "kafka.bootstrap=k:9092",
