@@ -128,6 +128,18 @@ def test_the_chart_migrates_as_the_owner_before_the_services_start(tmp_path: Pat
     assert "optional" not in owner, "no migration without the owner role"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # With the chart's own CloudNativePG cluster, absent before the first install, no hook: a Job of
+    # each revision, retrying until the cluster answers; the refused pods become ready after it.
+    production = _render(tmp_path, "-f", str(CHART_DIR / "values-production.yaml"))
+    assert production.returncode == 0, production.stderr
+    [job] = [
+        d
+        for d in yaml.safe_load_all(production.stdout)
+        if d and d["kind"] == "Job" and "-migrate" in d["metadata"]["name"]
+    ]
+    assert job["metadata"]["name"] == "schild-migrate-r1" and "annotations" not in job["metadata"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["anpr", "migrate", "all"]
+    assert job["spec"]["backoffLimit"] >= 8
     # Off, the Job is gone (a zone that runs `anpr migrate all` itself).
     off = _render(
         tmp_path,
