@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 # What a service's runtime role may do with its own tables, unless the service asks for less.
 RUNTIME_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# The largest row offset a page may ask for: SQLite and PostgreSQL take 64-bit offsets, and a larger
+# number from a client is a 422, not an overflow in the driver (a 500).
+MAX_ROW_OFFSET = 2**31 - 1
 _PRIVILEGES = frozenset({*RUNTIME_PRIVILEGES, "TRUNCATE", "REFERENCES", "TRIGGER"})
 
 

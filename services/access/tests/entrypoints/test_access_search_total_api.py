@@ -81,3 +81,10 @@ async def test_the_openapi_describes_the_total(client: httpx.AsyncClient) -> Non
     schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["PassagePage"]
     assert {"total", "total_exact"} <= set(schema["required"])
     assert "more than" in schema["properties"]["total"]["description"]
+
+
+async def test_an_offset_past_what_a_database_can_count_is_refused(client: httpx.AsyncClient) -> None:
+    # Found by the fuzzer: an offset beyond 64 bits overflowed the driver (a 500).
+    answer = await client.get("/v1/passages", params={"plate": "1ABC234", "offset": 2**70, **JUSTIFIED})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

@@ -619,3 +619,10 @@ async def test_a_validity_time_outside_what_utc_can_hold_is_a_422(service: Servi
     )
     assert imported.status_code == 422, imported.text
     assert "9999" in imported.json()["errors"][0]["reason"]
+
+
+async def test_an_offset_past_what_a_database_can_count_is_refused(service: Service) -> None:
+    # Found by the fuzzer: an offset beyond 64 bits overflowed SQLite's driver (a 500).
+    answer = await service.client.get("/v1/hotlist", params={"offset": 2**70}, headers=service.auth())
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")

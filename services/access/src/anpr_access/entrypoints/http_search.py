@@ -28,6 +28,7 @@ from anpr_access.entrypoints.schemas import (
     TrafficReport,
 )
 from anpr_access.handlers import search
+from anpr_core.db import MAX_ROW_OFFSET
 from anpr_core.events import utcnow
 
 router = APIRouter(prefix="/v1")
@@ -46,7 +47,7 @@ async def search_passages(
     direction: Direction | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PassagePage:
     asked = SearchRequest(

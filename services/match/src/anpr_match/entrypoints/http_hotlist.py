@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from anpr_core.db import MAX_ROW_OFFSET
 from anpr_core.problems import Problem
 from anpr_match.domain.hotlist_csv import export_lines
 from anpr_match.entrypoints.deps import Exporting, Hotlist, HotlistManager, HotlistViewer, Looking
@@ -44,7 +45,7 @@ async def list_entries(
     list_name: Annotated[str | None, Query(max_length=64)] = None,
     in_force: Annotated[bool | None, Query(description="Only entries in force now (or not)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_OFFSET)] = 0,
 ) -> list[EntryOut]:
     found = await entries.list_entries(
         ports, principal, why, plate=plate, list_name=list_name, in_force=in_force, limit=limit, offset=offset
