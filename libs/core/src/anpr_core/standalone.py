@@ -78,6 +78,17 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise PortUnavailable(f"cannot listen on {host}:{port}: {reason}", in_use=in_use) from None
 
 
+def service_socket(service: str, settings: CoreSettings) -> socket.socket:
+    """The service's listening socket, or one line saying why not and exit 2 (a standalone service's
+    entrypoint calls it before building anything)."""
+    try:
+        return listening_socket(settings.host, settings.port)
+    except PortUnavailable as error:
+        hint = " (another process has it: set ANPR_PORT)" if error.in_use else ""
+        sys.stderr.write(f"{service}: {error}{hint}\n")
+        raise SystemExit(2) from None
+
+
 def kafka_bus_for(settings: CoreSettings, client_id: str) -> KafkaBus:
     if settings.kafka_bootstrap is None:
         raise ValueError("ANPR_KAFKA_BOOTSTRAP is not set")
@@ -110,12 +121,7 @@ def run_standalone(
             "for everything in one process without them, run `anpr run`\n"
         )
         raise SystemExit(2)
-    try:
-        sock = listening_socket(settings.host, settings.port)
-    except PortUnavailable as error:
-        hint = " (another process has it: set ANPR_PORT)" if error.in_use else ""
-        sys.stderr.write(f"{service}: {error}{hint}\n")
-        raise SystemExit(2) from None
+    sock = service_socket(service, settings)
     bus = kafka_bus_for(settings, client_id=f"schild-{service}")
     engine = make_engine(settings.database_url, service, Path(settings.data_dir))
     app = build_app(settings, bus, engine)

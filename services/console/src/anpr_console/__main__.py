@@ -11,7 +11,7 @@ from anpr_console.bootstrap import build_app
 from anpr_console.settings import ConsoleSettings
 from anpr_core.jsonlog import configure_logging
 from anpr_core.service import serve
-from anpr_core.standalone import PortUnavailable, event_loop_factory, http_protocol, listening_socket
+from anpr_core.standalone import event_loop_factory, http_protocol, service_socket
 
 
 def main() -> None:
@@ -21,12 +21,7 @@ def main() -> None:
         sys.stderr.write(f"console: invalid settings:\n{error}\n")
         raise SystemExit(2) from error
     configure_logging(settings.log_level)
-    try:
-        sock = listening_socket(settings.host, settings.port)
-    except PortUnavailable as error:
-        hint = " (another process has it: set ANPR_PORT)" if error.in_use else ""
-        sys.stderr.write(f"console: {error}{hint}\n")
-        raise SystemExit(2) from None
+    sock = service_socket("console", settings)
     app = build_app(settings)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(serve(app, settings, http=http_protocol(), sock=sock))
