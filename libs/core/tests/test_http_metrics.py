@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from prometheus_client import REGISTRY
-from starlette.types import Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from anpr_core.http_metrics import UNMATCHED
-from anpr_core.service import create_service_app
+from anpr_core.http_metrics import UNMATCHED, RouteTemplate
+from anpr_core.service import add_inner_middleware, create_service_app
 
 
 @asynccontextmanager
@@ -174,3 +174,28 @@ async def test_latency_is_the_time_to_the_answers_start_and_a_stream_is_in_fligh
     assert _latency("probe-stream", "GET", "/v1/stream", "_sum") == pytest.approx(0.3)
     assert _latency("probe-stream", "GET", "/v1/stream", "_bucket", le="0.25") == 0
     assert _latency("probe-stream", "GET", "/v1/stream", "_bucket", le="0.5") == 1
+
+
+class _AnswersItself:
+    """A middleware that answers some requests without the router, as ingest's fast path does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/quick":
+            scope["route"] = RouteTemplate("/v1/quick")
+            await send({"type": "http.response.start", "status": 202, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self._app(scope, receive, send)
+
+
+async def test_what_an_inner_middleware_answers_itself_is_counted_under_its_template() -> None:
+    app = _app("probe-answers-itself")
+    add_inner_middleware(app, _AnswersItself)
+    async with _client(app) as client:
+        assert (await client.post("/v1/quick")).status_code == 202
+        assert (await client.get("/v1/plates/1ABC234")).status_code == 200
+    assert _count("probe-answers-itself", "POST", "/v1/quick", "202") == 1
+    assert _count("probe-answers-itself", "GET", "/v1/plates/{plate}", "200") == 1

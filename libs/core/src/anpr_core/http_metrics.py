@@ -10,6 +10,7 @@ may carry a plate, and every distinct path would be a series of its own.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,16 @@ _MEASURED_BY = "anpr.http_metrics"
 # Any token is a method to the server: a client inventing methods must not invent series.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
+
+
+@dataclass(frozen=True)
+class RouteTemplate:
+    """What a middleware that answers without the router (ingest's raw-frame fast path, the console's
+    pass-through) puts in the scope as "route", as Starlette's router puts its route there, so that
+    its answers are counted under a template. It must run inside HTTPMetrics
+    (anpr_core.service.add_inner_middleware)."""
+
+    path: str
 
 
 class HTTPMetrics:

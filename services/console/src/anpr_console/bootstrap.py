@@ -22,7 +22,7 @@ from anpr_console.entrypoints.state import ConsoleState
 from anpr_console.handlers import SignInPorts
 from anpr_console.settings import ConsoleSettings
 from anpr_core.auth import DevIssuer, Role, TokenVerifier, build_verifier
-from anpr_core.service import create_service_app
+from anpr_core.service import add_inner_middleware, create_service_app
 from anpr_core.settings import Environment
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -92,7 +92,7 @@ def build_app(
     app.state.console = state
     app.include_router(router)
     app.mount(ASSETS_PATH, StaticFiles(directory=STATIC), name="console-assets")
-    app.add_middleware(ApiPassThrough)
+    add_inner_middleware(app, ApiPassThrough)
     return app
 
 

@@ -20,7 +20,7 @@ from anpr_core.bus import Bus
 from anpr_core.db import ping, session_factory
 from anpr_core.events import Topics
 from anpr_core.migrations import prepare_schema
-from anpr_core.service import create_service_app
+from anpr_core.service import add_inner_middleware, create_service_app
 from anpr_ingest.adapters.camera_cache import CameraCache
 from anpr_ingest.adapters.camera_feed import CameraFeed
 from anpr_ingest.adapters.camera_register import CameraRegister
@@ -147,7 +147,7 @@ def build_app(
     app.include_router(http_vendors.router)
     app.include_router(http_vendors.fixed_paths)
     app.add_exception_handler(IngestRefusal, answer_refusal)
-    app.add_middleware(RawFrameFastPath, intake=partial(http_intake.raw_frame, intake))
+    add_inner_middleware(app, RawFrameFastPath, intake=partial(http_intake.raw_frame, intake))
     return app
 
 

@@ -1035,3 +1035,19 @@ async def test_a_register_made_by_the_earlier_version_is_upgraded_in_place(tmp_p
             "/v1/frames", headers={"X-Camera-Key": "cam_old-key"}, **frame_form(camera_id="cam-old")
         )
         assert accepted.status_code == 202
+
+
+async def test_raw_body_frames_are_in_the_golden_signals_under_their_route(ingest: Ingest) -> None:
+    # The fast path answers without the router: it must still be counted, or the SRE's request rate
+    # and error share would miss ingest's busiest route.
+    from prometheus_client import REGISTRY
+
+    def answered(status: str) -> float:
+        labels = {"service": "ingest", "method": "POST", "route": "/v1/frames", "status": status}
+        return REGISTRY.get_sample_value("anpr_http_requests_total", labels) or 0.0
+
+    api_key = await ingest.register("cam-1", direction="in")
+    accepted, refused = answered("202"), answered("401")
+    assert (await ingest.client.post("/v1/frames", **raw_frame(api_key))).status_code == 202
+    assert (await ingest.client.post("/v1/frames", **raw_frame("wrong-key"))).status_code == 401
+    assert (answered("202") - accepted, answered("401") - refused) == (1, 1)

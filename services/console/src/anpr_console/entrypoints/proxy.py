@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from anpr_console.adapters.upstreams import with_bearer
 from anpr_console.domain.session import SessionError
 from anpr_console.entrypoints.state import CSRF_HEADER, SESSION_COOKIE, ConsoleState
+from anpr_core.http_metrics import RouteTemplate
 from anpr_core.problems import PROBLEM_JSON
 
 PREFIX = "/console/api/"
@@ -35,6 +36,7 @@ class ApiPassThrough:
         if upstream is None or not rest.startswith("v1/"):
             await _problem(send, 404, "Not Found", f"no service API at {path}")
             return
+        scope["route"] = RouteTemplate(f"{PREFIX}{service}/{{path}}")  # one series per service
         headers = dict(scope["headers"])
         if scope["method"] not in _SAFE and headers.get(CSRF_HEADER.encode()) != b"1":
             await _problem(

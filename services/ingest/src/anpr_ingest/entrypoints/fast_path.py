@@ -19,6 +19,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from anpr_core.http_metrics import RouteTemplate
 from anpr_core.problems import PROBLEM_JSON, Problem, dependency_problem, validation_problem
 from anpr_ingest.domain.errors import IngestRefusal
 from anpr_ingest.entrypoints.problems import problem_for
@@ -27,6 +28,7 @@ from anpr_ingest.entrypoints.schemas import RAW_IMAGE_TYPES, FrameAccepted
 __all__ = ["FRAMES_PATH", "RawFrameFastPath", "RawFrameIntake"]
 
 FRAMES_PATH = "/v1/frames"
+FRAMES_ROUTE = RouteTemplate(FRAMES_PATH)  # counted by HTTPMetrics as the route would be
 
 # A raw-body frame: the request headers (lower-case names), the body's chunks, and when it began.
 RawFrameIntake = Callable[[Mapping[str, str], AsyncIterator[bytes], float], Awaitable[FrameAccepted]]
@@ -48,6 +50,7 @@ class RawFrameFastPath:
             }
             media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
             if media_type in RAW_IMAGE_TYPES:
+                scope["route"] = FRAMES_ROUTE
                 await self._serve(scope, receive, send, headers)
                 return
         await self._app(scope, receive, send)
