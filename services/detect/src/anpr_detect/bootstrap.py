@@ -42,11 +42,13 @@ def onnx_reader(settings: DetectSettings) -> PlateReader:
 
     tuning = ReaderTuning(reading=ReadingSettings(priors=settings.priors()))
     # One reader per in-flight frame, sharing the threads: readers run side by side, not on top.
-    return build_reader(settings.reader, threads_per_reader(settings), tuning)
+    return build_reader(settings.reader, threads_per_reader(settings), tuning, spinning=settings.ort_spinning)
 
 
 def threads_per_reader(settings: DetectSettings) -> int:
-    return max(1, settings.threads // settings.max_inflight)
+    from anpr_detect.adapters.onnx_threads import threads_per_reader as share
+
+    return share(settings.threads, settings.max_inflight)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,12 @@ from anpr_detect.domain.priors import BELGIAN_ZONE, CountryPriors
 
 
 class DetectSettings(CoreSettings):
-    # ONNX Runtime intra-op threads in all, shared by the readers (threads // max_inflight each).
-    threads: int = Field(default=2, ge=1, le=64)
+    # ONNX Runtime intra-op threads in all, shared by the readers (threads // max_inflight each);
+    # unset, the cores this process may run on (os.sched_getaffinity: a container's CPU set).
+    threads: int | None = Field(default=None, ge=1, le=64)
+    # ONNX Runtime's idle threads busy-wait for work (its default). Off: with several sessions on
+    # few cores, spinning threads take the cores the others need (adapters/onnx_threads.py).
+    ort_spinning: bool = False
     # Frames being read at once, each by its own reader; more wait in the bus (the back-pressure).
     max_inflight: int = Field(default=2, ge=1, le=64)
     # Frames each reader takes from one poll, its detection run as one batch (more on a GPU).

@@ -24,10 +24,13 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
 import rapidocr
+from omegaconf import flag_override
 from rapidocr.ch_ppocr_rec import TextRecInput
 from rapidocr.utils.process_img import get_rotate_crop_image
 
+from anpr_detect.adapters import onnx_threads
 from anpr_detect.adapters.line_reading import Recognised, read_line, read_two_rows
 from anpr_detect.adapters.plate_reading import DetectedPlate, detected_plate, without_duplicates
 from anpr_detect.adapters.text_lines import (
@@ -123,9 +126,24 @@ class _CtcCapture:
 class RapidOcrPlateReader:
     """PlateReader on rapidocr. Thread-safe; calls are serialised (the engine keeps per-call state)."""
 
-    def __init__(self, threads: int = 2, tuning: ReaderTuning | None = None) -> None:
+    def __init__(
+        self, threads: int = 2, tuning: ReaderTuning | None = None, *, spinning: bool = False
+    ) -> None:
         self._tuning = tuning or ReaderTuning()
         detection_model, recognition_model = _bundled_models()
+        # rapidocr's params set threads and the arena but no session config entry (spinning): its
+        # sessions are built here and handed to it by its `session` key (rapidocr PR #451), which
+        # only its config object, not its params, can carry (OmegaConf refuses objects otherwise).
+        options = onnx_threads.session_options(
+            threads, spinning=spinning, memory_arena=self._tuning.memory_arena
+        )
+        providers = [
+            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
+        ]
+        self.sessions: dict[str, Any] = {
+            "detection": ort.InferenceSession(str(detection_model), options, providers=providers),
+            "recognition": ort.InferenceSession(str(recognition_model), options, providers=providers),
+        }
         self._engine: Any = rapidocr.RapidOCR(
             params={
                 "Global.use_cls": False,  # plates are upright; the angle classifier only costs time
@@ -143,6 +161,9 @@ class RapidOcrPlateReader:
                 "EngineConfig.onnxruntime.use_cuda": cuda_available(),
             }
         )
+        with flag_override(self._engine.cfg, "allow_objects", True):
+            self._engine.cfg.Det.session = self.sessions["detection"]
+            self._engine.cfg.Rec.session = self.sessions["recognition"]
         self._lock = threading.Lock()
         self._decoder = PlateDecoder(self._tuning.reading) if self._tuning.decoder == "formats" else None
         # rapidocr loads its sessions lazily; load them now so the first frame is not slow.

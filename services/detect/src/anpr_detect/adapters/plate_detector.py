@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from anpr_detect.adapters import onnx_threads
+
 __all__ = ["MODEL_PATH", "OnnxPlateDetector", "PlateBox", "default_long_side"]
 
 logger = logging.getLogger(__name__)
@@ -63,12 +65,11 @@ class OnnxPlateDetector:
         threads: int = 2,
         long_side: int | None = None,
         score_threshold: float = _SCORE_THRESHOLD,
+        spinning: bool = False,
     ) -> None:
         if not model_path.is_file():
             raise FileNotFoundError(f"plate detector model not found: {model_path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = onnx_threads.session_options(threads, spinning=spinning)
         # The CUDA provider where onnxruntime-gpu finds a device; the CPU provider always follows.
         available = ort.get_available_providers()
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -86,6 +87,11 @@ class OnnxPlateDetector:
     @property
     def long_side(self) -> int:
         return self._long_side
+
+    @property
+    def session_options(self) -> ort.SessionOptions:
+        """The options the session runs with (threads, spinning), as ONNX Runtime holds them."""
+        return self._session.get_session_options()
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[PlateBox]:
         """Plate boxes in a BGR uint8 frame, best first."""

@@ -75,9 +75,13 @@ class DetectorPlateReader:
         return results
 
 
-def build_reader(kind: ReaderKind, threads: int, tuning: ReaderTuning | None = None) -> PlateReader:
-    ocr = RapidOcrPlateReader(threads=threads, tuning=tuning)
+def build_reader(
+    kind: ReaderKind, threads: int, tuning: ReaderTuning | None = None, *, spinning: bool = False
+) -> PlateReader:
+    """`threads` intra-op threads for each of the reader's sessions; `spinning` lets their idle
+    threads busy-wait (ONNX Runtime's default; off here, see adapters/onnx_threads.py)."""
+    ocr = RapidOcrPlateReader(threads=threads, tuning=tuning, spinning=spinning)
     if kind == "text":
         return ocr
-    detector = OnnxPlateDetector(threads=threads)
+    detector = OnnxPlateDetector(threads=threads, spinning=spinning)
     return DetectorPlateReader(detector, ocr, full_frame_fallback=kind == "detector+text")
