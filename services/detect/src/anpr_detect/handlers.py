@@ -5,18 +5,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from anpr.v1 import frame_pb2, passage_pb2, read_pb2
 from anpr_core.bus import Bus, OutgoingRecord
 from anpr_core.metrics import PASSAGES, READS
-from anpr_detect.adapters.frame_reader import ReaderSlot
+from anpr_detect.adapters.frame_reader import FrameReader, ReaderSlot
 from anpr_detect.adapters.images import decode_image
 from anpr_detect.adapters.passage_feed import PassageFeed
 from anpr_detect.adapters.plate_reading import DetectedPlate
-from anpr_detect.adapters.wire import reads_for_frame
+from anpr_detect.adapters.wire import reads_for_frame, region_of
+from anpr_detect.domain.regions import ReadingRegion
 
 __all__ = [
     "FramePorts",
@@ -28,6 +29,7 @@ __all__ = [
     "publish_open_passages",
     "read_frames",
     "read_image",
+    "read_regions",
 ]
 
 
@@ -74,7 +76,8 @@ class FramePorts:
 async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], ports: FramePorts) -> None:
     """Reads the frames of one polled batch, spread over the readers; joins each read to its passage
     and publishes the reads (acknowledged by the broker when this returns)."""
-    plates_per_frame = await ports.reader.get().read_many([image for _, image in frames])
+    regions = [region_of(frame) for frame, _ in frames]
+    plates_per_frame = await read_regions(ports.reader.get(), [image for _, image in frames], regions)
     outgoing: list[OutgoingRecord] = []
     per_camera: Counter[str] = Counter()
     for (frame, image), plates in zip(frames, plates_per_frame, strict=True):
@@ -96,6 +99,38 @@ async def read_frames(frames: Sequence[tuple[frame_pb2.Frame, np.ndarray]], port
         await ports.bus.publish_many(outgoing)
         for camera_id, count in per_camera.items():
             READS.labels("detect", camera_id).inc(count)
+
+
+async def read_regions(
+    reader: FrameReader, images: Sequence[np.ndarray], regions: Sequence[ReadingRegion | None]
+) -> list[list[DetectedPlate]]:
+    """Each frame read within its camera's region (the polygon's bounding box; the whole frame
+    without one), its plates' boxes in frame pixels, those outside the polygon or the expected plate
+    width dropped."""
+    views: list[np.ndarray] = []
+    placed: list[tuple[int, int, int]] = []  # frame index, crop's left and top
+    for index, (image, region) in enumerate(zip(images, regions, strict=True)):
+        box = (
+            (0, 0, image.shape[1], image.shape[0]) if region is None else region.crop_box(*image.shape[1::-1])
+        )
+        if box is None:  # the region lies outside the frame: nothing to read
+            continue
+        x1, y1, x2, y2 = box
+        views.append(image if region is None else np.ascontiguousarray(image[y1:y2, x1:x2]))
+        placed.append((index, x1, y1))
+    results: list[list[DetectedPlate]] = [[] for _ in images]
+    for (index, left, top), plates in zip(placed, await reader.read_many(views), strict=True):
+        region = regions[index]
+        if region is None:
+            results[index] = plates
+            continue
+        in_frame = [replace(p, bbox=_shifted(p.bbox, left, top)) for p in plates]
+        results[index] = [p for p in in_frame if region.keeps(p.bbox)]
+    return results
+
+
+def _shifted(box: tuple[int, int, int, int], left: int, top: int) -> tuple[int, int, int, int]:
+    return (box[0] + left, box[1] + top, box[2] + left, box[3] + top)
 
 
 def join_camera_reads(reads: Iterable[read_pb2.PlateRead], passages: PassageFeed) -> int:

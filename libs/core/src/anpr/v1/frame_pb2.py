@@ -26,7 +26,7 @@ from anpr.v1 import common_pb2 as anpr_dot_v1_dot_common__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61npr/v1/frame.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x01\n\x05\x46rame\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\r\n\x05image\x18\x05 \x01(\x0c\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12%\n\tdirection\x18\t \x01(\x0e\x32\x12.anpr.v1.Directionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61npr/v1/frame.proto\x12\x07\x61npr.v1\x1a\x14\x61npr/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x02\n\x05\x46rame\x12 \n\x04meta\x18\x01 \x01(\x0b\x32\x12.anpr.v1.EventMeta\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\r\n\x05image\x18\x05 \x01(\x0c\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12%\n\tdirection\x18\t \x01(\x0e\x32\x12.anpr.v1.Direction\x12&\n\x06region\x18\n \x01(\x0b\x32\x16.anpr.v1.ReadingRegion\"g\n\rReadingRegion\x12$\n\x07polygon\x18\x01 \x03(\x0b\x32\x13.anpr.v1.PixelPoint\x12\x17\n\x0fmin_plate_width\x18\x02 \x01(\r\x12\x17\n\x0fmax_plate_width\x18\x03 \x01(\r\"\"\n\nPixelPoint\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'anpr.v1.frame_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FRAME']._serialized_start=88
-  _globals['_FRAME']._serialized_end=320
+  _globals['_FRAME']._serialized_end=360
+  _globals['_READINGREGION']._serialized_start=362
+  _globals['_READINGREGION']._serialized_end=465
+  _globals['_PIXELPOINT']._serialized_start=467
+  _globals['_PIXELPOINT']._serialized_end=501
 # @@protoc_insertion_point(module_scope)

@@ -4,9 +4,11 @@ isort:skip_file
 A camera frame accepted by ingest, on its way to detection."""
 
 from anpr.v1 import common_pb2 as _common_pb2
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -31,6 +33,7 @@ class Frame(_message.Message):
     HEIGHT_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     DIRECTION_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
     camera_id: _builtins.str
     content_type: _builtins.str
     """"image/jpeg" or "image/png", established from the bytes, not the file name."""
@@ -44,6 +47,12 @@ class Frame(_message.Message):
     def meta(self) -> _common_pb2.EventMeta: ...
     @_builtins.property
     def captured_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def region(self) -> Global___ReadingRegion:
+        """Where plates appear on this camera's frames, as the camera register says; absent: the whole
+        frame, plates of any width. Detect reads only the region and keeps plates of the width.
+        """
+
     def __init__(
         self,
         *,
@@ -56,11 +65,65 @@ class Frame(_message.Message):
         height: _builtins.int = ...,
         sha256: _builtins.str = ...,
         direction: _common_pb2.Direction.ValueType = ...,
+        region: Global___ReadingRegion | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "meta", b"meta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "meta", b"meta", "region", b"region"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["camera_id", b"camera_id", "captured_at", b"captured_at", "content_type", b"content_type", "direction", b"direction", "height", b"height", "image", b"image", "meta", b"meta", "sha256", b"sha256", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["camera_id", b"camera_id", "captured_at", b"captured_at", "content_type", b"content_type", "direction", b"direction", "height", b"height", "image", b"image", "meta", b"meta", "region", b"region", "sha256", b"sha256", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Frame: _TypeAlias = Frame  # noqa: Y015
+
+@_typing.final
+class ReadingRegion(_message.Message):
+    """A camera's region of interest and expected plate width, in frame pixels."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLYGON_FIELD_NUMBER: _builtins.int
+    MIN_PLATE_WIDTH_FIELD_NUMBER: _builtins.int
+    MAX_PLATE_WIDTH_FIELD_NUMBER: _builtins.int
+    min_plate_width: _builtins.int
+    """A plate's box width bounds; 0: no bound."""
+    max_plate_width: _builtins.int
+    @_builtins.property
+    def polygon(self) -> _containers.RepeatedCompositeFieldContainer[Global___PixelPoint]:
+        """The region's corners in order (at least three); empty: the whole frame."""
+
+    def __init__(
+        self,
+        *,
+        polygon: _abc.Iterable[Global___PixelPoint] | None = ...,
+        min_plate_width: _builtins.int = ...,
+        max_plate_width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_plate_width", b"max_plate_width", "min_plate_width", b"min_plate_width", "polygon", b"polygon"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadingRegion: _TypeAlias = ReadingRegion  # noqa: Y015
+
+@_typing.final
+class PixelPoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    X_FIELD_NUMBER: _builtins.int
+    Y_FIELD_NUMBER: _builtins.int
+    x: _builtins.int
+    y: _builtins.int
+    def __init__(
+        self,
+        *,
+        x: _builtins.int = ...,
+        y: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["x", b"x", "y", b"y"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PixelPoint: _TypeAlias = PixelPoint  # noqa: Y015

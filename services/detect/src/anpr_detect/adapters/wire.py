@@ -15,6 +15,7 @@ from anpr_core.events import new_meta
 from anpr_detect.adapters.images import DEFAULT_MAX_IMAGE_PIXELS, decode_image
 from anpr_detect.adapters.plate_reading import DetectedPlate
 from anpr_detect.domain.passages import Sighting
+from anpr_detect.domain.regions import ReadingRegion
 
 __all__ = [
     "READER_NAME",
@@ -22,6 +23,7 @@ __all__ = [
     "derived_event_id",
     "plate_crop_jpeg",
     "reads_for_frame",
+    "region_of",
     "sighting_of",
     "sightings_of",
 ]
@@ -37,6 +39,18 @@ def plate_crop_jpeg(image: np.ndarray, box: tuple[int, int, int, int]) -> bytes:
         return b""
     ok, encoded = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return encoded.tobytes() if ok else b""
+
+
+def region_of(frame: frame_pb2.Frame) -> ReadingRegion | None:
+    """The camera's region of interest and plate width the frame carries; None: the whole frame."""
+    if not frame.HasField("region"):
+        return None
+    region = frame.region
+    return ReadingRegion(
+        tuple((point.x, point.y) for point in region.polygon),
+        region.min_plate_width,
+        region.max_plate_width,
+    )
 
 
 def derived_event_id(parent_event_id: str, name: str) -> str:

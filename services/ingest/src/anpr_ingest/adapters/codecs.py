@@ -37,6 +37,15 @@ def frame_record(frame: frame_pb2.Frame, image: bytes) -> bytes:
     return b"".join((frame.SerializeToString(), _IMAGE_TAG, _varint(len(image)), image))
 
 
+def reading_region(camera: Camera) -> frame_pb2.ReadingRegion:
+    """The camera's region of interest and plate width, as each of its frames carries them to detect."""
+    return frame_pb2.ReadingRegion(
+        polygon=[frame_pb2.PixelPoint(x=x, y=y) for x, y in camera.region or ()],
+        min_plate_width=camera.min_plate_width or 0,
+        max_plate_width=camera.max_plate_width or 0,
+    )
+
+
 class IntakeEvents:
     """Builds the intake (dedupe entry and record) of a frame or read, for this zone's topics."""
 
@@ -66,6 +75,8 @@ class IntakeEvents:
             sha256=digest,
             direction=_DIRECTIONS[Direction(camera.direction)],
         )
+        if camera.region or camera.min_plate_width or camera.max_plate_width:
+            frame.region.CopyFrom(reading_region(camera))
         return Intake(
             IntakeEntry(camera.camera_id, captured_at, digest, event_id, now),
             self._topics.frames,

@@ -4,11 +4,13 @@ vendor cameras track (Axis's carID). Their history is in migrations/; the models
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Date,
     Float,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -55,6 +57,11 @@ cameras = Table(
     # before: until their key is rotated) means Digest is not possible.
     Column("digest_ha1_md5", String(32), nullable=False, server_default=""),
     Column("digest_ha1_sha256", String(64), nullable=False, server_default=""),
+    # The region of interest ([x, y] corners in frame pixels) and expected plate width; NULL: the
+    # whole frame, any width (migration 0003).
+    Column("region", JSON(), nullable=True),
+    Column("min_plate_width", Integer(), nullable=True),
+    Column("max_plate_width", Integer(), nullable=True),
 )
 
 # One row per frame or read handed to the broker: (camera, captured_at, content digest) -> the event

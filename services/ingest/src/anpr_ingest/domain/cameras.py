@@ -63,6 +63,26 @@ def check_feed(kind: str, vendor: str) -> None:
         )
 
 
+# The largest frame side a region or plate width may name (well past any camera's resolution).
+MAX_FRAME_SIDE = 16384
+
+
+def check_region(corners: list[tuple[int, int]]) -> None:
+    """A region of interest is a polygon: three corners or more, enclosing an area."""
+    if len(corners) < 3:
+        raise InvalidCameraChange("a region has at least three corners")
+    twice_area = sum(
+        x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(corners, corners[1:] + corners[:1], strict=True)
+    )
+    if twice_area == 0:
+        raise InvalidCameraChange("the region's corners enclose no area (all on one line)")
+
+
+def check_plate_width(minimum: int, maximum: int) -> None:
+    if minimum > maximum:
+        raise InvalidCameraChange(f"plate_width min ({minimum}) is above its max ({maximum})")
+
+
 # Belgian zones: what a camera's local time means when it sends one without an offset.
 DEFAULT_TIME_ZONE = "Europe/Brussels"
 
@@ -124,6 +144,11 @@ class Camera:
     # Digest's H(camera:realm:key), made with the key, cleared with it (domain.camera_auth)
     digest_ha1_md5: str = ""
     digest_ha1_sha256: str = ""
+    # Where plates appear on its frames ([x, y] corners in frame pixels) and how wide they are there;
+    # None: the whole frame, any width. Each frame carries them to detect.
+    region: list[list[int]] | None = None
+    min_plate_width: int | None = None
+    max_plate_width: int | None = None
 
     def changed(self, **fields: Any) -> Camera:
         return dataclasses.replace(self, **fields)

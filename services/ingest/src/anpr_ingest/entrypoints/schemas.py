@@ -4,18 +4,21 @@ records: what the routes parse and what they answer."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from anpr_ingest.domain.cameras import (
     DEFAULT_TIME_ZONE,
+    MAX_FRAME_SIDE,
     Camera,
     CameraKind,
     CameraStatus,
     Direction,
     check_border,
+    check_plate_width,
+    check_region,
     is_silent,
 )
 from anpr_ingest.domain.vendors import Vendor
@@ -38,6 +41,32 @@ class SignChange(Position):
     a sign never wipes its description unnoticed."""
 
     description: str = Field(max_length=500, description="Where the pictogram sign stands")
+
+
+class FramePoint(BaseModel):
+    x: int = Field(ge=0, le=MAX_FRAME_SIDE, description="Frame pixels from the left edge")
+    y: int = Field(ge=0, le=MAX_FRAME_SIDE, description="Frame pixels from the top edge")
+
+
+def _encloses_an_area(corners: list[FramePoint]) -> list[FramePoint]:
+    check_region([(c.x, c.y) for c in corners])
+    return corners
+
+
+# Where plates appear on the camera's frames: detect reads only this polygon's bounding box.
+Region = Annotated[list[FramePoint], Field(min_length=3, max_length=64), AfterValidator(_encloses_an_area)]
+
+
+class PlateWidth(BaseModel):
+    """How wide the camera's plates are in its frames: detect drops plates narrower or wider."""
+
+    min: int = Field(ge=1, le=MAX_FRAME_SIDE, description="Pixels")
+    max: int = Field(ge=1, le=MAX_FRAME_SIDE, description="Pixels")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        check_plate_width(self.min, self.max)
+        return self
 
 
 class CameraFields(BaseModel):
@@ -65,6 +94,10 @@ class CameraFields(BaseModel):
         max_length=64,
         description="IANA time zone of the times the camera sends without an offset",
     )
+    region: Region | None = Field(
+        default=None, description="Region of interest, corners in frame pixels; none: the whole frame"
+    )
+    plate_width: PlateWidth | None = None
 
 
 class CameraIn(CameraFields):
@@ -94,6 +127,8 @@ class CameraPatch(BaseModel):
     status: CameraStatus | None = None
     vendor: Vendor | None = None
     time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+    region: Region | None = None
+    plate_width: PlateWidth | None = None
 
 
 class CameraOut(BaseModel):
@@ -113,6 +148,8 @@ class CameraOut(BaseModel):
     status: CameraStatus
     vendor: Vendor | None
     time_zone: str
+    region: list[FramePoint] | None
+    plate_width: PlateWidth | None
     has_key: bool = Field(description="False after revocation, until the key is rotated")
     created_at: datetime
     updated_at: datetime | None
@@ -214,6 +251,10 @@ def camera_out(camera: Camera, silent_gap: timedelta, now: datetime | None = Non
         status=CameraStatus(camera.status),
         vendor=Vendor(camera.vendor) if camera.vendor else None,
         time_zone=camera.time_zone,
+        region=[FramePoint(x=x, y=y) for x, y in camera.region] if camera.region else None,
+        plate_width=PlateWidth(min=camera.min_plate_width, max=camera.max_plate_width)
+        if camera.min_plate_width is not None and camera.max_plate_width is not None
+        else None,
         has_key=bool(camera.api_key_hash),
         created_at=camera.created_at,
         updated_at=camera.updated_at,
@@ -244,6 +285,11 @@ def stored_fields(sent: dict[str, Any]) -> dict[str, Any]:
             fields["zone_id"] = value or None
         elif name == "vendor":
             fields["vendor"] = value.value if value else ""
+        elif name == "region":
+            fields["region"] = [[corner["x"], corner["y"]] for corner in value] if value else None
+        elif name == "plate_width":
+            fields["min_plate_width"] = value["min"] if value else None
+            fields["max_plate_width"] = value["max"] if value else None
         elif name in ("road", "approval_reference", "impact_analysis_reference"):
             fields[name] = value or ""
         elif hasattr(value, "value"):  # enums are stored as their text
