@@ -524,6 +524,9 @@ SELECT format('CREATE ROLE %I', '${PG_APP}')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${PG_APP}')\gexec
 ALTER ROLE ${PG_APP} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${PG_APP}';
 GRANT CREATE ON DATABASE ${PG_DB} TO ${PG_OWNER};
+-- The tests' role drops each test's database WITH (FORCE): it must be allowed to end the sessions
+-- the services' roles may still hold on it (a service process stopping as the test ends).
+GRANT pg_signal_backend TO ${PG_USER};
 SQL
     die "could not create roles/database '${PG_DB}'"
   fi
