@@ -13,12 +13,18 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from anpr_core.auth import DevIssuer, Role
 
 # A skip fails the run unless it names an accelerator (schild.no_silent_skips).
 pytest_plugins = ("schild.no_silent_skips",)
@@ -301,3 +307,103 @@ def zone_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZoneExch
         yield ZoneExchange(f"127.0.0.1:{plain}", f"127.0.0.1:{sasl}", passwords, env)
     finally:
         subprocess.run([str(INFRA), "kafka-down"], env=env, capture_output=True)
+
+
+# The platform's services as separate processes (tests/e2e): as a zone runs them, on the real Kafka
+# and PostgreSQL, migrated first by the owner's own step.
+PLATFORM_SERVICES = ("audit", "access", "match", "detect", "ingest")
+
+
+@dataclass
+class ServiceProcesses:
+    urls: dict[str, str]
+    issuer: DevIssuer
+    logs: dict[str, Path]
+    env: dict[str, str]
+
+    def token(self, role: Role, subject: str | None = None) -> dict[str, str]:
+        """A bearer header for `role`; the subject names the user in the audit."""
+        return {"Authorization": f"Bearer {self.issuer.issue(subject or f'e2e-{role.value}', role)}"}
+
+    def tail_logs(self) -> str:
+        return "\n".join(f"--- {name}\n{path.read_text()[-3000:]}" for name, path in self.logs.items())
+
+    def eventually(self, probe: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if found := probe():
+                return found
+            time.sleep(0.3)
+        pytest.fail(f"timed out waiting for {what}\n{self.tail_logs()}")
+
+
+@contextlib.contextmanager
+def service_processes(
+    kafka_bootstrap: str, roles: DatabaseRoles, topic_prefix: str, folder: Path
+) -> Iterator[ServiceProcesses]:
+    """Migrates as the owner (`anpr migrate all`), starts each service on a free port as the runtime
+    role, waits until every one is ready, and stops them all on leaving."""
+    import httpx
+
+    from anpr_core.auth import DevIssuer  # at run time, not at collection
+
+    key_path = folder / "dev-issuer.pem"
+    issuer = DevIssuer(key_path)
+    env = {
+        **os.environ,
+        "ANPR_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        # As production runs: the owner role migrates, each service serves as a role that owns nothing.
+        "ANPR_DATABASE_URL": roles.app_url,
+        "ANPR_DATABASE_OWNER_URL": roles.owner_url,
+        "ANPR_TOPIC_PREFIX": topic_prefix,
+        "ANPR_DEV_ISSUER_KEY_PATH": str(key_path),
+        "ANPR_DATA_DIR": str(folder / "var"),
+        "ANPR_LOG_LEVEL": "INFO",
+        "ORT_DISABLE_TELEMETRY": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # The owner's step before the services start, as the compose one-shot and the chart's Job run it.
+    migrated = subprocess.run(
+        [sys.executable, "-m", "schild.cli", "migrate", "all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    running = ServiceProcesses({}, issuer, {}, env)
+    try:
+        for name in PLATFORM_SERVICES:
+            port = _free_port()
+            running.logs[name] = folder / f"{name}.log"
+            with running.logs[name].open("wb") as log:
+                processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", f"anpr_{name}"],
+                    env={**env, "ANPR_PORT": str(port)},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            running.urls[name] = f"http://127.0.0.1:{port}"
+        pending = set(running.urls)
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                if processes[name].poll() is not None:
+                    pytest.fail(f"{name} exited with {processes[name].returncode}\n{running.tail_logs()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{running.urls[name]}/readyz", timeout=2).status_code == 200:
+                        pending.discard(name)
+            time.sleep(0.3)
+        if pending:
+            pytest.fail(f"not ready after 120 s: {sorted(pending)}\n{running.tail_logs()}")
+        yield running
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

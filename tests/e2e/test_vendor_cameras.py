@@ -7,13 +7,11 @@ on the dead-letter topic."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,39 +20,21 @@ import httpx
 import pytest
 
 from anpr.v1 import dlq_pb2
-from anpr_core.auth import DevIssuer, Role
+from anpr_core.auth import Role
 from anpr_core.bus.kafka import KafkaBus
 from anpr_core.events import Topics
-from conftest import DatabaseRoles
+from conftest import DatabaseRoles, ServiceProcesses, service_processes
 from schild.camera_emulate import emulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SERVICES = ("audit", "access", "match", "detect", "ingest")
 JUSTIFIED = {"purpose": "judicial", "case_reference": "PV-2026-000019", "legal_basis": "art. 46/12 WPA"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
-class Platform:
-    urls: dict[str, str]
-    issuer: DevIssuer
-    logs: dict[str, Path]
-    env: dict[str, str]
-    topics: Topics
-    kafka: str
-
-    def token(self, role: Role) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.issuer.issue('e2e-' + role.value, role)}"}
-
-    def tail_logs(self) -> str:
-        return "\n".join(f"--- {name}\n{path.read_text()[-3000:]}" for name, path in self.logs.items())
+class Platform(ServiceProcesses):
+    topics: Topics = field(default_factory=Topics)
+    kafka: str = ""
 
     def register(self, camera_id: str, vendor: str) -> str:
         body = {
@@ -84,84 +64,8 @@ class Platform:
 def platform(
     kafka_bootstrap: str, database_roles: DatabaseRoles, topic_prefix: str, tmp_path: Path
 ) -> Iterator[Platform]:
-    key_path = tmp_path / "dev-issuer.pem"
-    issuer = DevIssuer(key_path)
-    env = {
-        **os.environ,
-        "ANPR_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ANPR_DATABASE_URL": database_roles.app_url,
-        "ANPR_DATABASE_OWNER_URL": database_roles.owner_url,
-        "ANPR_TOPIC_PREFIX": topic_prefix,
-        "ANPR_DEV_ISSUER_KEY_PATH": str(key_path),
-        "ANPR_DATA_DIR": str(tmp_path / "var"),
-        "ORT_DISABLE_TELEMETRY": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    # The owner's step before the services start, as the compose one-shot and the chart's Job run it.
-    migrated = subprocess.run(
-        [sys.executable, "-m", "schild.cli", "migrate", "all"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    urls: dict[str, str] = {}
-    logs: dict[str, Path] = {}
-    try:
-        for name in SERVICES:
-            port = _free_port()
-            logs[name] = tmp_path / f"{name}.log"
-            with logs[name].open("wb") as log:
-                processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", f"anpr_{name}"],
-                    env={**env, "ANPR_PORT": str(port)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            urls[name] = f"http://127.0.0.1:{port}"
-        platform = Platform(urls, issuer, logs, env, Topics(topic_prefix), kafka_bootstrap)
-        _wait_ready(platform, processes)
-        yield platform
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _wait_ready(
-    platform: Platform, processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    pending = set(platform.urls)
-    while pending and time.monotonic() < deadline:
-        for name in list(pending):
-            if processes[name].poll() is not None:
-                pytest.fail(f"{name} exited with {processes[name].returncode}\n{platform.tail_logs()}")
-            try:
-                if httpx.get(f"{platform.urls[name]}/readyz", timeout=2).status_code == 200:
-                    pending.discard(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.3)
-    if pending:
-        pytest.fail(f"not ready after {timeout_s}s: {sorted(pending)}\n{platform.tail_logs()}")
-
-
-def _eventually(probe: Callable[[], Any], what: str, platform: Platform, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.3)
-    pytest.fail(f"timed out waiting for {what}\n{platform.tail_logs()}")
+    with service_processes(kafka_bootstrap, database_roles, topic_prefix, tmp_path) as running:
+        yield Platform(**vars(running), topics=Topics(topic_prefix), kafka=kafka_bootstrap)
 
 
 def test_a_hikvision_push_of_a_hotlisted_plate_raises_a_hit_found_with_its_images(platform: Platform) -> None:
@@ -179,10 +83,9 @@ def test_a_hikvision_push_of_a_hotlisted_plate_raises_a_hit_found_with_its_image
     )  # fmt: skip
     assert entry.status_code == 201, entry.text
     entry_id = entry.json()["entry_id"]
-    _eventually(
+    platform.eventually(
         lambda: httpx.get(f"{urls['match']}/v1/hotlist/{entry_id}", headers=supervisor).json()["indexed"],
         "the hotlist entry in the index",
-        platform,
     )
     key = platform.register("cam-hik", "hikvision")
     # The fake camera as a site engineer runs it: the CLI, with Basic authentication.
@@ -201,14 +104,14 @@ def test_a_hikvision_push_of_a_hotlisted_plate_raises_a_hit_found_with_its_image
         hits: list[dict[str, Any]] = httpx.get(f"{urls['match']}/v1/hits", headers=supervisor).json()
         return [h for h in hits if h["entry_id"] == entry_id]
 
-    [raised] = _eventually(hit, "the hit", platform)
+    [raised] = platform.eventually(hit, "the hit")
     assert (raised["camera_id"], raised["plate_listed"], raised["match_kind"]) == (
         "cam-hik",
         "1ABC234",
         "exact",
     )
 
-    found = _eventually(lambda: platform.passages("1ABC234"), "the read in access", platform)
+    found = platform.eventually(lambda: platform.passages("1ABC234"), "the read in access")
     [read] = found[0]["reads"]
     assert read["event_id"] == raised["read_event_id"]
     assert (read["country"], read["direction"], read["has_crop"], read["has_overview"]) == (
@@ -241,7 +144,7 @@ def test_an_axis_vehicles_new_update_and_lost_are_one_passage(platform: Platform
         found = platform.passages("2XYZ987")
         return found if found and all(item["passage_id"] for item in found) else []
 
-    _eventually(closed, "the passage", platform)
+    platform.eventually(closed, "the passage")
     time.sleep(4)  # longer than detect's passage window: a late read would have made a second one
     [passage] = platform.passages("2XYZ987")
     assert passage["plate"] == "2XYZ987" and passage["direction"] == "in"
