@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from PIL import Image, ImageDraw
 
+from schild.camera_replay import refusal_reason
+
 VENDORS = ("hikvision", "dahua", "axis", "vaxtor", "genetec", "tattile")
 RETRIES_ON_503 = 3
 MAX_RETRY_WAIT_S = 5.0
@@ -245,16 +247,8 @@ async def send(
         report.event_ids.extend(filter(None, response.headers.get("x-event-ids", "").split(",")))
     else:
         report.refused += 1
-        report.reasons[_reason(response)] += 1
+        report.reasons[refusal_reason(response)] += 1
     return response
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    return str(body.get("detail") or body.get("title") or response.status_code)[:200]
 
 
 async def emulate(

@@ -137,7 +137,7 @@ async def push_frame(
             report.accepted += 1
     else:
         report.refused += 1
-        report.reasons[_reason(response)] += 1
+        report.reasons[refusal_reason(response)] += 1
     return response
 
 
@@ -160,7 +160,8 @@ def frame_body(camera_id: str, captured_at: datetime, image: bytes) -> tuple[byt
     )
 
 
-def _reason(response: httpx.Response) -> str:
+def refusal_reason(response: httpx.Response) -> str:
+    """What a refusal says (problem+json's detail, else its title), short enough to count by."""
     try:
         body = response.json()
     except ValueError:
